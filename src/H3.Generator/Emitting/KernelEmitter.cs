@@ -1,0 +1,568 @@
+using System;
+using System.Collections.Generic;
+using System.Text;
+using H3.Generator.Parsing;
+using static H3.Generator.Parsing.Format;
+
+namespace H3.Generator.Emitting;
+
+/// <summary>
+/// Prints the file-local kernel class of one model: shape constants, parameter offsets, one
+/// <c>Layer{i}Forward</c> per block, and the shape-specialised kernels they call. Kernels that do
+/// elementwise work over channels run on Vector256 (AVX2) when it is accelerated and on Vector128
+/// otherwise (every x64/Arm64 machine, and Native AOT's default target); matrix products use register
+/// blocking with the reduction tail decided here, at generation time.
+/// </summary>
+internal static class KernelEmitter
+{
+    public static string ClassName(H3ModelSpec spec) => spec.TypeName + "Kernels";
+
+    /// <summary>"layers.0.mixer.q_proj.weight" → "L0_MixerQProjWeight"; "final_norm.bias" → "FinalNormBias".</summary>
+    public static string OffsetName(string tensorName)
+    {
+        string[] parts = tensorName.Split('.');
+        var sb = new StringBuilder();
+        int start = 0;
+        if (parts[0] == "layers")
+        {
+            sb.Append('L').Append(parts[1]).Append('_');
+            start = 2;
+        }
+        for (int i = start; i < parts.Length; i++)
+            foreach (string word in parts[i].Split('_'))
+                if (word.Length > 0) sb.Append(char.ToUpperInvariant(word[0])).Append(word.Substring(1));
+        return sb.ToString();
+    }
+
+    public static void Emit(SourceWriter w, H3ModelSpec spec, IReadOnlyList<TensorSpec> layout)
+    {
+        H3Config c = spec.Config;
+        w.Open("namespace H3.Generated");
+        w.Line("using System;");
+        w.Line("using System.Numerics.Tensors;");
+        w.Line("using System.Runtime.CompilerServices;");
+        w.Line("using System.Runtime.InteropServices;");
+        w.Line("using System.Runtime.Intrinsics;");
+        w.Line();
+        w.Line("/// <summary>");
+        w.Line($"/// The forward pass of {spec.TypeName}, specialised to its shapes. Visible only in this file.");
+        w.Line("/// Tensors are row-major; activations are [rows = batch·T, channels].");
+        w.Line("/// </summary>");
+        w.Open($"file static class {ClassName(spec)}");
+        WriteConstants(w, c, layout);
+        WriteBuffers(w, c);
+        WriteForward(w, spec, c);
+        for (int i = 0; i < c.L; i++) WriteLayer(w, c, i);
+        WriteLayerNorm(w);
+        var shapes = new List<(long In, long Out)>();
+        if (c.HasInputProjection) shapes.Add((c.E, c.H));
+        shapes.Add((c.H, c.H));
+        shapes.Add((c.H, c.F));
+        shapes.Add((c.F, c.H));
+        var seen = new HashSet<(long, long)>();
+        foreach (var s in shapes)
+            if (seen.Add(s)) WriteLinear(w, s.In, s.Out);
+        WriteShiftKernel(w);
+        WriteDiagKernel(w);
+        WriteShiftSsm(w, c);
+        WriteDiagSsm(w, c);
+        if (c.K > 0) WriteShortConv(w, c);
+        WriteActivations(w);
+        w.Close();
+        w.Close();
+    }
+
+    private static void WriteConstants(SourceWriter w, H3Config c, IReadOnlyList<TensorSpec> layout)
+    {
+        w.Line("// Shapes, named after H3-SPEC.md.");
+        w.Line($"public const int E = {Int(c.E)}, H = {Int(c.H)}, N = {Int(c.N)}, Modes = {Int(c.Modes)}, K = {Int(c.K)}, L = {Int(c.L)}, T = {Int(c.T)}, F = {Int(c.F)};");
+        w.Line("/// <summary>Shift-SSM taps that reach an output: min(N, T).</summary>");
+        w.Line($"public const int ShiftTaps = {Int(c.ShiftTaps)};");
+        w.Line();
+        w.Line("// Offsets of every parameter tensor in the flat parameter vector (floats, H3-SPEC.md order).");
+        foreach (TensorSpec t in layout)
+            w.Line($"public const int {OffsetName(t.Name)} = {Literal(t.Offset)};");
+        w.Line();
+    }
+
+    private static void WriteBuffers(SourceWriter w, H3Config c)
+    {
+        w.Line("/// <summary>");
+        w.Line("/// Views into one scratch slab: activations X, Z, Q, Key, Value, U [rows, H], Ffn [rows, F], the per-call SSM and");
+        w.Line("/// convolution kernels (channel-minor, so the channel loops read them contiguously) and a GELU temporary [F].");
+        w.Line("/// </summary>");
+        w.Open("private readonly ref struct Buffers");
+        w.Line("public readonly Span<float> X, Z, Q, Key, Value, U, Ffn, ShiftKernel, DiagKernel, ConvKernel, Temp;");
+        w.Line();
+        w.Open("public Buffers(Span<float> scratch, int rows)");
+        w.Line("int n = rows * H, o = 0;");
+        w.Line("X = scratch.Slice(o, n); o += n;");
+        w.Line("Z = scratch.Slice(o, n); o += n;");
+        w.Line("Q = scratch.Slice(o, n); o += n;");
+        w.Line("Key = scratch.Slice(o, n); o += n;");
+        w.Line("Value = scratch.Slice(o, n); o += n;");
+        w.Line("U = scratch.Slice(o, n); o += n;");
+        w.Line("Ffn = scratch.Slice(o, rows * F); o += rows * F;");
+        w.Line("ShiftKernel = scratch.Slice(o, ShiftTaps * H); o += ShiftTaps * H;");
+        w.Line("DiagKernel = scratch.Slice(o, T * H); o += T * H;");
+        w.Line("ConvKernel = scratch.Slice(o, K * H); o += K * H;");
+        w.Line("Temp = scratch.Slice(o, F);");
+        w.Close();
+        w.Close();
+        w.Line();
+        w.Line("/// <summary>Floats of scratch one Forward call needs for <paramref name=\"batch\"/> windows.</summary>");
+        w.Line("public static long ScratchLength(int batch) => (long)batch * T * (6L * H + F) + (long)ShiftTaps * H + (long)T * H + (long)K * H + F;");
+        w.Line();
+    }
+
+    private static void WriteForward(SourceWriter w, H3ModelSpec spec, H3Config c)
+    {
+        w.Line("/// <summary>Inference forward: input [batch, T, E] → output [batch, H] (final LayerNorm at the last frame).</summary>");
+        w.Open("public static void Forward(ReadOnlySpan<float> p, ReadOnlySpan<float> input, Span<float> output, int batch, Span<float> scratch)");
+        w.Line("int rows = batch * T;");
+        w.Line("var b = new Buffers(scratch, rows);");
+        if (c.HasInputProjection)
+        {
+            w.Line("// input_proj: x = u·Wᵀ + b   [rows, E] → [rows, H]");
+            w.Line($"Linear_{c.E}x{c.H}(input, rows, p.Slice(InputProjWeight, H * E), p.Slice(InputProjBias, H), b.X, accumulate: false);");
+        }
+        else
+        {
+            w.Line("// E == H: no input projection, x = u.");
+            w.Line("input.Slice(0, rows * H).CopyTo(b.X);");
+        }
+        for (int i = 0; i < c.L; i++)
+        {
+            bool last = i == c.L - 1;
+            w.Line(last
+                ? $"Layer{i}Forward(p, b, batch, lastFrameOnly: true); // only the last frame reaches the output"
+                : $"Layer{i}Forward(p, b, batch, lastFrameOnly: false);");
+        }
+        w.Line("// final_norm at the last frame of each window (the last block left those rows compact in b.Q).");
+        w.Line("LayerNorm(b.Q, batch, p.Slice(FinalNormWeight, H), p.Slice(FinalNormBias, H), output);");
+        w.Close();
+        w.Line();
+    }
+
+    private static void WriteLayer(SourceWriter w, H3Config c, int i)
+    {
+        string L(string s) => "L" + Int(i) + "_" + s;
+        w.Line("/// <summary>");
+        w.Line($"/// layers.{i}: one pre-norm H3 block over x [rows, H]. With <paramref name=\"lastFrameOnly\"/>, the part after");
+        w.Line("/// the mixer (out_proj, residual, feed-forward) runs only on each window's last frame, gathered into b.Q.");
+        w.Line("/// </summary>");
+        w.Open($"private static void Layer{i}Forward(ReadOnlySpan<float> p, in Buffers b, int batch, bool lastFrameOnly)");
+        w.Line("int rows = batch * T;");
+        w.Line($"// layers.{i}.norm1: z = LayerNorm(x)");
+        w.Line($"LayerNorm(b.X, rows, p.Slice({L("Norm1Weight")}, H), p.Slice({L("Norm1Bias")}, H), b.Z);");
+        w.Line($"// layers.{i}.mixer.{{q,k,v}}_proj: q, k, v = z·Wᵀ + b");
+        string hh = $"Linear_{c.H}x{c.H}";
+        w.Line($"{hh}(b.Z, rows, p.Slice({L("MixerQProjWeight")}, H * H), p.Slice({L("MixerQProjBias")}, H), b.Q, accumulate: false);");
+        w.Line($"{hh}(b.Z, rows, p.Slice({L("MixerKProjWeight")}, H * H), p.Slice({L("MixerKProjBias")}, H), b.Key, accumulate: false);");
+        w.Line($"{hh}(b.Z, rows, p.Slice({L("MixerVProjWeight")}, H * H), p.Slice({L("MixerVProjBias")}, H), b.Value, accumulate: false);");
+        w.Line($"// layers.{i}.mixer.shift: Ks[h,j] = Σ_m B[h,m]·C[h,m+j];  w = (Σ_j Ks[h,j]·k[t-j] + D·k[t]) ⊙ v   → z");
+        w.Line($"ShiftKernel(p.Slice({L("MixerShiftB")}, H * N), p.Slice({L("MixerShiftC")}, H * N), b.ShiftKernel);");
+        w.Line($"ShiftSsmTimesV(b.Key, b.Value, b.ShiftKernel, p.Slice({L("MixerShiftD")}, H), b.Z, batch);");
+        w.Line($"// layers.{i}.mixer.diag: Kd[h,l] = 2·Re Σ_n C·dB·dA^l;  m = q ⊙ (Σ_l Kd[h,l]·w[t-l] + D·w[t])   → k");
+        w.Line($"DiagKernel(p.Slice({L("MixerDiagLogDt")}, H), p.Slice({L("MixerDiagInvAReal")}, H * Modes), p.Slice({L("MixerDiagAImag")}, H * Modes),");
+        w.Line($"    p.Slice({L("MixerDiagB")}, H * N), p.Slice({L("MixerDiagC")}, H * N), b.DiagKernel);");
+        w.Line($"DiagSsmTimesQ(b.Z, b.Q, b.DiagKernel, p.Slice({L("MixerDiagD")}, H), b.Key, batch);");
+        string m = "b.Key";
+        if (c.K > 0)
+        {
+            w.Line($"// layers.{i}.mixer.conv: m = SiLU(Σ_j weight[h,0,K-1-j]·m[t-j] + bias)   → v");
+            w.Line($"ShortConvSilu(b.Key, p.Slice({L("MixerConvWeight")}, H * K), p.Slice({L("MixerConvBias")}, H), b.ConvKernel, b.Value, b.U, batch);");
+            m = "b.Value";
+        }
+        w.Line($"Span<float> x = b.X, m = {m};");
+        w.Line("int n = rows;");
+        w.Open("if (lastFrameOnly)");
+        w.Line("// Only each window's last frame reaches the output: gather x and m there and finish the block on batch rows.");
+        w.Line("GatherLastFrames(b.X, batch, b.Q);");
+        w.Line("GatherLastFrames(m, batch, b.Z);");
+        w.Line("x = b.Q.Slice(0, batch * H);");
+        w.Line("m = b.Z.Slice(0, batch * H);");
+        w.Line("n = batch;");
+        w.Close();
+        w.Line($"// layers.{i}.mixer.out_proj + residual: x += m·W_outᵀ + b");
+        w.Line($"{hh}(m, n, p.Slice({L("MixerOutProjWeight")}, H * H), p.Slice({L("MixerOutProjBias")}, H), x, accumulate: true);");
+        w.Line($"// layers.{i}.norm2, mlp: x += fc2(GELU(fc1(LayerNorm(x))))");
+        w.Line($"LayerNorm(x, n, p.Slice({L("Norm2Weight")}, H), p.Slice({L("Norm2Bias")}, H), b.U);");
+        w.Line($"Linear_{c.H}x{c.F}(b.U, n, p.Slice({L("MlpFc1Weight")}, F * H), p.Slice({L("MlpFc1Bias")}, F), b.Ffn, accumulate: false);");
+        w.Line("GeluRows(b.Ffn, n, b.Temp);");
+        w.Line($"Linear_{c.F}x{c.H}(b.Ffn, n, p.Slice({L("MlpFc2Weight")}, H * F), p.Slice({L("MlpFc2Bias")}, H), x, accumulate: true);");
+        w.Close();
+        w.Line();
+    }
+
+    private static void WriteLayerNorm(SourceWriter w)
+    {
+        w.Line("/// <summary>y[r] = (x[r] - mean)·rstd·γ + β over H channels (biased variance, eps 1e-5), for r &lt; rows.</summary>");
+        w.Open("private static void LayerNorm(ReadOnlySpan<float> x, int rows, ReadOnlySpan<float> gamma, ReadOnlySpan<float> beta, Span<float> y)");
+        w.Open("for (int r = 0; r < rows; r++)");
+        w.Line("ReadOnlySpan<float> xr = x.Slice(r * H, H);");
+        w.Line("Span<float> yr = y.Slice(r * H, H);");
+        w.Line("float mean = TensorPrimitives.Sum(xr) / H;");
+        w.Line("TensorPrimitives.Subtract(xr, mean, yr);                  // centred");
+        w.Line("float variance = TensorPrimitives.SumOfSquares(yr) / H;   // biased, two-pass");
+        w.Line("float rstd = 1f / MathF.Sqrt(variance + 1e-5f);");
+        w.Line("TensorPrimitives.Multiply(yr, rstd, yr);");
+        w.Line("TensorPrimitives.MultiplyAdd(yr, gamma, beta, yr);");
+        w.Close();
+        w.Close();
+        w.Line();
+    }
+
+    private static void WriteLinear(SourceWriter w, long inDim, long outDim)
+    {
+        string name = $"Linear_{inDim}x{outDim}";
+        w.Line($"/// <summary>y[r, o] (+)= Σ_i x[r, i]·W[o, i] + bias[o]: x [rows, {inDim}], W [{outDim}, {inDim}] (PyTorch layout), y [rows, {outDim}].</summary>");
+        w.Open($"private static void {name}(ReadOnlySpan<float> x, int rows, ReadOnlySpan<float> w, ReadOnlySpan<float> bias, Span<float> y, bool accumulate)");
+        w.Line($"const int In = {Int(inDim)}, Out = {Int(outDim)};");
+        w.Line("// Every length is checked once here; the loops below index inside these lengths with Unsafe.Add.");
+        w.Line("x = x.Slice(0, rows * In);");
+        w.Line("w = w.Slice(0, Out * In);");
+        w.Line("bias = bias.Slice(0, Out);");
+        w.Line("y = y.Slice(0, rows * Out);");
+        w.Line("ref float xr = ref MemoryMarshal.GetReference(x);");
+        w.Line("ref float wr = ref MemoryMarshal.GetReference(w);");
+        w.Line("ref float br = ref MemoryMarshal.GetReference(bias);");
+        w.Line("ref float yr = ref MemoryMarshal.GetReference(y);");
+        w.Line("if (Vector256.IsHardwareAccelerated)");
+        w.Line($"    {name}_V256(ref xr, rows, ref wr, ref br, ref yr, accumulate);");
+        w.Line("else");
+        w.Line($"    {name}_V128(ref xr, rows, ref wr, ref br, ref yr, accumulate);");
+        w.Close();
+        w.Line();
+        WriteLinearWidth(w, name, inDim, outDim, "Vector256", 8);
+        WriteLinearWidth(w, name, inDim, outDim, "Vector128", 4);
+    }
+
+    private const int RowBlock = 4, OutBlock = 2;
+
+    private static void WriteLinearWidth(SourceWriter w, string name, long inDim, long outDim, string vec, int lanes)
+    {
+        long vectors = inDim / lanes, tail = inDim % lanes;
+        bool masked = vectors > 0 && tail > 0;
+        w.Line("/// <summary>");
+        w.Line($"/// {name} on {vec}: blocks of {RowBlock} rows × {OutBlock} outputs ({RowBlock * OutBlock} accumulators of {lanes} lanes).");
+        if (vectors == 0)
+            w.Line($"/// In = {inDim} is shorter than one vector: plain scalar dot products.");
+        else if (masked)
+            w.Line($"/// In = {inDim} = {vectors}·{lanes} + {tail}: the last {tail} lanes come from one more vector at In - {lanes} with its first {lanes - tail} lanes masked off.");
+        else
+            w.Line($"/// In = {inDim} = {vectors}·{lanes}: no tail.");
+        w.Line("/// </summary>");
+        w.Open($"private static void {name}_{vec.Replace("Vector", "V")}(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate)");
+        w.Line($"const int In = {Int(inDim)}, Out = {Int(outDim)};");
+        if (masked)
+            w.Line($"Vector{lanes * 32}<float> tailMask = {vec}.GreaterThanOrEqual({vec}<int>.Indices, {vec}.Create({lanes - tail})).AsSingle();");
+        w.Line("int r = 0;");
+        w.Open($"for (; r + {RowBlock} <= rows; r += {RowBlock})");
+        WriteRowBlock(w, RowBlock, outDim, vectors, masked, vec, lanes);
+        w.Close();
+        w.Open("for (; r < rows; r++)");
+        WriteRowBlock(w, 1, outDim, vectors, masked, vec, lanes);
+        w.Close();
+        w.Close();
+        w.Line();
+    }
+
+    private static void WriteRowBlock(SourceWriter w, int rowsInBlock, long outDim, long vectors, bool masked, string vec, int lanes)
+    {
+        for (int ri = 0; ri < rowsInBlock; ri++)
+            w.Line($"ref float x{ri} = ref Unsafe.Add(ref x, (r + {ri}) * In);");
+        long pairs = outDim / OutBlock;
+        if (pairs > 0)
+        {
+            w.Open($"for (int o = 0; o < {Int(pairs * OutBlock)}; o += {OutBlock})");
+            WriteDotBlock(w, rowsInBlock, OutBlock, vectors, masked, vec, lanes);
+            w.Close();
+        }
+        if (outDim % OutBlock != 0)
+        {
+            w.Open("");
+            w.Line($"const int o = Out - 1; // odd output count: the last output alone");
+            WriteDotBlock(w, rowsInBlock, 1, vectors, masked, vec, lanes);
+            w.Close();
+        }
+    }
+
+    private static void WriteDotBlock(SourceWriter w, int rowsInBlock, int outsInBlock, long vectors, bool masked, string vec, int lanes)
+    {
+        for (int oi = 0; oi < outsInBlock; oi++)
+            w.Line($"ref float w{oi} = ref Unsafe.Add(ref w, (o + {oi}) * In);");
+        if (vectors > 0)
+        {
+            var accs = new List<string>();
+            for (int ri = 0; ri < rowsInBlock; ri++)
+                for (int oi = 0; oi < outsInBlock; oi++)
+                    accs.Add($"a{ri}{oi}");
+            w.Line($"{vec}<float> {string.Join(", ", accs.ConvertAll(a => a + $" = {vec}<float>.Zero"))};");
+            w.Open($"for (int i = 0; i < {Int(vectors * lanes)}; i += {lanes})");
+            WriteFmaStep(w, rowsInBlock, outsInBlock, vec, "i", "");
+            w.Close();
+            if (masked)
+            {
+                w.Open("");
+                w.Line($"const int i = In - {lanes}; // tail: lanes already counted are masked off in x");
+                WriteFmaStep(w, rowsInBlock, outsInBlock, vec, "i", " & tailMask");
+                w.Close();
+            }
+            for (int ri = 0; ri < rowsInBlock; ri++)
+                for (int oi = 0; oi < outsInBlock; oi++)
+                    w.Line($"float s{ri}{oi} = {vec}.Sum(a{ri}{oi});");
+        }
+        else
+        {
+            for (int ri = 0; ri < rowsInBlock; ri++)
+                for (int oi = 0; oi < outsInBlock; oi++)
+                    w.Line($"float s{ri}{oi} = 0f;");
+            w.Open("for (int i = 0; i < In; i++)");
+            for (int oi = 0; oi < outsInBlock; oi++)
+                w.Line($"float wv{oi} = Unsafe.Add(ref w{oi}, i);");
+            for (int ri = 0; ri < rowsInBlock; ri++)
+            {
+                w.Line($"float xv{ri} = Unsafe.Add(ref x{ri}, i);");
+                for (int oi = 0; oi < outsInBlock; oi++)
+                    w.Line($"s{ri}{oi} += xv{ri} * wv{oi};");
+            }
+            w.Close();
+        }
+        for (int ri = 0; ri < rowsInBlock; ri++)
+            for (int oi = 0; oi < outsInBlock; oi++)
+                w.Line($"Store(ref Unsafe.Add(ref y, (r + {ri}) * Out + o + {oi}), s{ri}{oi} + Unsafe.Add(ref bias, o + {oi}), accumulate);");
+    }
+
+    private static void WriteFmaStep(SourceWriter w, int rowsInBlock, int outsInBlock, string vec, string index, string mask)
+    {
+        for (int oi = 0; oi < outsInBlock; oi++)
+            w.Line($"{vec}<float> wv{oi} = {vec}.LoadUnsafe(ref w{oi}, (nuint){index});");
+        for (int ri = 0; ri < rowsInBlock; ri++)
+        {
+            w.Line($"{vec}<float> xv{ri} = {vec}.LoadUnsafe(ref x{ri}, (nuint){index}){mask};");
+            for (int oi = 0; oi < outsInBlock; oi++)
+                w.Line($"a{ri}{oi} = {vec}.MultiplyAddEstimate(xv{ri}, wv{oi}, a{ri}{oi});");
+        }
+    }
+
+    private static void WriteShiftKernel(SourceWriter w)
+    {
+        w.Line("/// <summary>");
+        w.Line("/// mixer.shift kernel: Ks[j, h] = Σ_{m=0}^{N-1-j} B[h, m]·C[h, m+j] for j &lt; ShiftTaps (float64 sums), stored [ShiftTaps, H].");
+        w.Line("/// Depends only on the weights: computed once per call and shared by the whole batch.");
+        w.Line("/// </summary>");
+        w.Open("private static void ShiftKernel(ReadOnlySpan<float> bParam, ReadOnlySpan<float> cParam, Span<float> ks)");
+        w.Open("for (int h = 0; h < H; h++)");
+        w.Line("ReadOnlySpan<float> bh = bParam.Slice(h * N, N), ch = cParam.Slice(h * N, N);");
+        w.Open("for (int j = 0; j < ShiftTaps; j++)");
+        w.Line("double sum = 0;");
+        w.Line("for (int m = 0; m < N - j; m++) sum += (double)bh[m] * ch[m + j];");
+        w.Line("ks[j * H + h] = (float)sum;");
+        w.Close();
+        w.Close();
+        w.Close();
+        w.Line();
+    }
+
+    private static void WriteDiagKernel(SourceWriter w)
+    {
+        w.Line("/// <summary>");
+        w.Line("/// mixer.diag kernel, complex S4D-Lin with bilinear discretisation, in float64:");
+        w.Line("///   dt = exp(log_dt), A = -exp(inv_A_real) + i·A_imag, dA = (1 + dt·A/2)/(1 - dt·A/2), dB = B·dt/(1 - dt·A/2),");
+        w.Line("///   Kd[l, h] = 2·Re Σ_n C·dB·dA^l  for l &lt; T, stored [T, H].");
+        w.Line("/// The powers come from repeated multiplication (relative error ~ l·1e-16). Depends only on the weights:");
+        w.Line("/// computed once per call and shared by the whole batch.");
+        w.Line("/// </summary>");
+        w.Open("private static void DiagKernel(ReadOnlySpan<float> logDt, ReadOnlySpan<float> invAReal, ReadOnlySpan<float> aImag, ReadOnlySpan<float> bParam, ReadOnlySpan<float> cParam, Span<float> kd)");
+        w.Line("Span<double> powRe = stackalloc double[Modes], powIm = stackalloc double[Modes];");
+        w.Line("Span<double> dARe = stackalloc double[Modes], dAIm = stackalloc double[Modes];");
+        w.Open("for (int h = 0; h < H; h++)");
+        w.Line("double dt = Math.Exp(logDt[h]);");
+        w.Open("for (int n = 0; n < Modes; n++)");
+        w.Line("double xr = -Math.Exp(invAReal[h * Modes + n]) * dt / 2, xi = aImag[h * Modes + n] * dt / 2; // dt·A/2");
+        w.Line("double den = (1 - xr) * (1 - xr) + xi * xi;                 // |1 - dt·A/2|²");
+        w.Line("// dA = (1 + x)/(1 - x) = (1 + x)(1 - x̄)/|1 - x|²");
+        w.Line("dARe[n] = ((1 + xr) * (1 - xr) - xi * xi) / den;");
+        w.Line("dAIm[n] = (xi * (1 - xr) + (1 + xr) * xi) / den;");
+        w.Line("// dB = B·dt/(1 - x) = B·dt·(1 - x̄)/|1 - x|²;  start the running product at C·dB (= C·dB·dA⁰)");
+        w.Line("double br = bParam[(h * Modes + n) * 2], bi = bParam[(h * Modes + n) * 2 + 1];");
+        w.Line("double qr = dt * (1 - xr) / den, qi = dt * xi / den;");
+        w.Line("double dbr = br * qr - bi * qi, dbi = br * qi + bi * qr;");
+        w.Line("double cr = cParam[(h * Modes + n) * 2], ci = cParam[(h * Modes + n) * 2 + 1];");
+        w.Line("powRe[n] = cr * dbr - ci * dbi;");
+        w.Line("powIm[n] = cr * dbi + ci * dbr;");
+        w.Close();
+        w.Open("for (int l = 0; l < T; l++)");
+        w.Line("double sum = 0;");
+        w.Open("for (int n = 0; n < Modes; n++)");
+        w.Line("sum += powRe[n];");
+        w.Line("double pr = powRe[n] * dARe[n] - powIm[n] * dAIm[n];");
+        w.Line("powIm[n] = powRe[n] * dAIm[n] + powIm[n] * dARe[n];");
+        w.Line("powRe[n] = pr;");
+        w.Close();
+        w.Line("kd[l * H + h] = (float)(2 * sum);");
+        w.Close();
+        w.Close();
+        w.Close();
+        w.Line();
+    }
+
+    /// <summary>
+    /// Emits a channel-vectorised loop nest over (b, t, h) once per vector width. The last vector of a row
+    /// starts at H - lanes when H is not a multiple of the width: it recomputes a few channels with identical
+    /// inputs, which is exact because no kernel using this writes into its own inputs.
+    /// </summary>
+    private static void WriteChannelLoops(SourceWriter w, H3Config c, string perFrame, Func<string, string, string> body, string scalarBody)
+    {
+        void Nest(string vec, int lanes)
+        {
+            w.Open("for (int bi = 0; bi < batch; bi++)");
+            w.Open("for (int t = 0; t < T; t++)");
+            w.Line("int row = bi * T + t;");
+            if (perFrame.Length > 0) w.Line(perFrame);
+            if (lanes == 1)
+            {
+                w.Open("for (int h = 0; h < H; h++)");
+                w.Lines(scalarBody);
+            }
+            else
+            {
+                w.Open($"for (int h0 = 0; h0 < H; h0 += {lanes})");
+                w.Line(c.H % lanes == 0 ? "int h = h0;" : $"int h = Math.Min(h0, H - {lanes}); // the last vector overlaps the previous one");
+                w.Lines(body(vec, Int(lanes)));
+            }
+            w.Close();
+            w.Close();
+            w.Close();
+        }
+
+        if (c.H >= 8)
+        {
+            w.Open("if (Vector256.IsHardwareAccelerated)");
+            Nest("Vector256", 8);
+            w.Close();
+            w.Open("else");
+            w.Line("// Vector128 runs everywhere (in software where it is not accelerated).");
+            Nest("Vector128", 4);
+            w.Close();
+        }
+        else if (c.H >= 4)
+        {
+            w.Line("// H < 8: one Vector128 per row (runs everywhere, in software where it is not accelerated).");
+            Nest("Vector128", 4);
+        }
+        else
+        {
+            w.Line("// H < 4: narrower than any vector; plain scalar loops.");
+            Nest("", 1);
+        }
+    }
+
+    private static void WriteShiftSsm(SourceWriter w, H3Config c)
+    {
+        w.Line("/// <summary>");
+        w.Line("/// mixer.shift applied to k, times v: w[b,t,h] = (Σ_{j=0}^{min(t, ShiftTaps-1)} Ks[j,h]·k[b,t-j,h] + D[h]·k[b,t,h])·v[b,t,h].");
+        w.Line("/// A direct causal convolution: at most ShiftTaps multiply-adds per output, vectorised over channels.");
+        w.Line("/// </summary>");
+        w.Open("private static void ShiftSsmTimesV(ReadOnlySpan<float> k, ReadOnlySpan<float> v, ReadOnlySpan<float> ks, ReadOnlySpan<float> d, Span<float> w, int batch)");
+        WriteRefs(w, ("k", "batch * T * H"), ("v", "batch * T * H"), ("ks", "ShiftTaps * H"), ("d", "H"), ("w", "batch * T * H"));
+        WriteChannelLoops(w, c, "int taps = Math.Min(t + 1, ShiftTaps); // k before the window start is 0",
+            (vec, lanes) =>
+                $"{vec}<float> acc = {vec}.LoadUnsafe(ref dr, (nuint)h) * {vec}.LoadUnsafe(ref kr, (nuint)(row * H + h)); // D·k[t]\n" +
+                $"for (int j = 0; j < taps; j++)\n" +
+                $"    acc = {vec}.MultiplyAddEstimate({vec}.LoadUnsafe(ref ksr, (nuint)(j * H + h)), {vec}.LoadUnsafe(ref kr, (nuint)((row - j) * H + h)), acc);\n" +
+                $"(acc * {vec}.LoadUnsafe(ref vr, (nuint)(row * H + h))).StoreUnsafe(ref wr, (nuint)(row * H + h));",
+            "float acc = d[h] * k[row * H + h];\n" +
+            "for (int j = 0; j < taps; j++) acc += ks[j * H + h] * k[(row - j) * H + h];\n" +
+            "w[row * H + h] = acc * v[row * H + h];");
+        w.Close();
+        w.Line();
+    }
+
+    private static void WriteDiagSsm(SourceWriter w, H3Config c)
+    {
+        w.Line("/// <summary>");
+        w.Line("/// mixer.diag applied to w, times q: m[b,t,h] = q[b,t,h]·(Σ_{l=0}^{t} Kd[l,h]·w[b,t-l,h] + D[h]·w[b,t,h]).");
+        w.Line($"/// Convolution with the precomputed kernel Kd: ≤ T = {c.T} real multiply-adds per output, against 4·N/2 = {2 * c.N}");
+        w.Line("/// for the complex recurrence; the kernel is built once per call for the whole batch. The recurrence form");
+        w.Line("/// (streaming) agrees with it to float32 rounding (tested).");
+        w.Line("/// </summary>");
+        w.Open("private static void DiagSsmTimesQ(ReadOnlySpan<float> w, ReadOnlySpan<float> q, ReadOnlySpan<float> kd, ReadOnlySpan<float> d, Span<float> m, int batch)");
+        WriteRefs(w, ("w", "batch * T * H"), ("q", "batch * T * H"), ("kd", "T * H"), ("d", "H"), ("m", "batch * T * H"));
+        WriteChannelLoops(w, c, "",
+            (vec, lanes) =>
+                $"{vec}<float> acc = {vec}.LoadUnsafe(ref dr, (nuint)h) * {vec}.LoadUnsafe(ref wr, (nuint)(row * H + h)); // D·w[t]\n" +
+                $"for (int l = 0; l <= t; l++)\n" +
+                $"    acc = {vec}.MultiplyAddEstimate({vec}.LoadUnsafe(ref kdr, (nuint)(l * H + h)), {vec}.LoadUnsafe(ref wr, (nuint)((row - l) * H + h)), acc);\n" +
+                $"({vec}.LoadUnsafe(ref qr, (nuint)(row * H + h)) * acc).StoreUnsafe(ref mr, (nuint)(row * H + h));",
+            "float acc = d[h] * w[row * H + h];\n" +
+            "for (int l = 0; l <= t; l++) acc += kd[l * H + h] * w[(row - l) * H + h];\n" +
+            "m[row * H + h] = q[row * H + h] * acc;");
+        w.Close();
+        w.Line();
+    }
+
+    private static void WriteShortConv(SourceWriter w, H3Config c)
+    {
+        w.Line("/// <summary>");
+        w.Line("/// mixer.conv: causal depthwise convolution then SiLU, y[b,t,h] = SiLU(Σ_{j=0}^{min(t,K-1)} weight[h,0,K-1-j]·m[b,t-j,h] + bias[h]).");
+        w.Line("/// The weights are first transposed to ck[j, h] so the channel loop reads them contiguously.");
+        w.Line("/// </summary>");
+        w.Open("private static void ShortConvSilu(ReadOnlySpan<float> m, ReadOnlySpan<float> weight, ReadOnlySpan<float> bias, Span<float> ck, Span<float> y, Span<float> temp, int batch)");
+        w.Open("for (int h = 0; h < H; h++)");
+        w.Line("for (int j = 0; j < K; j++) ck[j * H + h] = weight[h * K + K - 1 - j];");
+        w.Close();
+        WriteRefs(w, ("m", "batch * T * H"), ("ck", "K * H"), ("bias", "H"), ("y", "batch * T * H"));
+        WriteChannelLoops(w, c, "int taps = Math.Min(t + 1, K);",
+            (vec, lanes) =>
+                $"{vec}<float> acc = {vec}.LoadUnsafe(ref biasr, (nuint)h);\n" +
+                $"for (int j = 0; j < taps; j++)\n" +
+                $"    acc = {vec}.MultiplyAddEstimate({vec}.LoadUnsafe(ref ckr, (nuint)(j * H + h)), {vec}.LoadUnsafe(ref mr, (nuint)((row - j) * H + h)), acc);\n" +
+                $"acc.StoreUnsafe(ref yr, (nuint)(row * H + h));",
+            "float acc = bias[h];\n" +
+            "for (int j = 0; j < taps; j++) acc += ck[j * H + h] * m[(row - j) * H + h];\n" +
+            "y[row * H + h] = acc;");
+        w.Line("// SiLU(a) = a·σ(a)");
+        w.Line("Span<float> all = y.Slice(0, batch * T * H), sig = temp.Slice(0, batch * T * H);");
+        w.Line("TensorPrimitives.Sigmoid(all, sig);");
+        w.Line("TensorPrimitives.Multiply(all, sig, all);");
+        w.Close();
+        w.Line();
+    }
+
+    private static void WriteRefs(SourceWriter w, params (string Name, string Length)[] spans)
+    {
+        w.Line("// Lengths are checked once here; the loops index inside them with Unsafe loads.");
+        foreach (var (name, length) in spans)
+            w.Line($"ref float {name}r = ref MemoryMarshal.GetReference({name}.Slice(0, {length}));");
+    }
+
+    private static void WriteActivations(SourceWriter w)
+    {
+        w.Line("/// <summary>");
+        w.Line("/// GELU_tanh over rows of F, in place: 0.5·a·(1 + tanh(u)) = a·σ(2u) with u = √(2/π)·(a + 0.044715·a³).");
+        w.Line("/// </summary>");
+        w.Open("private static void GeluRows(Span<float> f, int rows, Span<float> temp)");
+        w.Line("const float c1 = 1.5957691216057308f;              // 2·√(2/π)");
+        w.Line("const float c3 = 1.5957691216057308f * 0.044715f;   // 2·√(2/π)·0.044715");
+        w.Open("for (int r = 0; r < rows; r++)");
+        w.Line("Span<float> a = f.Slice(r * F, F);");
+        w.Line("TensorPrimitives.Multiply(a, a, temp);          // a²");
+        w.Line("TensorPrimitives.Multiply(temp, c3, temp);");
+        w.Line("TensorPrimitives.Add(temp, c1, temp);           // c1 + c3·a²");
+        w.Line("TensorPrimitives.Multiply(temp, a, temp);       // 2u");
+        w.Line("TensorPrimitives.Sigmoid(temp, temp);          // σ(2u)");
+        w.Line("TensorPrimitives.Multiply(a, temp, a);");
+        w.Close();
+        w.Close();
+        w.Line();
+        w.Line("/// <summary>dst[b, :] = src[b, T-1, :] for each window b.</summary>");
+        w.Open("private static void GatherLastFrames(ReadOnlySpan<float> src, int batch, Span<float> dst)");
+        w.Line("for (int bi = 0; bi < batch; bi++) src.Slice((bi * T + T - 1) * H, H).CopyTo(dst.Slice(bi * H, H));");
+        w.Close();
+        w.Line();
+        w.Line("[MethodImpl(MethodImplOptions.AggressiveInlining)]");
+        w.Line("private static void Store(ref float destination, float value, bool accumulate) => destination = accumulate ? destination + value : value;");
+    }
+}

@@ -1,0 +1,93 @@
+using System.Collections.Generic;
+using System.Text;
+using System.Threading;
+using H3.Generator.Diagnostics;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
+
+namespace H3.Generator.Parsing;
+
+/// <summary>Turns one <c>[H3Model]</c> class into an <see cref="H3ModelSpec"/>, or null when the model cannot be generated.</summary>
+internal static class H3ModelParser
+{
+    public const string AttributeName = "H3.H3ModelAttribute";
+
+    /// <summary>
+    /// Reads the attribute's named arguments into a config. Returns false when an argument is missing,
+    /// not a constant, or of the wrong type (the analyzer reports those).
+    /// </summary>
+    public static bool TryReadConfig(AttributeData attribute, out H3Config config, out bool hasEmbedDim)
+    {
+        int e = 0, h = H3Config.DefaultHidden, n = H3Config.DefaultState, k = H3Config.DefaultConvSize;
+        int l = H3Config.DefaultLayers, t = H3Config.DefaultWindowSize;
+        float p = H3Config.DefaultDropout;
+        bool ok = attribute.ConstructorArguments.Length == 0;
+        hasEmbedDim = false;
+        var seen = new HashSet<string>();
+        foreach (KeyValuePair<string, TypedConstant> arg in attribute.NamedArguments)
+        {
+            TypedConstant value = arg.Value;
+            if (!seen.Add(arg.Key) || value.Kind != TypedConstantKind.Primitive || value.Value is null)
+            {
+                ok = false;
+                continue;
+            }
+            switch (arg.Key)
+            {
+                case "EmbedDim" when value.Value is int v: e = v; hasEmbedDim = true; break;
+                case "Hidden" when value.Value is int v: h = v; break;
+                case "State" when value.Value is int v: n = v; break;
+                case "ConvSize" when value.Value is int v: k = v; break;
+                case "Layers" when value.Value is int v: l = v; break;
+                case "WindowSize" when value.Value is int v: t = v; break;
+                case "Dropout" when value.Value is float v: p = v; break;
+                default: ok = false; break;
+            }
+        }
+        config = new H3Config(e, h, n, k, l, t, p);
+        return ok && hasEmbedDim;
+    }
+
+    /// <summary>The pipeline's transform: never throws; returns null for anything that cannot be generated.</summary>
+    public static H3ModelSpec? Parse(GeneratorAttributeSyntaxContext context, CancellationToken cancellationToken)
+    {
+        if (context.TargetSymbol is not INamedTypeSymbol type || context.Attributes.Length != 1) return null;
+        if (type.TypeKind != TypeKind.Class || type.IsStatic || type.IsGenericType || type.IsRecord) return null;
+        if (!TryReadConfig(context.Attributes[0], out H3Config config, out _)) return null;
+        if (H3ConfigRules.Validate(config).Count != 0) return null;
+        if (!IsPartial(type, cancellationToken)) return null;
+
+        // Enclosing types, outermost first; each must be a non-generic partial type.
+        var containing = new List<string>();
+        for (INamedTypeSymbol? outer = type.ContainingType; outer is not null; outer = outer.ContainingType)
+        {
+            if (outer.IsGenericType || !IsPartial(outer, cancellationToken)) return null;
+            string kind = outer.TypeKind switch
+            {
+                TypeKind.Struct => outer.IsRecord ? "record struct" : "struct",
+                TypeKind.Interface => "interface",
+                _ => outer.IsRecord ? "record" : "class",
+            };
+            containing.Insert(0, (outer.IsStatic ? "static " : "") + "partial " + kind + " " + outer.Name);
+        }
+
+        string ns = type.ContainingNamespace is { IsGlobalNamespace: false } n ? n.ToDisplayString() : "";
+        var hint = new StringBuilder();
+        if (ns.Length > 0) hint.Append(ns).Append('.');
+        foreach (string c in containing) hint.Append(c.Substring(c.LastIndexOf(' ') + 1)).Append('.');
+        hint.Append(type.Name).Append(".g.cs");
+        return new H3ModelSpec(ns, new EquatableArray<string>(containing.ToArray()), type.Name, hint.ToString(), config);
+    }
+
+    private static bool IsPartial(INamedTypeSymbol type, CancellationToken cancellationToken)
+    {
+        foreach (SyntaxReference reference in type.DeclaringSyntaxReferences)
+        {
+            if (reference.GetSyntax(cancellationToken) is TypeDeclarationSyntax declaration
+                && declaration.Modifiers.Any(SyntaxKind.PartialKeyword))
+                return true;
+        }
+        return false;
+    }
+}
