@@ -1,0 +1,52 @@
+using System;
+
+namespace H3;
+
+/// <summary>
+/// The shape-independent face of every generated model, for code that works with any model (training
+/// loops, tools, tests). Generated classes implement it; their own members are the constant-shaped API.
+/// </summary>
+public interface IH3Model
+{
+    /// <summary>The model's configuration and exact parameter count.</summary>
+    H3ModelInfo Info { get; }
+
+    /// <summary>All parameters, flat, in the layout of <see cref="Tensors"/>.</summary>
+    Span<float> Parameters { get; }
+
+    /// <summary>Gradients, same layout as <see cref="Parameters"/>.</summary>
+    Span<float> Gradients { get; }
+
+    /// <summary>The named parameter tensors in layout order.</summary>
+    ReadOnlySpan<H3Tensor> Tensors { get; }
+
+    /// <summary>Sets every gradient to zero.</summary>
+    void ZeroGradients();
+
+    /// <summary>Inference: input [batch, WindowSize, EmbedDim] → output [batch, OutputSize] (the last frame).</summary>
+    void Forward(ReadOnlySpan<float> input, Span<float> output, int batch);
+
+    /// <summary>Saves the parameters as safetensors, atomically.</summary>
+    void SaveWeights(string path);
+
+    /// <summary>Loads parameters from safetensors; validates everything before changing anything.</summary>
+    void LoadWeights(string path);
+}
+
+/// <summary>The configuration of a generated model (letters of H3-SPEC.md) and its exact parameter count.</summary>
+/// <param name="EmbedDim">E: values per input frame.</param>
+/// <param name="Hidden">H: channels.</param>
+/// <param name="State">N: state size.</param>
+/// <param name="ConvSize">K: short-convolution taps (0 = none).</param>
+/// <param name="Layers">L: blocks.</param>
+/// <param name="WindowSize">T: frames per window.</param>
+/// <param name="Dropout">p: residual dropout in training.</param>
+/// <param name="ParameterCount">Exact number of float32 parameters.</param>
+public sealed record H3ModelInfo(int EmbedDim, int Hidden, int State, int ConvSize, int Layers, int WindowSize, float Dropout, int ParameterCount)
+{
+    /// <summary>F = 4H: feed-forward width.</summary>
+    public int FfnDim => 4 * Hidden;
+
+    /// <summary>Floats of output per sequence (= Hidden).</summary>
+    public int OutputSize => Hidden;
+}
