@@ -26,6 +26,21 @@ public interface IH3Model
     /// <summary>Inference: input [batch, WindowSize, EmbedDim] → output [batch, OutputSize] (the last frame).</summary>
     void Forward(ReadOnlySpan<float> input, Span<float> output, int batch);
 
+    /// <summary>Creates the training memory for batches of up to <paramref name="maxBatch"/> windows.</summary>
+    H3Workspace CreateWorkspace(int maxBatch);
+
+    /// <summary>Training forward, last frame: keeps what Backward needs; applies dropout when <paramref name="training"/>.</summary>
+    void Forward(ReadOnlySpan<float> input, Span<float> output, int batch, H3Workspace workspace, bool training = true);
+
+    /// <summary>Training forward, every frame: output [batch, WindowSize, OutputSize].</summary>
+    void ForwardSequence(ReadOnlySpan<float> input, Span<float> output, int batch, H3Workspace workspace, bool training = true);
+
+    /// <summary>Backward of <see cref="Forward(ReadOnlySpan{float}, Span{float}, int, H3Workspace, bool)"/>: accumulates into Gradients.</summary>
+    void Backward(ReadOnlySpan<float> outputGradient, H3Workspace workspace, Span<float> inputGradient = default);
+
+    /// <summary>Backward of <see cref="ForwardSequence"/>: accumulates into Gradients.</summary>
+    void BackwardSequence(ReadOnlySpan<float> outputGradient, H3Workspace workspace, Span<float> inputGradient = default);
+
     /// <summary>Saves the parameters as safetensors, atomically.</summary>
     void SaveWeights(string path);
 

@@ -59,6 +59,7 @@ internal static class KernelEmitter
         shapes.Add((c.H, c.H));
         shapes.Add((c.H, c.F));
         shapes.Add((c.F, c.H));
+        if (c.HasInputProjection) shapes.Add((c.H, c.E)); // input gradient: du = dx·W_in
         var seen = new HashSet<(long, long)>();
         foreach (var s in shapes)
             if (seen.Add(s)) WriteLinear(w, s.In, s.Out);
@@ -67,7 +68,10 @@ internal static class KernelEmitter
         WriteShiftSsm(w, c);
         WriteDiagSsm(w, c);
         if (c.K > 0) WriteShortConv(w, c);
+        WriteCausalConv(w, c);
         WriteActivations(w);
+        w.Line();
+        TrainingEmitter.Emit(w, c);
         w.Close();
         w.Close();
     }
@@ -89,7 +93,7 @@ internal static class KernelEmitter
     {
         w.Line("/// <summary>");
         w.Line("/// Views into one scratch slab: activations X, Z, Q, Key, Value, U [rows, H], Ffn [rows, F], the per-call SSM and");
-        w.Line("/// convolution kernels (channel-minor, so the channel loops read them contiguously) and a GELU temporary [F].");
+        w.Line("/// convolution kernels (channel-minor, so the channel loops read them contiguously) and a temporary [F].");
         w.Line("/// </summary>");
         w.Open("private readonly ref struct Buffers");
         w.Line("public readonly Span<float> X, Z, Q, Key, Value, U, Ffn, ShiftKernel, DiagKernel, ConvKernel, Temp;");
@@ -171,7 +175,8 @@ internal static class KernelEmitter
         if (c.K > 0)
         {
             w.Line($"// layers.{i}.mixer.conv: m = SiLU(Σ_j weight[h,0,K-1-j]·m[t-j] + bias)   → v");
-            w.Line($"ShortConvSilu(b.Key, p.Slice({L("MixerConvWeight")}, H * K), p.Slice({L("MixerConvBias")}, H), b.ConvKernel, b.Value, b.U, batch);");
+            w.Line($"ShortConv(b.Key, p.Slice({L("MixerConvWeight")}, H * K), p.Slice({L("MixerConvBias")}, H), b.ConvKernel, b.Value, batch);");
+            w.Line("SiluRows(b.Value, rows, b.Temp);");
             m = "b.Value";
         }
         w.Line($"Span<float> x = b.X, m = {m};");
@@ -506,10 +511,10 @@ internal static class KernelEmitter
     private static void WriteShortConv(SourceWriter w, H3Config c)
     {
         w.Line("/// <summary>");
-        w.Line("/// mixer.conv: causal depthwise convolution then SiLU, y[b,t,h] = SiLU(Σ_{j=0}^{min(t,K-1)} weight[h,0,K-1-j]·m[b,t-j,h] + bias[h]).");
+        w.Line("/// mixer.conv before its SiLU: causal depthwise convolution y[b,t,h] = Σ_{j=0}^{min(t,K-1)} weight[h,0,K-1-j]·m[b,t-j,h] + bias[h].");
         w.Line("/// The weights are first transposed to ck[j, h] so the channel loop reads them contiguously.");
         w.Line("/// </summary>");
-        w.Open("private static void ShortConvSilu(ReadOnlySpan<float> m, ReadOnlySpan<float> weight, ReadOnlySpan<float> bias, Span<float> ck, Span<float> y, Span<float> temp, int batch)");
+        w.Open("private static void ShortConv(ReadOnlySpan<float> m, ReadOnlySpan<float> weight, ReadOnlySpan<float> bias, Span<float> ck, Span<float> y, int batch)");
         w.Open("for (int h = 0; h < H; h++)");
         w.Line("for (int j = 0; j < K; j++) ck[j * H + h] = weight[h * K + K - 1 - j];");
         w.Close();
@@ -523,10 +528,52 @@ internal static class KernelEmitter
             "float acc = bias[h];\n" +
             "for (int j = 0; j < taps; j++) acc += ck[j * H + h] * m[(row - j) * H + h];\n" +
             "y[row * H + h] = acc;");
-        w.Line("// SiLU(a) = a·σ(a)");
-        w.Line("Span<float> all = y.Slice(0, batch * T * H), sig = temp.Slice(0, batch * T * H);");
-        w.Line("TensorPrimitives.Sigmoid(all, sig);");
-        w.Line("TensorPrimitives.Multiply(all, sig, all);");
+        w.Close();
+        w.Line();
+    }
+
+    private static void WriteCausalConv(SourceWriter w, H3Config c)
+    {
+        w.Line("/// <summary>");
+        w.Line("/// An SSM as a causal convolution with skip: y[b,t,h] = D[h]·x[b,t,h] + Σ_{j=0}^{min(t, taps-1)} kern[j,h]·x[b,t-j,h].");
+        w.Line("/// Training keeps the SSM output before its gating product, so it uses this unfused form.");
+        w.Line("/// </summary>");
+        w.Open("private static void CausalConv(ReadOnlySpan<float> x, ReadOnlySpan<float> kern, int taps, ReadOnlySpan<float> d, Span<float> y, int batch)");
+        WriteRefs(w, ("x", "batch * T * H"), ("kern", "taps * H"), ("d", "H"), ("y", "batch * T * H"));
+        WriteChannelLoops(w, c, "int n = Math.Min(t + 1, taps);",
+            (vec, lanes) =>
+                $"{vec}<float> acc = {vec}.LoadUnsafe(ref dr, (nuint)h) * {vec}.LoadUnsafe(ref xr, (nuint)(row * H + h));\n" +
+                $"for (int j = 0; j < n; j++)\n" +
+                $"    acc = {vec}.MultiplyAddEstimate({vec}.LoadUnsafe(ref kernr, (nuint)(j * H + h)), {vec}.LoadUnsafe(ref xr, (nuint)((row - j) * H + h)), acc);\n" +
+                $"acc.StoreUnsafe(ref yr, (nuint)(row * H + h));",
+            "float acc = d[h] * x[row * H + h];\n" +
+            "for (int j = 0; j < n; j++) acc += kern[j * H + h] * x[(row - j) * H + h];\n" +
+            "y[row * H + h] = acc;");
+        w.Close();
+        w.Line();
+        w.Line("/// <summary>");
+        w.Line("/// Backward of <see cref=\"CausalConv\"/>: dx[t] = D·dy[t] + Σ_{j=0}^{min(taps-1, T-1-t)} kern[j]·dy[t+j] (written),");
+        w.Line("/// dKern[j] += Σ_{t≥j} dy[t]·x[t-j] and dD += Σ_t dy[t]·x[t] (accumulated), per channel.");
+        w.Line("/// </summary>");
+        w.Open("private static void CausalConvBackward(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, ReadOnlySpan<float> kern, int taps, ReadOnlySpan<float> d, Span<float> dx, Span<float> dKern, Span<float> dD, int batch)");
+        WriteRefs(w, ("dy", "batch * T * H"), ("x", "batch * T * H"), ("kern", "taps * H"), ("d", "H"), ("dx", "batch * T * H"), ("dKern", "taps * H"), ("dD", "H"));
+        WriteChannelLoops(w, c, "int ahead = Math.Min(taps, T - t), back = Math.Min(t + 1, taps);",
+            (vec, lanes) =>
+                $"{vec}<float> g = {vec}.LoadUnsafe(ref dyr, (nuint)(row * H + h));\n" +
+                $"{vec}<float> acc = {vec}.LoadUnsafe(ref dr, (nuint)h) * g;\n" +
+                $"for (int j = 0; j < ahead; j++)\n" +
+                $"    acc = {vec}.MultiplyAddEstimate({vec}.LoadUnsafe(ref kernr, (nuint)(j * H + h)), {vec}.LoadUnsafe(ref dyr, (nuint)((row + j) * H + h)), acc);\n" +
+                $"acc.StoreUnsafe(ref dxr, (nuint)(row * H + h));\n" +
+                $"if (h != h0) g &= {vec}.GreaterThanOrEqual({vec}<int>.Indices, {vec}.Create(h0 - h)).AsSingle(); // overlapping last vector: accumulate only its new lanes\n" +
+                $"for (int j = 0; j < back; j++)\n" +
+                $"    {vec}.MultiplyAddEstimate(g, {vec}.LoadUnsafe(ref xr, (nuint)((row - j) * H + h)), {vec}.LoadUnsafe(ref dKernr, (nuint)(j * H + h))).StoreUnsafe(ref dKernr, (nuint)(j * H + h));\n" +
+                $"{vec}.MultiplyAddEstimate(g, {vec}.LoadUnsafe(ref xr, (nuint)(row * H + h)), {vec}.LoadUnsafe(ref dDr, (nuint)h)).StoreUnsafe(ref dDr, (nuint)h);",
+            "float g = dy[row * H + h];\n" +
+            "float acc = d[h] * g;\n" +
+            "for (int j = 0; j < ahead; j++) acc += kern[j * H + h] * dy[(row + j) * H + h];\n" +
+            "dx[row * H + h] = acc;\n" +
+            "for (int j = 0; j < back; j++) dKern[j * H + h] += g * x[(row - j) * H + h];\n" +
+            "dD[h] += g * x[row * H + h];");
         w.Close();
         w.Line();
     }
@@ -554,6 +601,16 @@ internal static class KernelEmitter
         w.Line("TensorPrimitives.Multiply(temp, a, temp);       // 2u");
         w.Line("TensorPrimitives.Sigmoid(temp, temp);          // σ(2u)");
         w.Line("TensorPrimitives.Multiply(a, temp, a);");
+        w.Close();
+        w.Close();
+        w.Line();
+        w.Line("/// <summary>SiLU in place over rows of H: a·σ(a). Row by row: TensorPrimitives treats a span's tail differently");
+        w.Line("/// from its body, so equal-length rows keep every window's result independent of its batch.</summary>");
+        w.Open("private static void SiluRows(Span<float> y, int rows, Span<float> temp)");
+        w.Open("for (int r = 0; r < rows; r++)");
+        w.Line("Span<float> row = y.Slice(r * H, H);");
+        w.Line("TensorPrimitives.Sigmoid(row, temp.Slice(0, H));");
+        w.Line("TensorPrimitives.Multiply(row, temp.Slice(0, H), row);");
         w.Close();
         w.Close();
         w.Line();

@@ -38,6 +38,7 @@ internal static class ModelEmitter
         WriteConstants(w, c);
         WriteState(w, spec, c, layout);
         WriteInference(w, c, kernels);
+        WriteTraining(w, c, kernels);
         WriteWeights(w, spec);
         WriteTensors(w, layout);
         w.Close();
@@ -212,6 +213,68 @@ internal static class ModelEmitter
         w.Close();
         w.Close();
         w.Line();
+    }
+
+    private static void WriteTraining(SourceWriter w, H3Config c, string kernels)
+    {
+        const string ws = "global::H3.H3Workspace";
+        w.Line("/// <summary>Creates the training memory (activations and scratch) for batches of up to <paramref name=\"maxBatch\"/> windows.</summary>");
+        w.Open($"public {ws} CreateWorkspace(int maxBatch)");
+        w.Line("global::H3.H3Args.CheckBatch(maxBatch, nameof(maxBatch));");
+        w.Line($"int length = global::H3.H3Args.CheckScratch({kernels}.WorkspaceLength(maxBatch), maxBatch, nameof(maxBatch));");
+        w.Line($"return new {ws}(this, maxBatch, length);");
+        w.Close();
+        w.Line();
+        foreach (bool sequence in new[] { false, true })
+        {
+            string name = sequence ? "ForwardSequence" : "Forward";
+            string outShape = sequence ? "[batch, WindowSize, OutputSize]" : "[batch, OutputSize]";
+            string outLength = sequence ? "(long)batch * WindowSize * OutputSize" : "(long)batch * OutputSize";
+            w.Line("/// <summary>");
+            w.Line(sequence
+                ? "/// Training forward with every frame's output: the final LayerNorm at each of the T frames. Keeps what"
+                : "/// Training forward (last frame's output, like the inference Forward). Keeps what");
+            w.Line($"/// <see cref=\"{(sequence ? "BackwardSequence" : "Backward")}\"/> needs in <paramref name=\"workspace\"/>; applies residual dropout when <paramref name=\"training\"/>.");
+            w.Line("/// </summary>");
+            w.Line($"/// <param name=\"input\">[batch, {c.T}, {c.E}] frames.</param>");
+            w.Line($"/// <param name=\"output\">{outShape.Replace("WindowSize", Int(c.T)).Replace("OutputSize", Int(c.H))} receives the encoding.</param>");
+            w.Line("/// <param name=\"batch\">Windows in this call, 1..workspace.MaxBatch.</param>");
+            w.Line("/// <param name=\"workspace\">From <see cref=\"CreateWorkspace\"/> of this model.</param>");
+            w.Line("/// <param name=\"training\">Apply dropout (p = DropoutRate) from the workspace's random stream.</param>");
+            w.Open($"public void {name}(global::System.ReadOnlySpan<float> input, global::System.Span<float> output, int batch, {ws} workspace, bool training = true)");
+            w.Line("global::System.ArgumentNullException.ThrowIfNull(workspace);");
+            w.Line("global::H3.H3Args.CheckBatch(batch);");
+            w.Line("global::H3.H3Args.CheckLength(input.Length, (long)batch * WindowSize * EmbedDim, nameof(input), \"[batch, WindowSize, EmbedDim]\");");
+            w.Line($"global::H3.H3Args.CheckLength(output.Length, {outLength}, nameof(output), \"{outShape}\");");
+            w.Line($"workspace.BeginForward(this, batch, sequence: {(sequence ? "true" : "false")});");
+            w.Line($"{kernels}.TrainForward(__h3_parameters, input, output, batch, workspace.Memory, sequence: {(sequence ? "true" : "false")}, training, ref workspace.DropoutRandom);");
+            w.Line("workspace.CompleteForward();");
+            w.Close();
+            w.Line();
+        }
+        foreach (bool sequence in new[] { false, true })
+        {
+            string name = sequence ? "BackwardSequence" : "Backward";
+            string outShape = sequence ? "[batch, WindowSize, OutputSize]" : "[batch, OutputSize]";
+            string outLength = sequence ? "(long)batch * WindowSize * OutputSize" : "(long)batch * OutputSize";
+            w.Line("/// <summary>");
+            w.Line($"/// Backward of the last <see cref=\"{(sequence ? "ForwardSequence" : "Forward(global::System.ReadOnlySpan{float}, global::System.Span{float}, int, global::H3.H3Workspace, bool)")}\"/> on <paramref name=\"workspace\"/>:");
+            w.Line("/// accumulates (+=) the gradient of every parameter into <see cref=\"Gradients\"/>, and writes the input gradient");
+            w.Line("/// when <paramref name=\"inputGradient\"/> is not empty.");
+            w.Line("/// </summary>");
+            w.Line($"/// <param name=\"outputGradient\">{outShape}: ∂loss/∂output.</param>");
+            w.Line("/// <param name=\"workspace\">The workspace of the forward pass.</param>");
+            w.Line("/// <param name=\"inputGradient\">Empty, or [batch, WindowSize, EmbedDim] to receive ∂loss/∂input.</param>");
+            w.Open($"public void {name}(global::System.ReadOnlySpan<float> outputGradient, {ws} workspace, global::System.Span<float> inputGradient = default)");
+            w.Line("global::System.ArgumentNullException.ThrowIfNull(workspace);");
+            w.Line($"int batch = workspace.ForwardBatch(this, sequence: {(sequence ? "true" : "false")});");
+            w.Line($"global::H3.H3Args.CheckLength(outputGradient.Length, {outLength}, nameof(outputGradient), \"{outShape}\");");
+            w.Line("if (!inputGradient.IsEmpty)");
+            w.Line("    global::H3.H3Args.CheckLength(inputGradient.Length, (long)batch * WindowSize * EmbedDim, nameof(inputGradient), \"[batch, WindowSize, EmbedDim]\");");
+            w.Line($"{kernels}.TrainBackward(__h3_parameters, __h3_gradients, outputGradient, inputGradient, batch, workspace.Memory, sequence: {(sequence ? "true" : "false")});");
+            w.Close();
+            w.Line();
+        }
     }
 
     private static void WriteWeights(SourceWriter w, H3ModelSpec spec)

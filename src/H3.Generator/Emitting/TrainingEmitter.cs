@@ -1,0 +1,615 @@
+using System.Collections.Generic;
+using H3.Generator.Parsing;
+using static H3.Generator.Parsing.Format;
+
+namespace H3.Generator.Emitting;
+
+/// <summary>
+/// Prints the training half of the kernel class: a forward that keeps every activation the backward pass
+/// needs, one <c>Layer{i}Backward</c> per block written as its forward in exact reverse, and the backward
+/// kernels (matrix-product gradients, LayerNorm, GELU, SiLU, SSM convolutions and the SSM kernels'
+/// parameter gradients). Backward only accumulates (+=) into the gradient vector.
+/// </summary>
+internal static class TrainingEmitter
+{
+    public static void Emit(SourceWriter w, H3Config c)
+    {
+        WriteLayout(w, c);
+        WriteForward(w, c);
+        for (int i = 0; i < c.L; i++) WriteLayerForward(w, c, i);
+        WriteBackward(w, c);
+        for (int i = 0; i < c.L; i++) WriteLayerBackward(w, c, i);
+        var shapes = new List<(long In, long Out)>();
+        if (c.HasInputProjection) shapes.Add((c.E, c.H));
+        shapes.Add((c.H, c.H));
+        shapes.Add((c.H, c.F));
+        shapes.Add((c.F, c.H));
+        var seen = new HashSet<(long, long)>();
+        foreach (var s in shapes)
+            if (seen.Add(s)) WriteWeightGrad(w, s.In, s.Out);
+        w.Lines(FixedKernels);
+    }
+
+    private static void WriteLayout(SourceWriter w, H3Config c)
+    {
+        w.Line("// ---------------------------------------------------------------------------------------------");
+        w.Line("// Training. The workspace slab holds, per layer, every activation its backward needs, then the");
+        w.Line("// model input, the final LayerNorm's input and statistics, and the gradient scratch.");
+        w.Line("// ---------------------------------------------------------------------------------------------");
+        w.Line();
+        w.Line($"/// <summary>Residual dropout probability p.</summary>");
+        w.Line($"public const float P = {Float(c.P)};");
+        w.Line();
+        w.Line("/// <summary>Floats one layer saves for rows = batch·T: 15 [rows, H] + 2 [rows, F] + 4 [rows] + its SSM/conv kernels.</summary>");
+        w.Line("public static long LayerFloats(long rows) => rows * (15L * H + 2L * F + 4) + (long)ShiftTaps * H + (long)T * H + (long)K * H;");
+        w.Line();
+        w.Line("/// <summary>Floats of a training workspace for <paramref name=\"batch\"/> windows.</summary>");
+        w.Line("public static long WorkspaceLength(int batch)");
+        w.Line("{");
+        w.Line("    long rows = (long)batch * T;");
+        w.Line("    return L * LayerFloats(rows) + rows * (E + H + 2) + rows * (5L * H + F) + (long)ShiftTaps * H + (long)T * H + (long)K * H");
+        w.Line("        + 2L * F + (long)Math.Max(E, F) * Math.Max(E, F) + Math.Max(E, F);");
+        w.Line("}");
+        w.Line();
+        w.Line("/// <summary>The activations layer <c>layer</c> keeps for its backward pass.</summary>");
+        w.Open("private readonly ref struct Saved");
+        w.Line("public readonly Span<float> Xin, Z, Q, Key, Value, Shift, W, Yd, M, ConvPre, Conv, Mask1, Xmid, Z2, Mask2, H1, G,");
+        w.Line("    Mean1, Rstd1, Mean2, Rstd2, ShiftKernel, DiagKernel, ConvKernel;");
+        w.Line();
+        w.Open("public Saved(Span<float> slab, int rows, int layer)");
+        w.Line("int n = rows * H, o = (int)(layer * LayerFloats(rows));");
+        foreach (string name in new[] { "Xin", "Z", "Q", "Key", "Value", "Shift", "W", "Yd", "M", "ConvPre", "Conv", "Mask1", "Xmid", "Z2", "Mask2" })
+            w.Line($"{name} = slab.Slice(o, n); o += n;");
+        w.Line("H1 = slab.Slice(o, rows * F); o += rows * F;");
+        w.Line("G = slab.Slice(o, rows * F); o += rows * F;");
+        foreach (string name in new[] { "Mean1", "Rstd1", "Mean2", "Rstd2" })
+            w.Line($"{name} = slab.Slice(o, rows); o += rows;");
+        w.Line("ShiftKernel = slab.Slice(o, ShiftTaps * H); o += ShiftTaps * H;");
+        w.Line("DiagKernel = slab.Slice(o, T * H); o += T * H;");
+        w.Line("ConvKernel = slab.Slice(o, K * H);");
+        w.Close();
+        w.Close();
+        w.Line();
+        w.Line("/// <summary>Everything after the layers: the saved input and final LayerNorm, and the gradient scratch.</summary>");
+        w.Open("private readonly ref struct Shared");
+        w.Line("public readonly Span<float> Input, X, MeanF, RstdF, DX, D1, D2, D3, D4, DF, DShiftKernel, DDiagKernel, DConvKernel, Temp1, Temp2, WeightT, Zeros;");
+        w.Line();
+        w.Open("public Shared(Span<float> slab, int rows)");
+        w.Line("int n = rows * H, o = (int)(L * LayerFloats(rows));");
+        w.Line("Input = slab.Slice(o, rows * E); o += rows * E;");
+        w.Line("X = slab.Slice(o, n); o += n;");
+        w.Line("MeanF = slab.Slice(o, rows); o += rows;");
+        w.Line("RstdF = slab.Slice(o, rows); o += rows;");
+        foreach (string name in new[] { "DX", "D1", "D2", "D3", "D4" })
+            w.Line($"{name} = slab.Slice(o, n); o += n;");
+        w.Line("DF = slab.Slice(o, rows * F); o += rows * F;");
+        w.Line("DShiftKernel = slab.Slice(o, ShiftTaps * H); o += ShiftTaps * H;");
+        w.Line("DDiagKernel = slab.Slice(o, T * H); o += T * H;");
+        w.Line("DConvKernel = slab.Slice(o, K * H); o += K * H;");
+        w.Line("Temp1 = slab.Slice(o, F); o += F;");
+        w.Line("Temp2 = slab.Slice(o, F); o += F;");
+        w.Line("WeightT = slab.Slice(o, Math.Max(E, F) * Math.Max(E, F)); o += Math.Max(E, F) * Math.Max(E, F);");
+        w.Line("Zeros = slab.Slice(o, Math.Max(E, F));");
+        w.Close();
+        w.Close();
+        w.Line();
+    }
+
+    private static void WriteForward(SourceWriter w, H3Config c)
+    {
+        w.Line("/// <summary>");
+        w.Line("/// Training forward: like <see cref=\"Forward\"/> but every layer runs on all rows and keeps its activations in");
+        w.Line("/// the slab. Writes the final LayerNorm at every frame ([batch, T, H], <paramref name=\"sequence\"/>) or at the last");
+        w.Line("/// frame ([batch, H]). Dropout masks come from <paramref name=\"rng\"/> when <paramref name=\"training\"/>.");
+        w.Line("/// </summary>");
+        w.Open("public static void TrainForward(ReadOnlySpan<float> p, ReadOnlySpan<float> input, Span<float> output, int batch, Span<float> slab, bool sequence, bool training, ref global::H3.H3Random rng)");
+        w.Line("int rows = batch * T;");
+        w.Line("var s = new Shared(slab, rows);");
+        w.Line("input.Slice(0, rows * E).CopyTo(s.Input);");
+        w.Line("s.Zeros.Clear();");
+        if (c.HasInputProjection)
+        {
+            w.Line("// input_proj: x = u·Wᵀ + b");
+            w.Line($"Linear_{c.E}x{c.H}(s.Input, rows, p.Slice(InputProjWeight, H * E), p.Slice(InputProjBias, H), s.X, accumulate: false);");
+        }
+        else
+        {
+            w.Line("s.Input.CopyTo(s.X); // E == H: x = u");
+        }
+        for (int i = 0; i < c.L; i++)
+            w.Line($"Layer{i}TrainForward(p, new Saved(slab, rows, {i}), s, batch, training, ref rng);");
+        w.Line("// final_norm over every frame (its input and statistics are kept for the backward pass)");
+        w.Open("if (sequence)");
+        w.Line("LayerNormSave(s.X, rows, p.Slice(FinalNormWeight, H), p.Slice(FinalNormBias, H), output, s.MeanF, s.RstdF);");
+        w.Close();
+        w.Open("else");
+        w.Line("LayerNormSave(s.X, rows, p.Slice(FinalNormWeight, H), p.Slice(FinalNormBias, H), s.D1, s.MeanF, s.RstdF);");
+        w.Line("GatherLastFrames(s.D1, batch, output);");
+        w.Close();
+        w.Close();
+        w.Line();
+    }
+
+    private static void WriteLayerForward(SourceWriter w, H3Config c, int i)
+    {
+        string L(string s) => "L" + Int(i) + "_" + s;
+        string hh = $"Linear_{c.H}x{c.H}";
+        w.Line($"/// <summary>layers.{i} in training: the block of <see cref=\"Layer{i}Forward\"/> on all rows, keeping its activations in <paramref name=\"a\"/>.</summary>");
+        w.Open($"private static void Layer{i}TrainForward(ReadOnlySpan<float> p, in Saved a, in Shared s, int batch, bool training, ref global::H3.H3Random rng)");
+        w.Line("int rows = batch * T;");
+        w.Line("s.X.CopyTo(a.Xin);");
+        w.Line($"// layers.{i}.norm1: z = LayerNorm(x)");
+        w.Line($"LayerNormSave(a.Xin, rows, p.Slice({L("Norm1Weight")}, H), p.Slice({L("Norm1Bias")}, H), a.Z, a.Mean1, a.Rstd1);");
+        w.Line($"// layers.{i}.mixer.{{q,k,v}}_proj");
+        w.Line($"{hh}(a.Z, rows, p.Slice({L("MixerQProjWeight")}, H * H), p.Slice({L("MixerQProjBias")}, H), a.Q, accumulate: false);");
+        w.Line($"{hh}(a.Z, rows, p.Slice({L("MixerKProjWeight")}, H * H), p.Slice({L("MixerKProjBias")}, H), a.Key, accumulate: false);");
+        w.Line($"{hh}(a.Z, rows, p.Slice({L("MixerVProjWeight")}, H * H), p.Slice({L("MixerVProjBias")}, H), a.Value, accumulate: false);");
+        w.Line($"// layers.{i}.mixer.shift: ks = Ks * k + D·k;  w = ks ⊙ v");
+        w.Line($"ShiftKernel(p.Slice({L("MixerShiftB")}, H * N), p.Slice({L("MixerShiftC")}, H * N), a.ShiftKernel);");
+        w.Line($"CausalConv(a.Key, a.ShiftKernel, ShiftTaps, p.Slice({L("MixerShiftD")}, H), a.Shift, batch);");
+        w.Line("TensorPrimitives.Multiply(a.Shift, a.Value, a.W);");
+        w.Line($"// layers.{i}.mixer.diag: yd = Kd * w + D·w;  m = q ⊙ yd");
+        w.Line($"DiagKernel(p.Slice({L("MixerDiagLogDt")}, H), p.Slice({L("MixerDiagInvAReal")}, H * Modes), p.Slice({L("MixerDiagAImag")}, H * Modes),");
+        w.Line($"    p.Slice({L("MixerDiagB")}, H * N), p.Slice({L("MixerDiagC")}, H * N), a.DiagKernel);");
+        w.Line($"CausalConv(a.W, a.DiagKernel, T, p.Slice({L("MixerDiagD")}, H), a.Yd, batch);");
+        w.Line("TensorPrimitives.Multiply(a.Q, a.Yd, a.M);");
+        string m = "a.M";
+        if (c.K > 0)
+        {
+            w.Line($"// layers.{i}.mixer.conv: m = SiLU(conv(m) + bias)");
+            w.Line($"ShortConv(a.M, p.Slice({L("MixerConvWeight")}, H * K), p.Slice({L("MixerConvBias")}, H), a.ConvKernel, a.ConvPre, batch);");
+            w.Line("a.ConvPre.CopyTo(a.Conv);");
+            w.Line("SiluRows(a.Conv, rows, s.Temp1);");
+            m = "a.Conv";
+        }
+        w.Line($"// layers.{i}.mixer.out_proj, dropout, residual: x += Dropout(m·W_outᵀ + b)");
+        w.Line($"{hh}({m}, rows, p.Slice({L("MixerOutProjWeight")}, H * H), p.Slice({L("MixerOutProjBias")}, H), s.D1, accumulate: false);");
+        w.Line("DropoutMask(a.Mask1, training, ref rng);");
+        w.Line("TensorPrimitives.MultiplyAdd(s.D1, a.Mask1, s.X, s.X);");
+        w.Line("s.X.CopyTo(a.Xmid);");
+        w.Line($"// layers.{i}.norm2, mlp, dropout, residual: x += Dropout(fc2(GELU(fc1(LayerNorm(x)))))");
+        w.Line($"LayerNormSave(a.Xmid, rows, p.Slice({L("Norm2Weight")}, H), p.Slice({L("Norm2Bias")}, H), a.Z2, a.Mean2, a.Rstd2);");
+        w.Line($"Linear_{c.H}x{c.F}(a.Z2, rows, p.Slice({L("MlpFc1Weight")}, F * H), p.Slice({L("MlpFc1Bias")}, F), a.H1, accumulate: false);");
+        w.Line("a.H1.CopyTo(a.G);");
+        w.Line("GeluRows(a.G, rows, s.Temp1);");
+        w.Line($"Linear_{c.F}x{c.H}(a.G, rows, p.Slice({L("MlpFc2Weight")}, H * F), p.Slice({L("MlpFc2Bias")}, H), s.D1, accumulate: false);");
+        w.Line("DropoutMask(a.Mask2, training, ref rng);");
+        w.Line("TensorPrimitives.MultiplyAdd(s.D1, a.Mask2, s.X, s.X);");
+        w.Close();
+        w.Line();
+    }
+
+    private static void WriteBackward(SourceWriter w, H3Config c)
+    {
+        w.Line("/// <summary>");
+        w.Line("/// Backward of <see cref=\"TrainForward\"/>: accumulates (+=) every parameter gradient into <paramref name=\"g\"/> and,");
+        w.Line("/// when <paramref name=\"dInput\"/> is not empty, writes the input gradient [batch, T, E].");
+        w.Line("/// </summary>");
+        w.Open("public static void TrainBackward(ReadOnlySpan<float> p, Span<float> g, ReadOnlySpan<float> dOut, Span<float> dInput, int batch, Span<float> slab, bool sequence)");
+        w.Line("int rows = batch * T;");
+        w.Line("var s = new Shared(slab, rows);");
+        w.Line("// Gradient at the final LayerNorm's output, every frame (zero except the last frame when !sequence).");
+        w.Line("if (sequence) dOut.Slice(0, rows * H).CopyTo(s.D1);");
+        w.Open("else");
+        w.Line("s.D1.Clear();");
+        w.Line("for (int bi = 0; bi < batch; bi++) dOut.Slice(bi * H, H).CopyTo(s.D1.Slice((bi * T + T - 1) * H, H));");
+        w.Close();
+        w.Line("s.DX.Clear();");
+        w.Line("LayerNormBackward(s.D1, s.X, s.MeanF, s.RstdF, p.Slice(FinalNormWeight, H), s.DX, g.Slice(FinalNormWeight, H), g.Slice(FinalNormBias, H), rows);");
+        for (int i = c.L - 1; i >= 0; i--)
+            w.Line($"Layer{i}Backward(p, g, new Saved(slab, rows, {i}), s, batch);");
+        if (c.HasInputProjection)
+        {
+            w.Line("// input_proj: dW += dxᵀ·u, db += Σ dx, du = dx·W");
+            w.Line($"WeightGrad_{c.E}x{c.H}(s.DX, s.Input, rows, g.Slice(InputProjWeight, H * E), g.Slice(InputProjBias, H));");
+            w.Open("if (!dInput.IsEmpty)");
+            w.Line("Transpose(p.Slice(InputProjWeight, H * E), H, E, s.WeightT);");
+            w.Line($"Linear_{c.H}x{c.E}(s.DX, rows, s.WeightT, s.Zeros, dInput, accumulate: false);");
+            w.Close();
+        }
+        else
+        {
+            w.Line("if (!dInput.IsEmpty) s.DX.CopyTo(dInput); // E == H: u = x");
+        }
+        w.Close();
+        w.Line();
+    }
+
+    private static void WriteLayerBackward(SourceWriter w, H3Config c, int i)
+    {
+        string L(string s) => "L" + Int(i) + "_" + s;
+        string hh = $"Linear_{c.H}x{c.H}";
+        string wh = $"WeightGrad_{c.H}x{c.H}";
+        w.Line("/// <summary>");
+        w.Line($"/// layers.{i} backward, <see cref=\"Layer{i}TrainForward\"/> in exact reverse. On entry s.DX is the gradient at the");
+        w.Line("/// block's output; on exit, at its input. Parameter gradients accumulate into g.");
+        w.Line("/// </summary>");
+        w.Open($"private static void Layer{i}Backward(ReadOnlySpan<float> p, Span<float> g, in Saved a, in Shared s, int batch)");
+        w.Line("int rows = batch * T;");
+        w.Line($"// x += Dropout(fc2(GELU(fc1(LN2(x)))))  (layers.{i}.mlp, norm2)");
+        w.Line("TensorPrimitives.Multiply(s.DX, a.Mask2, s.D1);");
+        w.Line($"WeightGrad_{c.F}x{c.H}(s.D1, a.G, rows, g.Slice({L("MlpFc2Weight")}, H * F), g.Slice({L("MlpFc2Bias")}, H));");
+        w.Line($"Transpose(p.Slice({L("MlpFc2Weight")}, H * F), H, F, s.WeightT);");
+        w.Line($"Linear_{c.H}x{c.F}(s.D1, rows, s.WeightT, s.Zeros, s.DF, accumulate: false);");
+        w.Line("GeluBackwardRows(s.DF, a.H1, rows, s.Temp1, s.Temp2);");
+        w.Line($"WeightGrad_{c.H}x{c.F}(s.DF, a.Z2, rows, g.Slice({L("MlpFc1Weight")}, F * H), g.Slice({L("MlpFc1Bias")}, F));");
+        w.Line($"Transpose(p.Slice({L("MlpFc1Weight")}, F * H), F, H, s.WeightT);");
+        w.Line($"Linear_{c.F}x{c.H}(s.DF, rows, s.WeightT, s.Zeros, s.D2, accumulate: false);");
+        w.Line($"LayerNormBackward(s.D2, a.Xmid, a.Mean2, a.Rstd2, p.Slice({L("Norm2Weight")}, H), s.DX, g.Slice({L("Norm2Weight")}, H), g.Slice({L("Norm2Bias")}, H), rows);");
+        w.Line($"// x += Dropout(out_proj(m))  (layers.{i}.mixer.out_proj)");
+        string m = c.K > 0 ? "a.Conv" : "a.M";
+        w.Line("TensorPrimitives.Multiply(s.DX, a.Mask1, s.D1);");
+        w.Line($"{wh}(s.D1, {m}, rows, g.Slice({L("MixerOutProjWeight")}, H * H), g.Slice({L("MixerOutProjBias")}, H));");
+        w.Line($"Transpose(p.Slice({L("MixerOutProjWeight")}, H * H), H, H, s.WeightT);");
+        w.Line($"{hh}(s.D1, rows, s.WeightT, s.Zeros, s.D2, accumulate: false);");
+        if (c.K > 0)
+        {
+            w.Line($"// m = SiLU(conv(m) + bias)  (layers.{i}.mixer.conv)");
+            w.Line("SiluBackward(s.D2, a.ConvPre, rows, s.Temp1);");
+            w.Line("s.DConvKernel.Clear();");
+            w.Line("CausalConvBackward(s.D2, a.M, a.ConvKernel, K, s.Zeros.Slice(0, H), s.D3, s.DConvKernel, s.Temp2.Slice(0, H), batch);");
+            w.Line($"ColumnSums(s.D2, rows, g.Slice({L("MixerConvBias")}, H));");
+            w.Line($"ConvKernelBackward(s.DConvKernel, g.Slice({L("MixerConvWeight")}, H * K));");
+        }
+        else
+        {
+            w.Line("s.D2.CopyTo(s.D3); // K = 0: no short convolution");
+        }
+        w.Line($"// m = q ⊙ yd;  yd = Kd * w + D·w  (layers.{i}.mixer.diag)");
+        w.Line("TensorPrimitives.Multiply(s.D3, a.Yd, s.D4);   // dq");
+        w.Line("TensorPrimitives.Multiply(s.D3, a.Q, s.D1);    // dyd");
+        w.Line("s.DDiagKernel.Clear();");
+        w.Line($"CausalConvBackward(s.D1, a.W, a.DiagKernel, T, p.Slice({L("MixerDiagD")}, H), s.D2, s.DDiagKernel, g.Slice({L("MixerDiagD")}, H), batch);");
+        w.Line($"DiagKernelBackward(s.DDiagKernel, p.Slice({L("MixerDiagLogDt")}, H), p.Slice({L("MixerDiagInvAReal")}, H * Modes), p.Slice({L("MixerDiagAImag")}, H * Modes),");
+        w.Line($"    p.Slice({L("MixerDiagB")}, H * N), p.Slice({L("MixerDiagC")}, H * N),");
+        w.Line($"    g.Slice({L("MixerDiagLogDt")}, H), g.Slice({L("MixerDiagInvAReal")}, H * Modes), g.Slice({L("MixerDiagAImag")}, H * Modes), g.Slice({L("MixerDiagB")}, H * N), g.Slice({L("MixerDiagC")}, H * N));");
+        w.Line($"// w = ks ⊙ v;  ks = Ks * k + D·k  (layers.{i}.mixer.shift)");
+        w.Line("TensorPrimitives.Multiply(s.D2, a.Value, s.D3);  // dks");
+        w.Line("TensorPrimitives.Multiply(s.D2, a.Shift, s.D2);  // dv");
+        w.Line("s.DShiftKernel.Clear();");
+        w.Line($"CausalConvBackward(s.D3, a.Key, a.ShiftKernel, ShiftTaps, p.Slice({L("MixerShiftD")}, H), s.D1, s.DShiftKernel, g.Slice({L("MixerShiftD")}, H), batch);");
+        w.Line($"ShiftKernelBackward(s.DShiftKernel, p.Slice({L("MixerShiftB")}, H * N), p.Slice({L("MixerShiftC")}, H * N), g.Slice({L("MixerShiftB")}, H * N), g.Slice({L("MixerShiftC")}, H * N));");
+        w.Line($"// q, k, v = z·Wᵀ + b  (layers.{i}.mixer.{{q,k,v}}_proj): dq in D4, dk in D1, dv in D2");
+        w.Line($"{wh}(s.D4, a.Z, rows, g.Slice({L("MixerQProjWeight")}, H * H), g.Slice({L("MixerQProjBias")}, H));");
+        w.Line($"{wh}(s.D1, a.Z, rows, g.Slice({L("MixerKProjWeight")}, H * H), g.Slice({L("MixerKProjBias")}, H));");
+        w.Line($"{wh}(s.D2, a.Z, rows, g.Slice({L("MixerVProjWeight")}, H * H), g.Slice({L("MixerVProjBias")}, H));");
+        w.Line($"Transpose(p.Slice({L("MixerQProjWeight")}, H * H), H, H, s.WeightT);");
+        w.Line($"{hh}(s.D4, rows, s.WeightT, s.Zeros, s.D3, accumulate: false);");
+        w.Line($"Transpose(p.Slice({L("MixerKProjWeight")}, H * H), H, H, s.WeightT);");
+        w.Line($"{hh}(s.D1, rows, s.WeightT, s.Zeros, s.D3, accumulate: true);");
+        w.Line($"Transpose(p.Slice({L("MixerVProjWeight")}, H * H), H, H, s.WeightT);");
+        w.Line($"{hh}(s.D2, rows, s.WeightT, s.Zeros, s.D3, accumulate: true);");
+        w.Line($"// z = LN1(x)  (layers.{i}.norm1); the residual path carries s.DX through unchanged");
+        w.Line($"LayerNormBackward(s.D3, a.Xin, a.Mean1, a.Rstd1, p.Slice({L("Norm1Weight")}, H), s.DX, g.Slice({L("Norm1Weight")}, H), g.Slice({L("Norm1Bias")}, H), rows);");
+        w.Close();
+        w.Line();
+    }
+
+    private static void WriteWeightGrad(SourceWriter w, long inDim, long outDim)
+    {
+        string name = $"WeightGrad_{inDim}x{outDim}";
+        w.Line($"/// <summary>dW[o, i] += Σ_r dy[r, o]·x[r, i] and db[o] += Σ_r dy[r, o]: dy [rows, {outDim}], x [rows, {inDim}], dW [{outDim}, {inDim}].</summary>");
+        w.Open($"private static void {name}(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, int rows, Span<float> dw, Span<float> db)");
+        w.Line($"const int In = {Int(inDim)}, Out = {Int(outDim)};");
+        w.Line("dy = dy.Slice(0, rows * Out);");
+        w.Line("x = x.Slice(0, rows * In);");
+        w.Line("dw = dw.Slice(0, Out * In);");
+        w.Line("db = db.Slice(0, Out);");
+        w.Line("if (Vector256.IsHardwareAccelerated)");
+        w.Line($"    {name}_V256(ref MemoryMarshal.GetReference(dy), ref MemoryMarshal.GetReference(x), rows, ref MemoryMarshal.GetReference(dw));");
+        w.Line("else");
+        w.Line($"    {name}_V128(ref MemoryMarshal.GetReference(dy), ref MemoryMarshal.GetReference(x), rows, ref MemoryMarshal.GetReference(dw));");
+        w.Line("ColumnSums(dy, rows, db);");
+        w.Close();
+        w.Line();
+        WriteWeightGradWidth(w, name, inDim, outDim, "Vector256", 8);
+        WriteWeightGradWidth(w, name, inDim, outDim, "Vector128", 4);
+    }
+
+    private const int OutBlock = 4;
+
+    private static void WriteWeightGradWidth(SourceWriter w, string name, long inDim, long outDim, string vec, int lanes)
+    {
+        long vectors = inDim / lanes, tail = inDim % lanes;
+        bool masked = vectors > 0 && tail > 0;
+        w.Line($"/// <summary>{name} on {vec}: blocks of {OutBlock} outputs × 2 vectors of inputs, reducing over rows.</summary>");
+        w.Open($"private static void {name}_{vec.Replace("Vector", "V")}(ref float dy, ref float x, int rows, ref float dw)");
+        w.Line($"const int In = {Int(inDim)}, Out = {Int(outDim)};");
+        if (masked)
+            w.Line($"{vec}<float> tailMask = {vec}.GreaterThanOrEqual({vec}<int>.Indices, {vec}.Create({lanes - tail})).AsSingle();");
+        w.Line("int o = 0;");
+        w.Open($"for (; o + {OutBlock} <= Out; o += {OutBlock})");
+        WriteOutBlock(w, OutBlock, inDim, vectors, masked, vec, lanes);
+        w.Close();
+        w.Open("for (; o < Out; o++)");
+        WriteOutBlock(w, 1, inDim, vectors, masked, vec, lanes);
+        w.Close();
+        w.Close();
+        w.Line();
+    }
+
+    private static void WriteOutBlock(SourceWriter w, int outs, long inDim, long vectors, bool masked, string vec, int lanes)
+    {
+        if (vectors == 0)
+        {
+            w.Open("for (int i = 0; i < In; i++)");
+            for (int oi = 0; oi < outs; oi++) w.Line($"float s{oi} = 0f;");
+            w.Open("for (int r = 0; r < rows; r++)");
+            w.Line("float xv = Unsafe.Add(ref x, r * In + i);");
+            for (int oi = 0; oi < outs; oi++) w.Line($"s{oi} += Unsafe.Add(ref dy, r * Out + o + {oi}) * xv;");
+            w.Close();
+            for (int oi = 0; oi < outs; oi++) w.Line($"Unsafe.Add(ref dw, (o + {oi}) * In + i) += s{oi};");
+            w.Close();
+            return;
+        }
+        w.Line("int i = 0;");
+        w.Open($"for (; i + {2 * lanes} <= {Int(vectors * lanes)}; i += {2 * lanes})");
+        WriteGradTile(w, outs, 2, vec, lanes, false);
+        w.Close();
+        if (vectors % 2 == 1)
+        {
+            w.Open("");
+            w.Line($"i = {Int((vectors - 1) * lanes)};");
+            WriteGradTile(w, outs, 1, vec, lanes, false);
+            w.Close();
+        }
+        if (masked)
+        {
+            w.Open("");
+            w.Line($"i = In - {lanes}; // tail: only the lanes past the last full vector are updated");
+            WriteGradTile(w, outs, 1, vec, lanes, true);
+            w.Close();
+        }
+    }
+
+    private static void WriteGradTile(SourceWriter w, int outs, int vecs, string vec, int lanes, bool masked)
+    {
+        var accs = new List<string>();
+        for (int oi = 0; oi < outs; oi++)
+            for (int vi = 0; vi < vecs; vi++)
+                accs.Add($"a{oi}{vi} = {vec}<float>.Zero");
+        w.Line($"{vec}<float> {string.Join(", ", accs)};");
+        w.Open("for (int r = 0; r < rows; r++)");
+        for (int vi = 0; vi < vecs; vi++)
+            w.Line($"{vec}<float> xv{vi} = {vec}.LoadUnsafe(ref x, (nuint)(r * In + i + {vi * lanes}));");
+        for (int oi = 0; oi < outs; oi++)
+        {
+            w.Line($"{vec}<float> g{oi} = {vec}.Create(Unsafe.Add(ref dy, r * Out + o + {oi}));");
+            for (int vi = 0; vi < vecs; vi++)
+                w.Line($"a{oi}{vi} = {vec}.MultiplyAddEstimate(g{oi}, xv{vi}, a{oi}{vi});");
+        }
+        w.Close();
+        for (int oi = 0; oi < outs; oi++)
+            for (int vi = 0; vi < vecs; vi++)
+            {
+                string at = $"ref Unsafe.Add(ref dw, (o + {oi}) * In + i + {vi * lanes})";
+                w.Line($"{vec}<float> d{oi}{vi} = {vec}.LoadUnsafe({at});");
+                w.Line(masked
+                    ? $"{vec}.ConditionalSelect(tailMask, d{oi}{vi} + a{oi}{vi}, d{oi}{vi}).StoreUnsafe({at});"
+                    : $"(d{oi}{vi} + a{oi}{vi}).StoreUnsafe({at});");
+            }
+    }
+
+    // Shape-generic training kernels: they use only the class's shape constants.
+    private const string FixedKernels = """
+/// <summary>LayerNorm that also keeps each row's mean and 1/std for the backward pass.</summary>
+private static void LayerNormSave(ReadOnlySpan<float> x, int rows, ReadOnlySpan<float> gamma, ReadOnlySpan<float> beta, Span<float> y, Span<float> mean, Span<float> rstd)
+{
+    for (int r = 0; r < rows; r++)
+    {
+        ReadOnlySpan<float> xr = x.Slice(r * H, H);
+        Span<float> yr = y.Slice(r * H, H);
+        float mu = TensorPrimitives.Sum(xr) / H;
+        TensorPrimitives.Subtract(xr, mu, yr);
+        float rs = 1f / MathF.Sqrt(TensorPrimitives.SumOfSquares(yr) / H + 1e-5f);
+        TensorPrimitives.Multiply(yr, rs, yr);
+        TensorPrimitives.MultiplyAdd(yr, gamma, beta, yr);
+        mean[r] = mu;
+        rstd[r] = rs;
+    }
+}
+
+/// <summary>
+/// LayerNorm backward per row, with x̂ = (x - mean)·rstd and dx̂ = dy ⊙ γ:
+/// dx += rstd·(dx̂ - mean(dx̂) - x̂·mean(dx̂ ⊙ x̂));  dγ += Σ_r dy ⊙ x̂;  dβ += Σ_r dy.
+/// </summary>
+private static void LayerNormBackward(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, ReadOnlySpan<float> mean, ReadOnlySpan<float> rstd, ReadOnlySpan<float> gamma, Span<float> dx, Span<float> dGamma, Span<float> dBeta, int rows)
+{
+    for (int r = 0; r < rows; r++)
+    {
+        ReadOnlySpan<float> dyr = dy.Slice(r * H, H), xr = x.Slice(r * H, H);
+        Span<float> dxr = dx.Slice(r * H, H);
+        float mu = mean[r], rs = rstd[r];
+        float sumG = 0f, sumGX = 0f;
+        for (int h = 0; h < H; h++)
+        {
+            float xhat = (xr[h] - mu) * rs;
+            float gh = dyr[h] * gamma[h];
+            sumG += gh;
+            sumGX += gh * xhat;
+            dGamma[h] += dyr[h] * xhat;
+            dBeta[h] += dyr[h];
+        }
+        float meanG = sumG / H, meanGX = sumGX / H;
+        for (int h = 0; h < H; h++)
+        {
+            float xhat = (xr[h] - mu) * rs;
+            dxr[h] += rs * (dyr[h] * gamma[h] - meanG - xhat * meanGX);
+        }
+    }
+}
+
+/// <summary>
+/// GELU_tanh backward in place over rows of F: d ← d·(½(1 + t) + ½·a·(1 - t²)·√(2/π)·(1 + 3·0.044715·a²)),
+/// t = tanh(√(2/π)·(a + 0.044715·a³)), a the pre-activation.
+/// </summary>
+private static void GeluBackwardRows(Span<float> d, ReadOnlySpan<float> pre, int rows, Span<float> t, Span<float> a2)
+{
+    const float c = 0.7978845608028654f; // √(2/π)
+    for (int r = 0; r < rows; r++)
+    {
+        ReadOnlySpan<float> a = pre.Slice(r * F, F);
+        Span<float> dr = d.Slice(r * F, F);
+        TensorPrimitives.Multiply(a, a, a2);           // a²
+        TensorPrimitives.Multiply(a2, 0.044715f, t);
+        TensorPrimitives.Add(t, 1f, t);
+        TensorPrimitives.Multiply(t, a, t);
+        TensorPrimitives.Multiply(t, c, t);            // u
+        TensorPrimitives.Tanh(t, t);
+        for (int i = 0; i < F; i++)
+        {
+            float th = t[i];
+            float slope = 0.5f * (1f + th) + 0.5f * a[i] * (1f - th * th) * c * (1f + 3f * 0.044715f * a2[i]);
+            dr[i] *= slope;
+        }
+    }
+}
+
+/// <summary>SiLU backward in place over rows of H: d ← d·σ(a)·(1 + a·(1 - σ(a))).</summary>
+private static void SiluBackward(Span<float> d, ReadOnlySpan<float> pre, int rows, Span<float> sig)
+{
+    for (int r = 0; r < rows; r++)
+    {
+        ReadOnlySpan<float> a = pre.Slice(r * H, H);
+        Span<float> dr = d.Slice(r * H, H);
+        TensorPrimitives.Sigmoid(a, sig.Slice(0, H));
+        for (int h = 0; h < H; h++)
+        {
+            float s = sig[h];
+            dr[h] *= s * (1f + a[h] * (1f - s));
+        }
+    }
+}
+
+/// <summary>sums[c] += Σ_r m[r, c] over rows of width sums.Length.</summary>
+private static void ColumnSums(ReadOnlySpan<float> m, int rows, Span<float> sums)
+{
+    int width = sums.Length;
+    for (int r = 0; r < rows; r++) TensorPrimitives.Add(sums, m.Slice(r * width, width), sums);
+}
+
+/// <summary>wt[i, o] = w[o, i]: W [outDim, inDim] → Wᵀ [inDim, outDim], for input gradients dx = dy·W.</summary>
+private static void Transpose(ReadOnlySpan<float> w, int outDim, int inDim, Span<float> wt)
+{
+    for (int o = 0; o < outDim; o++)
+    {
+        ReadOnlySpan<float> row = w.Slice(o * inDim, inDim);
+        for (int i = 0; i < inDim; i++) wt[i * outDim + o] = row[i];
+    }
+}
+
+/// <summary>
+/// Fills a residual-dropout mask: 0 with probability p, else 1/(1-p) (inverted dropout). All ones when not
+/// training or p = 0, so the backward pass is the same code either way.
+/// </summary>
+private static void DropoutMask(Span<float> mask, bool training, ref global::H3.H3Random rng)
+{
+    if (!training || P == 0f)
+    {
+        mask.Fill(1f);
+        return;
+    }
+    const float keep = 1f / (1f - P);
+    for (int i = 0; i < mask.Length; i++) mask[i] = rng.NextSingle() < P ? 0f : keep;
+}
+
+/// <summary>mixer.conv.weight gradient from the transposed kernel's: dweight[h, 0, K-1-j] += dck[j, h].</summary>
+private static void ConvKernelBackward(ReadOnlySpan<float> dck, Span<float> dWeight)
+{
+    for (int h = 0; h < H; h++)
+        for (int j = 0; j < K; j++)
+            dWeight[h * K + K - 1 - j] += dck[j * H + h];
+}
+
+/// <summary>
+/// mixer.shift kernel backward, from Ks[j, h] = Σ_m B[h, m]·C[h, m+j]:
+/// dB[h, m] += Σ_j dKs[j, h]·C[h, m+j];  dC[h, m+j] += dKs[j, h]·B[h, m]  (j &lt; ShiftTaps, m + j &lt; N).
+/// </summary>
+private static void ShiftKernelBackward(ReadOnlySpan<float> dKs, ReadOnlySpan<float> bParam, ReadOnlySpan<float> cParam, Span<float> dB, Span<float> dC)
+{
+    for (int h = 0; h < H; h++)
+    {
+        for (int m = 0; m < N; m++)
+        {
+            double sum = 0;
+            for (int j = 0; j < ShiftTaps && m + j < N; j++) sum += (double)dKs[j * H + h] * cParam[h * N + m + j];
+            dB[h * N + m] += (float)sum;
+        }
+        for (int q = 0; q < N; q++)
+        {
+            double sum = 0;
+            for (int j = 0; j < ShiftTaps && j <= q; j++) sum += (double)dKs[j * H + h] * bParam[h * N + q - j];
+            dC[h * N + q] += (float)sum;
+        }
+    }
+}
+
+/// <summary>
+/// mixer.diag kernel backward (float64). With x = dt·A/2, dA = (1+x)/(1-x), dB = B·dt/(1-x), P = C·dB and
+/// Kd[l] = 2·Re Σ_n P·dA^l, the loss is L = Σ_n 2·Re f_n with f_n holomorphic in each complex parameter, so
+/// for z = a + ib: ∂L/∂a = 2·Re f'(z), ∂L/∂b = -2·Im f'(z). Using S = Σ_l dKd[l]·dA^l and
+/// S' = Σ_l dKd[l]·l·dA^(l-1):
+///   f'(C) = dB·S,  f'(B) = C·S·dt/(1-x),  df/dx = (C·S·B·dt + 2·P·S')/(1-x)²,  f'(A) = df/dx·dt/2,
+///   ∂L/∂dt = Σ_n 2·Re(C·S·B/(1-x) + df/dx·A/2);  log_dt, inv_A_real by the chain rule (dt = e^log_dt, Re A = -e^inv_A_real).
+/// </summary>
+private static void DiagKernelBackward(ReadOnlySpan<float> dKd, ReadOnlySpan<float> logDt, ReadOnlySpan<float> invAReal, ReadOnlySpan<float> aImag, ReadOnlySpan<float> bParam, ReadOnlySpan<float> cParam,
+    Span<float> gLogDt, Span<float> gInvAReal, Span<float> gAImag, Span<float> gB, Span<float> gC)
+{
+    for (int h = 0; h < H; h++)
+    {
+        double dt = Math.Exp(logDt[h]);
+        double gDt = 0;
+        for (int n = 0; n < Modes; n++)
+        {
+            int i = h * Modes + n;
+            double ar = -Math.Exp(invAReal[i]), ai = aImag[i];
+            double xr = ar * dt / 2, xi = ai * dt / 2;
+            double omr = 1 - xr, omi = -xi;                                // 1 - x
+            double den = omr * omr + omi * omi;
+            double ir = omr / den, ii = -omi / den;                        // 1/(1-x)
+            double dar = (1 + xr) * ir - xi * ii, dai = (1 + xr) * ii + xi * ir; // dA
+            double br = bParam[2 * i], bi = bParam[2 * i + 1];
+            double cr = cParam[2 * i], ci = cParam[2 * i + 1];
+            double dbr = (br * ir - bi * ii) * dt, dbi = (br * ii + bi * ir) * dt; // dB
+            double pr = cr * dbr - ci * dbi, pi = cr * dbi + ci * dbr;     // P = C·dB
+            // S = Σ_l g_l·dA^l, S' = Σ_l g_l·l·dA^(l-1)
+            double sr = 0, si = 0, spr = 0, spi = 0, powr = 1, powi = 0, prevr = 0, previ = 0;
+            for (int l = 0; l < T; l++)
+            {
+                double gl = dKd[l * H + h];
+                sr += gl * powr; si += gl * powi;
+                spr += gl * l * prevr; spi += gl * l * previ;
+                prevr = powr; previ = powi;
+                double nr = powr * dar - powi * dai;
+                powi = powr * dai + powi * dar;
+                powr = nr;
+            }
+            // f'(C) = dB·S
+            double fcr = dbr * sr - dbi * si, fci = dbr * si + dbi * sr;
+            gC[2 * i] += (float)(2 * fcr);
+            gC[2 * i + 1] += (float)(-2 * fci);
+            // C·S
+            double csr = cr * sr - ci * si, csi = cr * si + ci * sr;
+            // f'(B) = C·S·dt/(1-x)
+            double fbr = (csr * ir - csi * ii) * dt, fbi = (csr * ii + csi * ir) * dt;
+            gB[2 * i] += (float)(2 * fbr);
+            gB[2 * i + 1] += (float)(-2 * fbi);
+            // df/dx = (C·S·B·dt + 2·P·S')/(1-x)²
+            double csbr = (csr * br - csi * bi) * dt, csbi = (csr * bi + csi * br) * dt;
+            double numr = csbr + 2 * (pr * spr - pi * spi), numi = csbi + 2 * (pr * spi + pi * spr);
+            double i2r = ir * ir - ii * ii, i2i = 2 * ir * ii;             // 1/(1-x)²
+            double fxr = numr * i2r - numi * i2i, fxi = numr * i2i + numi * i2r;
+            // f'(A) = df/dx·dt/2 → Re A (then inv_A_real) and Im A
+            double far = fxr * dt / 2, fai = fxi * dt / 2;
+            gInvAReal[i] += (float)(2 * far * ar);                         // ∂Re A/∂inv_A_real = Re A
+            gAImag[i] += (float)(-2 * fai);
+            // ∂f/∂dt (dt real): C·S·B/(1-x) + df/dx·A/2
+            double t1r = (csr * br - csi * bi) * ir - (csr * bi + csi * br) * ii;
+            double t2r = (fxr * ar - fxi * ai) / 2;
+            gDt += 2 * (t1r + t2r);
+        }
+        gLogDt[h] += (float)(gDt * dt);
+    }
+}
+""";
+}
