@@ -265,13 +265,22 @@ internal static class ModelEmitter
             w.Line($"/// <param name=\"outputGradient\">{outShape}: ∂loss/∂output.</param>");
             w.Line("/// <param name=\"workspace\">The workspace of the forward pass.</param>");
             w.Line("/// <param name=\"inputGradient\">Empty, or [batch, WindowSize, EmbedDim] to receive ∂loss/∂input.</param>");
-            w.Open($"public void {name}(global::System.ReadOnlySpan<float> outputGradient, {ws} workspace, global::System.Span<float> inputGradient = default)");
+            w.Line($"public void {name}(global::System.ReadOnlySpan<float> outputGradient, {ws} workspace, global::System.Span<float> inputGradient = default)");
+            w.Line($"    => {name}(outputGradient, workspace, inputGradient, __h3_gradients);");
+            w.Line();
+            w.Line("/// <summary>");
+            w.Line($"/// <see cref=\"{name}(global::System.ReadOnlySpan{{float}}, global::H3.H3Workspace, global::System.Span{{float}})\"/> accumulating into");
+            w.Line("/// <paramref name=\"gradients\"/> (ParameterCount floats, the layout of Parameters) instead of <see cref=\"Gradients\"/>:");
+            w.Line("/// data-parallel training gives each thread its own workspace and gradient buffer and sums them in a fixed order.");
+            w.Line("/// </summary>");
+            w.Open($"public void {name}(global::System.ReadOnlySpan<float> outputGradient, {ws} workspace, global::System.Span<float> inputGradient, global::System.Span<float> gradients)");
             w.Line("global::System.ArgumentNullException.ThrowIfNull(workspace);");
+            w.Line("global::H3.H3Args.CheckLength(gradients.Length, ParameterCount, nameof(gradients), \"[ParameterCount]\");");
             w.Line($"int batch = workspace.ForwardBatch(this, sequence: {(sequence ? "true" : "false")});");
             w.Line($"global::H3.H3Args.CheckLength(outputGradient.Length, {outLength}, nameof(outputGradient), \"{outShape}\");");
             w.Line("if (!inputGradient.IsEmpty)");
             w.Line("    global::H3.H3Args.CheckLength(inputGradient.Length, (long)batch * WindowSize * EmbedDim, nameof(inputGradient), \"[batch, WindowSize, EmbedDim]\");");
-            w.Line($"{kernels}.TrainBackward(__h3_parameters, __h3_gradients, outputGradient, inputGradient, batch, workspace.Memory, sequence: {(sequence ? "true" : "false")});");
+            w.Line($"{kernels}.TrainBackward(__h3_parameters, gradients, outputGradient, inputGradient, batch, workspace.Memory, sequence: {(sequence ? "true" : "false")});");
             w.Close();
             w.Line();
         }
