@@ -72,6 +72,8 @@ internal static class Run
     public static int Execute(bool ar, int conv, int dataSeed, TrainingOptions options, string? plotPath)
     {
         var total = Stopwatch.StartNew();
+        // Redirected output (logs): Spectre assumes 80 columns and would wrap the summary lines.
+        if (Console.IsOutputRedirected && AnsiConsole.Profile.Width < 120) AnsiConsole.Profile.Width = 120;
         SyntheticTask task = ar ? SyntheticTask.AssociativeRecall : SyntheticTask.InductionHead;
         string taskName = ar ? "associative-recall" : "induction-head";
 
@@ -152,7 +154,7 @@ internal static class Run
         table.AddRow("S4D", ar ? "86.0" : "35.6", "paper (2-layer)");
         table.AddRow("chance", ar ? "25.0" : "5.0", ar ? "1 / 4 values" : "1 / 20 tokens");
         AnsiConsole.Write(table);
-        AnsiConsole.MarkupLine(Inv($"training {trainSeconds:F1} s ({trainSeconds / options.Epochs:F3} s/epoch, {1000 * trainSeconds / trainer.TotalSteps:F2} ms/step), total {total.Elapsed.TotalSeconds:F1} s; allocated in the step loop: {trainer.StepAllocatedBytes:N0} bytes"));
+        AnsiConsole.MarkupLine(Inv($"training {trainSeconds:F1} s ({trainSeconds / options.Epochs:F3} s/epoch, {1000 * trainSeconds / trainer.TotalSteps:F2} ms/step), total {total.Elapsed.TotalSeconds:F1} s; allocated in the step loop: {trainer.StepAllocatedBytes:N0} bytes after epoch 1 ({trainer.FirstEpochAllocatedBytes:N0} in epoch 1)"));
 
         if (plotPath is not null)
         {

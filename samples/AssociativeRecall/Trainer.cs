@@ -106,7 +106,10 @@ public sealed class Trainer
     /// <summary>Trainable parameters: the H3 model plus the head.</summary>
     public int ParameterCount => _model.Parameters.Length + _head.Parameters.Length;
 
-    /// <summary>Bytes allocated on this thread by the training steps so far (should stay 0).</summary>
+    /// <summary>Bytes allocated on this thread by the training steps of the first epoch (first-call costs).</summary>
+    public long FirstEpochAllocatedBytes { get; private set; }
+
+    /// <summary>Bytes allocated on this thread by the training steps of every later epoch (should stay 0).</summary>
     public long StepAllocatedBytes { get; private set; }
 
     /// <summary>Runs one epoch: a fresh shuffle, then every batch (forward, loss, backward, AdamW).</summary>
@@ -129,7 +132,9 @@ public sealed class Trainer
             _step++;
         }
         double seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
-        StepAllocatedBytes += GC.GetAllocatedBytesForCurrentThread() - allocated;
+        allocated = GC.GetAllocatedBytesForCurrentThread() - allocated;
+        if (epoch == 1) FirstEpochAllocatedBytes = allocated;
+        else StepAllocatedBytes += allocated;
         float accuracy = float.NaN;
         if (epoch % _options.EvalEvery == 0 || epoch == _options.Epochs) accuracy = Evaluate();
         return new EpochResult(epoch, (float)(lossSum / StepsPerEpoch), accuracy, lr, seconds);

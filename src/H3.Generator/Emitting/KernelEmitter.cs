@@ -15,7 +15,7 @@ namespace H3.Generator.Emitting;
 /// </summary>
 internal static class KernelEmitter
 {
-    public static string ClassName(H3ModelSpec spec) => spec.TypeName + "Kernels";
+    public static string ClassName(H3ModelSpec spec) => spec.TypeName.TrimStart('@') + "Kernels";
 
     /// <summary>"layers.0.mixer.q_proj.weight" → "L0_MixerQProjWeight"; "final_norm.bias" → "FinalNormBias".</summary>
     public static string OffsetName(string tensorName)

@@ -292,7 +292,7 @@ internal static class ModelEmitter
         w.Line("/// Saves the parameters as safetensors (F32, the names and shapes of <see cref=\"Tensors\"/>). Atomic: the file");
         w.Line("/// is written under a temporary name and renamed, so a crash leaves the old file or the new one, never a mix.");
         w.Line("/// </summary>");
-        w.Line($"public void SaveWeights(string path) => global::H3.H3Weights.Save(path, Tensors, __h3_parameters, \"{spec.TypeName}\");");
+        w.Line($"public void SaveWeights(string path) => global::H3.H3Weights.Save(path, Tensors, __h3_parameters, \"{spec.TypeName.TrimStart('@')}\");");
         w.Line();
         w.Line("/// <summary>");
         w.Line("/// Loads parameters from a safetensors file. Every name, shape and dtype and the file's integrity are checked");

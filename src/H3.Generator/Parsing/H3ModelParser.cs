@@ -53,32 +53,36 @@ internal static class H3ModelParser
     public static H3ModelSpec? Parse(GeneratorAttributeSyntaxContext context, CancellationToken cancellationToken)
     {
         if (context.TargetSymbol is not INamedTypeSymbol type || context.Attributes.Length != 1) return null;
-        if (type.TypeKind != TypeKind.Class || type.IsStatic || type.IsGenericType || type.IsRecord) return null;
+        if (type.TypeKind != TypeKind.Class || type.IsStatic || type.IsGenericType || type.IsRecord || type.IsFileLocal) return null;
         if (!TryReadConfig(context.Attributes[0], out H3Config config, out _)) return null;
         if (H3ConfigRules.Validate(config).Count != 0) return null;
         if (!IsPartial(type, cancellationToken)) return null;
 
         // Enclosing types, outermost first; each must be a non-generic partial type.
         var containing = new List<string>();
+        var hint = new StringBuilder(type.Name).Append(".g.cs");
         for (INamedTypeSymbol? outer = type.ContainingType; outer is not null; outer = outer.ContainingType)
         {
-            if (outer.IsGenericType || !IsPartial(outer, cancellationToken)) return null;
+            if (outer.IsGenericType || outer.IsFileLocal || !IsPartial(outer, cancellationToken)) return null;
             string kind = outer.TypeKind switch
             {
                 TypeKind.Struct => outer.IsRecord ? "record struct" : "struct",
                 TypeKind.Interface => "interface",
                 _ => outer.IsRecord ? "record" : "class",
             };
-            containing.Insert(0, (outer.IsStatic ? "static " : "") + "partial " + kind + " " + outer.Name);
+            containing.Insert(0, (outer.IsStatic ? "static " : "") + "partial " + kind + " " + Identifier(outer.Name));
+            hint.Insert(0, outer.Name + ".");
         }
 
+        // ToDisplayString escapes keywords ("@event.Models"): right for code, but '@' is not allowed in a hint name.
         string ns = type.ContainingNamespace is { IsGlobalNamespace: false } n ? n.ToDisplayString() : "";
-        var hint = new StringBuilder();
-        if (ns.Length > 0) hint.Append(ns).Append('.');
-        foreach (string c in containing) hint.Append(c.Substring(c.LastIndexOf(' ') + 1)).Append('.');
-        hint.Append(type.Name).Append(".g.cs");
-        return new H3ModelSpec(ns, new EquatableArray<string>(containing.ToArray()), type.Name, hint.ToString(), config);
+        if (ns.Length > 0) hint.Insert(0, ns.Replace("@", "") + ".");
+        return new H3ModelSpec(ns, new EquatableArray<string>(containing.ToArray()), Identifier(type.Name), hint.ToString(), config);
     }
+
+    /// <summary>A name as a C# identifier: reserved keywords need '@' (class @int).</summary>
+    private static string Identifier(string name) =>
+        SyntaxFacts.GetKeywordKind(name) != SyntaxKind.None ? "@" + name : name;
 
     private static bool IsPartial(INamedTypeSymbol type, CancellationToken cancellationToken)
     {

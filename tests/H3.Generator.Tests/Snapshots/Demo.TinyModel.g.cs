@@ -152,6 +152,108 @@ namespace Demo
             }
         }
 
+        /// <summary>Creates the training memory (activations and scratch) for batches of up to <paramref name="maxBatch"/> windows.</summary>
+        public global::H3.H3Workspace CreateWorkspace(int maxBatch)
+        {
+            global::H3.H3Args.CheckBatch(maxBatch, nameof(maxBatch));
+            int length = global::H3.H3Args.CheckScratch(global::H3.Generated.TinyModelKernels.WorkspaceLength(maxBatch), maxBatch, nameof(maxBatch));
+            return new global::H3.H3Workspace(this, maxBatch, length);
+        }
+
+        /// <summary>
+        /// Training forward (last frame's output, like the inference Forward). Keeps what
+        /// <see cref="Backward"/> needs in <paramref name="workspace"/>; applies residual dropout when <paramref name="training"/>.
+        /// </summary>
+        /// <param name="input">[batch, 3, 3] frames.</param>
+        /// <param name="output">[batch, 4] receives the encoding.</param>
+        /// <param name="batch">Windows in this call, 1..workspace.MaxBatch.</param>
+        /// <param name="workspace">From <see cref="CreateWorkspace"/> of this model.</param>
+        /// <param name="training">Apply dropout (p = DropoutRate) from the workspace's random stream.</param>
+        public void Forward(global::System.ReadOnlySpan<float> input, global::System.Span<float> output, int batch, global::H3.H3Workspace workspace, bool training = true)
+        {
+            global::System.ArgumentNullException.ThrowIfNull(workspace);
+            global::H3.H3Args.CheckBatch(batch);
+            global::H3.H3Args.CheckLength(input.Length, (long)batch * WindowSize * EmbedDim, nameof(input), "[batch, WindowSize, EmbedDim]");
+            global::H3.H3Args.CheckLength(output.Length, (long)batch * OutputSize, nameof(output), "[batch, OutputSize]");
+            workspace.BeginForward(this, batch, sequence: false);
+            global::H3.Generated.TinyModelKernels.TrainForward(__h3_parameters, input, output, batch, workspace.Memory, sequence: false, training, ref workspace.DropoutRandom);
+            workspace.CompleteForward();
+        }
+
+        /// <summary>
+        /// Training forward with every frame's output: the final LayerNorm at each of the T frames. Keeps what
+        /// <see cref="BackwardSequence"/> needs in <paramref name="workspace"/>; applies residual dropout when <paramref name="training"/>.
+        /// </summary>
+        /// <param name="input">[batch, 3, 3] frames.</param>
+        /// <param name="output">[batch, 3, 4] receives the encoding.</param>
+        /// <param name="batch">Windows in this call, 1..workspace.MaxBatch.</param>
+        /// <param name="workspace">From <see cref="CreateWorkspace"/> of this model.</param>
+        /// <param name="training">Apply dropout (p = DropoutRate) from the workspace's random stream.</param>
+        public void ForwardSequence(global::System.ReadOnlySpan<float> input, global::System.Span<float> output, int batch, global::H3.H3Workspace workspace, bool training = true)
+        {
+            global::System.ArgumentNullException.ThrowIfNull(workspace);
+            global::H3.H3Args.CheckBatch(batch);
+            global::H3.H3Args.CheckLength(input.Length, (long)batch * WindowSize * EmbedDim, nameof(input), "[batch, WindowSize, EmbedDim]");
+            global::H3.H3Args.CheckLength(output.Length, (long)batch * WindowSize * OutputSize, nameof(output), "[batch, WindowSize, OutputSize]");
+            workspace.BeginForward(this, batch, sequence: true);
+            global::H3.Generated.TinyModelKernels.TrainForward(__h3_parameters, input, output, batch, workspace.Memory, sequence: true, training, ref workspace.DropoutRandom);
+            workspace.CompleteForward();
+        }
+
+        /// <summary>
+        /// Backward of the last <see cref="Forward(global::System.ReadOnlySpan{float}, global::System.Span{float}, int, global::H3.H3Workspace, bool)"/> on <paramref name="workspace"/>:
+        /// accumulates (+=) the gradient of every parameter into <see cref="Gradients"/>, and writes the input gradient
+        /// when <paramref name="inputGradient"/> is not empty.
+        /// </summary>
+        /// <param name="outputGradient">[batch, OutputSize]: ∂loss/∂output.</param>
+        /// <param name="workspace">The workspace of the forward pass.</param>
+        /// <param name="inputGradient">Empty, or [batch, WindowSize, EmbedDim] to receive ∂loss/∂input.</param>
+        public void Backward(global::System.ReadOnlySpan<float> outputGradient, global::H3.H3Workspace workspace, global::System.Span<float> inputGradient = default)
+            => Backward(outputGradient, workspace, inputGradient, __h3_gradients);
+
+        /// <summary>
+        /// <see cref="Backward(global::System.ReadOnlySpan{float}, global::H3.H3Workspace, global::System.Span{float})"/> accumulating into
+        /// <paramref name="gradients"/> (ParameterCount floats, the layout of Parameters) instead of <see cref="Gradients"/>:
+        /// data-parallel training gives each thread its own workspace and gradient buffer and sums them in a fixed order.
+        /// </summary>
+        public void Backward(global::System.ReadOnlySpan<float> outputGradient, global::H3.H3Workspace workspace, global::System.Span<float> inputGradient, global::System.Span<float> gradients)
+        {
+            global::System.ArgumentNullException.ThrowIfNull(workspace);
+            global::H3.H3Args.CheckLength(gradients.Length, ParameterCount, nameof(gradients), "[ParameterCount]");
+            int batch = workspace.ForwardBatch(this, sequence: false);
+            global::H3.H3Args.CheckLength(outputGradient.Length, (long)batch * OutputSize, nameof(outputGradient), "[batch, OutputSize]");
+            if (!inputGradient.IsEmpty)
+                global::H3.H3Args.CheckLength(inputGradient.Length, (long)batch * WindowSize * EmbedDim, nameof(inputGradient), "[batch, WindowSize, EmbedDim]");
+            global::H3.Generated.TinyModelKernels.TrainBackward(__h3_parameters, gradients, outputGradient, inputGradient, batch, workspace.Memory, sequence: false);
+        }
+
+        /// <summary>
+        /// Backward of the last <see cref="ForwardSequence"/> on <paramref name="workspace"/>:
+        /// accumulates (+=) the gradient of every parameter into <see cref="Gradients"/>, and writes the input gradient
+        /// when <paramref name="inputGradient"/> is not empty.
+        /// </summary>
+        /// <param name="outputGradient">[batch, WindowSize, OutputSize]: ∂loss/∂output.</param>
+        /// <param name="workspace">The workspace of the forward pass.</param>
+        /// <param name="inputGradient">Empty, or [batch, WindowSize, EmbedDim] to receive ∂loss/∂input.</param>
+        public void BackwardSequence(global::System.ReadOnlySpan<float> outputGradient, global::H3.H3Workspace workspace, global::System.Span<float> inputGradient = default)
+            => BackwardSequence(outputGradient, workspace, inputGradient, __h3_gradients);
+
+        /// <summary>
+        /// <see cref="BackwardSequence(global::System.ReadOnlySpan{float}, global::H3.H3Workspace, global::System.Span{float})"/> accumulating into
+        /// <paramref name="gradients"/> (ParameterCount floats, the layout of Parameters) instead of <see cref="Gradients"/>:
+        /// data-parallel training gives each thread its own workspace and gradient buffer and sums them in a fixed order.
+        /// </summary>
+        public void BackwardSequence(global::System.ReadOnlySpan<float> outputGradient, global::H3.H3Workspace workspace, global::System.Span<float> inputGradient, global::System.Span<float> gradients)
+        {
+            global::System.ArgumentNullException.ThrowIfNull(workspace);
+            global::H3.H3Args.CheckLength(gradients.Length, ParameterCount, nameof(gradients), "[ParameterCount]");
+            int batch = workspace.ForwardBatch(this, sequence: true);
+            global::H3.H3Args.CheckLength(outputGradient.Length, (long)batch * WindowSize * OutputSize, nameof(outputGradient), "[batch, WindowSize, OutputSize]");
+            if (!inputGradient.IsEmpty)
+                global::H3.H3Args.CheckLength(inputGradient.Length, (long)batch * WindowSize * EmbedDim, nameof(inputGradient), "[batch, WindowSize, EmbedDim]");
+            global::H3.Generated.TinyModelKernels.TrainBackward(__h3_parameters, gradients, outputGradient, inputGradient, batch, workspace.Memory, sequence: true);
+        }
+
         /// <summary>
         /// Saves the parameters as safetensors (F32, the names and shapes of <see cref="Tensors"/>). Atomic: the file
         /// is written under a temporary name and renamed, so a crash leaves the old file or the new one, never a mix.
@@ -1048,6 +1150,253 @@ namespace H3.Generated
             }
         }
 
+        /// <summary>y[r, o] (+)= Σ_i x[r, i]·W[o, i] + bias[o]: x [rows, 4], W [3, 4] (PyTorch layout), y [rows, 3].</summary>
+        private static void Linear_4x3(ReadOnlySpan<float> x, int rows, ReadOnlySpan<float> w, ReadOnlySpan<float> bias, Span<float> y, bool accumulate)
+        {
+            const int In = 4, Out = 3;
+            // Every length is checked once here; the loops below index inside these lengths with Unsafe.Add.
+            x = x.Slice(0, rows * In);
+            w = w.Slice(0, Out * In);
+            bias = bias.Slice(0, Out);
+            y = y.Slice(0, rows * Out);
+            ref float xr = ref MemoryMarshal.GetReference(x);
+            ref float wr = ref MemoryMarshal.GetReference(w);
+            ref float br = ref MemoryMarshal.GetReference(bias);
+            ref float yr = ref MemoryMarshal.GetReference(y);
+            if (Vector256.IsHardwareAccelerated)
+                Linear_4x3_V256(ref xr, rows, ref wr, ref br, ref yr, accumulate);
+            else
+                Linear_4x3_V128(ref xr, rows, ref wr, ref br, ref yr, accumulate);
+        }
+
+        /// <summary>
+        /// Linear_4x3 on Vector256: blocks of 4 rows × 2 outputs (8 accumulators of 8 lanes).
+        /// In = 4 is shorter than one vector: plain scalar dot products.
+        /// </summary>
+        private static void Linear_4x3_V256(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate)
+        {
+            const int In = 4, Out = 3;
+            int r = 0;
+            for (; r + 4 <= rows; r += 4)
+            {
+                ref float x0 = ref Unsafe.Add(ref x, (r + 0) * In);
+                ref float x1 = ref Unsafe.Add(ref x, (r + 1) * In);
+                ref float x2 = ref Unsafe.Add(ref x, (r + 2) * In);
+                ref float x3 = ref Unsafe.Add(ref x, (r + 3) * In);
+                for (int o = 0; o < 2; o += 2)
+                {
+                    ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
+                    ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
+                    float s00 = 0f;
+                    float s01 = 0f;
+                    float s10 = 0f;
+                    float s11 = 0f;
+                    float s20 = 0f;
+                    float s21 = 0f;
+                    float s30 = 0f;
+                    float s31 = 0f;
+                    for (int i = 0; i < In; i++)
+                    {
+                        float wv0 = Unsafe.Add(ref w0, i);
+                        float wv1 = Unsafe.Add(ref w1, i);
+                        float xv0 = Unsafe.Add(ref x0, i);
+                        s00 += xv0 * wv0;
+                        s01 += xv0 * wv1;
+                        float xv1 = Unsafe.Add(ref x1, i);
+                        s10 += xv1 * wv0;
+                        s11 += xv1 * wv1;
+                        float xv2 = Unsafe.Add(ref x2, i);
+                        s20 += xv2 * wv0;
+                        s21 += xv2 * wv1;
+                        float xv3 = Unsafe.Add(ref x3, i);
+                        s30 += xv3 * wv0;
+                        s31 += xv3 * wv1;
+                    }
+                    Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 0), s00 + Unsafe.Add(ref bias, o + 0), accumulate);
+                    Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 1), s01 + Unsafe.Add(ref bias, o + 1), accumulate);
+                    Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 0), s10 + Unsafe.Add(ref bias, o + 0), accumulate);
+                    Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 1), s11 + Unsafe.Add(ref bias, o + 1), accumulate);
+                    Store(ref Unsafe.Add(ref y, (r + 2) * Out + o + 0), s20 + Unsafe.Add(ref bias, o + 0), accumulate);
+                    Store(ref Unsafe.Add(ref y, (r + 2) * Out + o + 1), s21 + Unsafe.Add(ref bias, o + 1), accumulate);
+                    Store(ref Unsafe.Add(ref y, (r + 3) * Out + o + 0), s30 + Unsafe.Add(ref bias, o + 0), accumulate);
+                    Store(ref Unsafe.Add(ref y, (r + 3) * Out + o + 1), s31 + Unsafe.Add(ref bias, o + 1), accumulate);
+                }
+                {
+                    const int o = Out - 1; // odd output count: the last output alone
+                    ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
+                    float s00 = 0f;
+                    float s10 = 0f;
+                    float s20 = 0f;
+                    float s30 = 0f;
+                    for (int i = 0; i < In; i++)
+                    {
+                        float wv0 = Unsafe.Add(ref w0, i);
+                        float xv0 = Unsafe.Add(ref x0, i);
+                        s00 += xv0 * wv0;
+                        float xv1 = Unsafe.Add(ref x1, i);
+                        s10 += xv1 * wv0;
+                        float xv2 = Unsafe.Add(ref x2, i);
+                        s20 += xv2 * wv0;
+                        float xv3 = Unsafe.Add(ref x3, i);
+                        s30 += xv3 * wv0;
+                    }
+                    Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 0), s00 + Unsafe.Add(ref bias, o + 0), accumulate);
+                    Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 0), s10 + Unsafe.Add(ref bias, o + 0), accumulate);
+                    Store(ref Unsafe.Add(ref y, (r + 2) * Out + o + 0), s20 + Unsafe.Add(ref bias, o + 0), accumulate);
+                    Store(ref Unsafe.Add(ref y, (r + 3) * Out + o + 0), s30 + Unsafe.Add(ref bias, o + 0), accumulate);
+                }
+            }
+            for (; r < rows; r++)
+            {
+                ref float x0 = ref Unsafe.Add(ref x, (r + 0) * In);
+                for (int o = 0; o < 2; o += 2)
+                {
+                    ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
+                    ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
+                    float s00 = 0f;
+                    float s01 = 0f;
+                    for (int i = 0; i < In; i++)
+                    {
+                        float wv0 = Unsafe.Add(ref w0, i);
+                        float wv1 = Unsafe.Add(ref w1, i);
+                        float xv0 = Unsafe.Add(ref x0, i);
+                        s00 += xv0 * wv0;
+                        s01 += xv0 * wv1;
+                    }
+                    Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 0), s00 + Unsafe.Add(ref bias, o + 0), accumulate);
+                    Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 1), s01 + Unsafe.Add(ref bias, o + 1), accumulate);
+                }
+                {
+                    const int o = Out - 1; // odd output count: the last output alone
+                    ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
+                    float s00 = 0f;
+                    for (int i = 0; i < In; i++)
+                    {
+                        float wv0 = Unsafe.Add(ref w0, i);
+                        float xv0 = Unsafe.Add(ref x0, i);
+                        s00 += xv0 * wv0;
+                    }
+                    Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 0), s00 + Unsafe.Add(ref bias, o + 0), accumulate);
+                }
+            }
+        }
+
+        /// <summary>
+        /// Linear_4x3 on Vector128: blocks of 4 rows × 2 outputs (8 accumulators of 4 lanes).
+        /// In = 4 = 1·4: no tail.
+        /// </summary>
+        private static void Linear_4x3_V128(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate)
+        {
+            const int In = 4, Out = 3;
+            int r = 0;
+            for (; r + 4 <= rows; r += 4)
+            {
+                ref float x0 = ref Unsafe.Add(ref x, (r + 0) * In);
+                ref float x1 = ref Unsafe.Add(ref x, (r + 1) * In);
+                ref float x2 = ref Unsafe.Add(ref x, (r + 2) * In);
+                ref float x3 = ref Unsafe.Add(ref x, (r + 3) * In);
+                for (int o = 0; o < 2; o += 2)
+                {
+                    ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
+                    ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
+                    Vector128<float> a00 = Vector128<float>.Zero, a01 = Vector128<float>.Zero, a10 = Vector128<float>.Zero, a11 = Vector128<float>.Zero, a20 = Vector128<float>.Zero, a21 = Vector128<float>.Zero, a30 = Vector128<float>.Zero, a31 = Vector128<float>.Zero;
+                    for (int i = 0; i < 4; i += 4)
+                    {
+                        Vector128<float> wv0 = Vector128.LoadUnsafe(ref w0, (nuint)i);
+                        Vector128<float> wv1 = Vector128.LoadUnsafe(ref w1, (nuint)i);
+                        Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, (nuint)i);
+                        a00 = Vector128.MultiplyAddEstimate(xv0, wv0, a00);
+                        a01 = Vector128.MultiplyAddEstimate(xv0, wv1, a01);
+                        Vector128<float> xv1 = Vector128.LoadUnsafe(ref x1, (nuint)i);
+                        a10 = Vector128.MultiplyAddEstimate(xv1, wv0, a10);
+                        a11 = Vector128.MultiplyAddEstimate(xv1, wv1, a11);
+                        Vector128<float> xv2 = Vector128.LoadUnsafe(ref x2, (nuint)i);
+                        a20 = Vector128.MultiplyAddEstimate(xv2, wv0, a20);
+                        a21 = Vector128.MultiplyAddEstimate(xv2, wv1, a21);
+                        Vector128<float> xv3 = Vector128.LoadUnsafe(ref x3, (nuint)i);
+                        a30 = Vector128.MultiplyAddEstimate(xv3, wv0, a30);
+                        a31 = Vector128.MultiplyAddEstimate(xv3, wv1, a31);
+                    }
+                    float s00 = Vector128.Sum(a00);
+                    float s01 = Vector128.Sum(a01);
+                    float s10 = Vector128.Sum(a10);
+                    float s11 = Vector128.Sum(a11);
+                    float s20 = Vector128.Sum(a20);
+                    float s21 = Vector128.Sum(a21);
+                    float s30 = Vector128.Sum(a30);
+                    float s31 = Vector128.Sum(a31);
+                    Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 0), s00 + Unsafe.Add(ref bias, o + 0), accumulate);
+                    Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 1), s01 + Unsafe.Add(ref bias, o + 1), accumulate);
+                    Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 0), s10 + Unsafe.Add(ref bias, o + 0), accumulate);
+                    Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 1), s11 + Unsafe.Add(ref bias, o + 1), accumulate);
+                    Store(ref Unsafe.Add(ref y, (r + 2) * Out + o + 0), s20 + Unsafe.Add(ref bias, o + 0), accumulate);
+                    Store(ref Unsafe.Add(ref y, (r + 2) * Out + o + 1), s21 + Unsafe.Add(ref bias, o + 1), accumulate);
+                    Store(ref Unsafe.Add(ref y, (r + 3) * Out + o + 0), s30 + Unsafe.Add(ref bias, o + 0), accumulate);
+                    Store(ref Unsafe.Add(ref y, (r + 3) * Out + o + 1), s31 + Unsafe.Add(ref bias, o + 1), accumulate);
+                }
+                {
+                    const int o = Out - 1; // odd output count: the last output alone
+                    ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
+                    Vector128<float> a00 = Vector128<float>.Zero, a10 = Vector128<float>.Zero, a20 = Vector128<float>.Zero, a30 = Vector128<float>.Zero;
+                    for (int i = 0; i < 4; i += 4)
+                    {
+                        Vector128<float> wv0 = Vector128.LoadUnsafe(ref w0, (nuint)i);
+                        Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, (nuint)i);
+                        a00 = Vector128.MultiplyAddEstimate(xv0, wv0, a00);
+                        Vector128<float> xv1 = Vector128.LoadUnsafe(ref x1, (nuint)i);
+                        a10 = Vector128.MultiplyAddEstimate(xv1, wv0, a10);
+                        Vector128<float> xv2 = Vector128.LoadUnsafe(ref x2, (nuint)i);
+                        a20 = Vector128.MultiplyAddEstimate(xv2, wv0, a20);
+                        Vector128<float> xv3 = Vector128.LoadUnsafe(ref x3, (nuint)i);
+                        a30 = Vector128.MultiplyAddEstimate(xv3, wv0, a30);
+                    }
+                    float s00 = Vector128.Sum(a00);
+                    float s10 = Vector128.Sum(a10);
+                    float s20 = Vector128.Sum(a20);
+                    float s30 = Vector128.Sum(a30);
+                    Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 0), s00 + Unsafe.Add(ref bias, o + 0), accumulate);
+                    Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 0), s10 + Unsafe.Add(ref bias, o + 0), accumulate);
+                    Store(ref Unsafe.Add(ref y, (r + 2) * Out + o + 0), s20 + Unsafe.Add(ref bias, o + 0), accumulate);
+                    Store(ref Unsafe.Add(ref y, (r + 3) * Out + o + 0), s30 + Unsafe.Add(ref bias, o + 0), accumulate);
+                }
+            }
+            for (; r < rows; r++)
+            {
+                ref float x0 = ref Unsafe.Add(ref x, (r + 0) * In);
+                for (int o = 0; o < 2; o += 2)
+                {
+                    ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
+                    ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
+                    Vector128<float> a00 = Vector128<float>.Zero, a01 = Vector128<float>.Zero;
+                    for (int i = 0; i < 4; i += 4)
+                    {
+                        Vector128<float> wv0 = Vector128.LoadUnsafe(ref w0, (nuint)i);
+                        Vector128<float> wv1 = Vector128.LoadUnsafe(ref w1, (nuint)i);
+                        Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, (nuint)i);
+                        a00 = Vector128.MultiplyAddEstimate(xv0, wv0, a00);
+                        a01 = Vector128.MultiplyAddEstimate(xv0, wv1, a01);
+                    }
+                    float s00 = Vector128.Sum(a00);
+                    float s01 = Vector128.Sum(a01);
+                    Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 0), s00 + Unsafe.Add(ref bias, o + 0), accumulate);
+                    Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 1), s01 + Unsafe.Add(ref bias, o + 1), accumulate);
+                }
+                {
+                    const int o = Out - 1; // odd output count: the last output alone
+                    ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
+                    Vector128<float> a00 = Vector128<float>.Zero;
+                    for (int i = 0; i < 4; i += 4)
+                    {
+                        Vector128<float> wv0 = Vector128.LoadUnsafe(ref w0, (nuint)i);
+                        Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, (nuint)i);
+                        a00 = Vector128.MultiplyAddEstimate(xv0, wv0, a00);
+                    }
+                    float s00 = Vector128.Sum(a00);
+                    Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 0), s00 + Unsafe.Add(ref bias, o + 0), accumulate);
+                }
+            }
+        }
+
         /// <summary>
         /// mixer.shift kernel: Ks[j, h] = Σ_{m=0}^{N-1-j} B[h, m]·C[h, m+j] for j &lt; ShiftTaps (float64 sums), stored [ShiftTaps, H].
         /// Depends only on the weights: computed once per call and shared by the whole batch.
@@ -1314,5 +1663,1028 @@ namespace H3.Generated
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void Store(ref float destination, float value, bool accumulate) => destination = accumulate ? destination + value : value;
+
+        // ---------------------------------------------------------------------------------------------
+        // Training. The workspace slab holds, per layer, every activation its backward needs, then the
+        // model input, the final LayerNorm's input and statistics, and the gradient scratch.
+        // ---------------------------------------------------------------------------------------------
+
+        /// <summary>Residual dropout probability p.</summary>
+        public const float P = 0.1f;
+
+        /// <summary>Floats one layer saves for rows = batch·T: 15 [rows, H] + 2 [rows, F] + 4 [rows] + its SSM/conv kernels.</summary>
+        public static long LayerFloats(long rows) => rows * (15L * H + 2L * F + 4) + (long)ShiftTaps * H + (long)T * H + (long)K * H;
+
+        /// <summary>Floats of a training workspace for <paramref name="batch"/> windows.</summary>
+        public static long WorkspaceLength(int batch)
+        {
+            long rows = (long)batch * T;
+            return L * LayerFloats(rows) + rows * (E + H + 2) + rows * (5L * H + F) + (long)ShiftTaps * H + (long)T * H + (long)K * H
+                + 2L * F + (long)Math.Max(E, F) * Math.Max(E, F) + Math.Max(E, F);
+        }
+
+        /// <summary>The activations layer <c>layer</c> keeps for its backward pass.</summary>
+        private readonly ref struct Saved
+        {
+            public readonly Span<float> Xin, Z, Q, Key, Value, Shift, W, Yd, M, ConvPre, Conv, Mask1, Xmid, Z2, Mask2, H1, G,
+                Mean1, Rstd1, Mean2, Rstd2, ShiftKernel, DiagKernel, ConvKernel;
+
+            public Saved(Span<float> slab, int rows, int layer)
+            {
+                int n = rows * H, o = (int)(layer * LayerFloats(rows));
+                Xin = slab.Slice(o, n); o += n;
+                Z = slab.Slice(o, n); o += n;
+                Q = slab.Slice(o, n); o += n;
+                Key = slab.Slice(o, n); o += n;
+                Value = slab.Slice(o, n); o += n;
+                Shift = slab.Slice(o, n); o += n;
+                W = slab.Slice(o, n); o += n;
+                Yd = slab.Slice(o, n); o += n;
+                M = slab.Slice(o, n); o += n;
+                ConvPre = slab.Slice(o, n); o += n;
+                Conv = slab.Slice(o, n); o += n;
+                Mask1 = slab.Slice(o, n); o += n;
+                Xmid = slab.Slice(o, n); o += n;
+                Z2 = slab.Slice(o, n); o += n;
+                Mask2 = slab.Slice(o, n); o += n;
+                H1 = slab.Slice(o, rows * F); o += rows * F;
+                G = slab.Slice(o, rows * F); o += rows * F;
+                Mean1 = slab.Slice(o, rows); o += rows;
+                Rstd1 = slab.Slice(o, rows); o += rows;
+                Mean2 = slab.Slice(o, rows); o += rows;
+                Rstd2 = slab.Slice(o, rows); o += rows;
+                ShiftKernel = slab.Slice(o, ShiftTaps * H); o += ShiftTaps * H;
+                DiagKernel = slab.Slice(o, T * H); o += T * H;
+                ConvKernel = slab.Slice(o, K * H);
+            }
+        }
+
+        /// <summary>Everything after the layers: the saved input and final LayerNorm, and the gradient scratch.</summary>
+        private readonly ref struct Shared
+        {
+            public readonly Span<float> Input, X, MeanF, RstdF, DX, D1, D2, D3, D4, DF, DShiftKernel, DDiagKernel, DConvKernel, Temp1, Temp2, WeightT, Zeros;
+
+            public Shared(Span<float> slab, int rows)
+            {
+                int n = rows * H, o = (int)(L * LayerFloats(rows));
+                Input = slab.Slice(o, rows * E); o += rows * E;
+                X = slab.Slice(o, n); o += n;
+                MeanF = slab.Slice(o, rows); o += rows;
+                RstdF = slab.Slice(o, rows); o += rows;
+                DX = slab.Slice(o, n); o += n;
+                D1 = slab.Slice(o, n); o += n;
+                D2 = slab.Slice(o, n); o += n;
+                D3 = slab.Slice(o, n); o += n;
+                D4 = slab.Slice(o, n); o += n;
+                DF = slab.Slice(o, rows * F); o += rows * F;
+                DShiftKernel = slab.Slice(o, ShiftTaps * H); o += ShiftTaps * H;
+                DDiagKernel = slab.Slice(o, T * H); o += T * H;
+                DConvKernel = slab.Slice(o, K * H); o += K * H;
+                Temp1 = slab.Slice(o, F); o += F;
+                Temp2 = slab.Slice(o, F); o += F;
+                WeightT = slab.Slice(o, Math.Max(E, F) * Math.Max(E, F)); o += Math.Max(E, F) * Math.Max(E, F);
+                Zeros = slab.Slice(o, Math.Max(E, F));
+            }
+        }
+
+        /// <summary>
+        /// Training forward: like <see cref="Forward"/> but every layer runs on all rows and keeps its activations in
+        /// the slab. Writes the final LayerNorm at every frame ([batch, T, H], <paramref name="sequence"/>) or at the last
+        /// frame ([batch, H]). Dropout masks come from <paramref name="rng"/> when <paramref name="training"/>.
+        /// </summary>
+        public static void TrainForward(ReadOnlySpan<float> p, ReadOnlySpan<float> input, Span<float> output, int batch, Span<float> slab, bool sequence, bool training, ref global::H3.H3Random rng)
+        {
+            int rows = batch * T;
+            var s = new Shared(slab, rows);
+            input.Slice(0, rows * E).CopyTo(s.Input);
+            s.Zeros.Clear();
+            // input_proj: x = u·Wᵀ + b
+            Linear_3x4(s.Input, rows, p.Slice(InputProjWeight, H * E), p.Slice(InputProjBias, H), s.X, accumulate: false);
+            Layer0TrainForward(p, new Saved(slab, rows, 0), s, batch, training, ref rng);
+            // final_norm over every frame (its input and statistics are kept for the backward pass)
+            if (sequence)
+            {
+                LayerNormSave(s.X, rows, p.Slice(FinalNormWeight, H), p.Slice(FinalNormBias, H), output, s.MeanF, s.RstdF);
+            }
+            else
+            {
+                LayerNormSave(s.X, rows, p.Slice(FinalNormWeight, H), p.Slice(FinalNormBias, H), s.D1, s.MeanF, s.RstdF);
+                GatherLastFrames(s.D1, batch, output);
+            }
+        }
+
+        /// <summary>layers.0 in training: the block of <see cref="Layer0Forward"/> on all rows, keeping its activations in <paramref name="a"/>.</summary>
+        private static void Layer0TrainForward(ReadOnlySpan<float> p, in Saved a, in Shared s, int batch, bool training, ref global::H3.H3Random rng)
+        {
+            int rows = batch * T;
+            s.X.CopyTo(a.Xin);
+            // layers.0.norm1: z = LayerNorm(x)
+            LayerNormSave(a.Xin, rows, p.Slice(L0_Norm1Weight, H), p.Slice(L0_Norm1Bias, H), a.Z, a.Mean1, a.Rstd1);
+            // layers.0.mixer.{q,k,v}_proj
+            Linear_4x4(a.Z, rows, p.Slice(L0_MixerQProjWeight, H * H), p.Slice(L0_MixerQProjBias, H), a.Q, accumulate: false);
+            Linear_4x4(a.Z, rows, p.Slice(L0_MixerKProjWeight, H * H), p.Slice(L0_MixerKProjBias, H), a.Key, accumulate: false);
+            Linear_4x4(a.Z, rows, p.Slice(L0_MixerVProjWeight, H * H), p.Slice(L0_MixerVProjBias, H), a.Value, accumulate: false);
+            // layers.0.mixer.shift: ks = Ks * k + D·k;  w = ks ⊙ v
+            ShiftKernel(p.Slice(L0_MixerShiftB, H * N), p.Slice(L0_MixerShiftC, H * N), a.ShiftKernel);
+            CausalConv(a.Key, a.ShiftKernel, ShiftTaps, p.Slice(L0_MixerShiftD, H), a.Shift, batch);
+            TensorPrimitives.Multiply(a.Shift, a.Value, a.W);
+            // layers.0.mixer.diag: yd = Kd * w + D·w;  m = q ⊙ yd
+            DiagKernel(p.Slice(L0_MixerDiagLogDt, H), p.Slice(L0_MixerDiagInvAReal, H * Modes), p.Slice(L0_MixerDiagAImag, H * Modes),
+                p.Slice(L0_MixerDiagB, H * N), p.Slice(L0_MixerDiagC, H * N), a.DiagKernel);
+            CausalConv(a.W, a.DiagKernel, T, p.Slice(L0_MixerDiagD, H), a.Yd, batch);
+            TensorPrimitives.Multiply(a.Q, a.Yd, a.M);
+            // layers.0.mixer.conv: m = SiLU(conv(m) + bias)
+            ShortConv(a.M, p.Slice(L0_MixerConvWeight, H * K), p.Slice(L0_MixerConvBias, H), a.ConvKernel, a.ConvPre, batch);
+            a.ConvPre.CopyTo(a.Conv);
+            SiluRows(a.Conv, rows, s.Temp1);
+            // layers.0.mixer.out_proj, dropout, residual: x += Dropout(m·W_outᵀ + b)
+            Linear_4x4(a.Conv, rows, p.Slice(L0_MixerOutProjWeight, H * H), p.Slice(L0_MixerOutProjBias, H), s.D1, accumulate: false);
+            DropoutMask(a.Mask1, training, ref rng);
+            TensorPrimitives.MultiplyAdd(s.D1, a.Mask1, s.X, s.X);
+            s.X.CopyTo(a.Xmid);
+            // layers.0.norm2, mlp, dropout, residual: x += Dropout(fc2(GELU(fc1(LayerNorm(x)))))
+            LayerNormSave(a.Xmid, rows, p.Slice(L0_Norm2Weight, H), p.Slice(L0_Norm2Bias, H), a.Z2, a.Mean2, a.Rstd2);
+            Linear_4x16(a.Z2, rows, p.Slice(L0_MlpFc1Weight, F * H), p.Slice(L0_MlpFc1Bias, F), a.H1, accumulate: false);
+            a.H1.CopyTo(a.G);
+            GeluRows(a.G, rows, s.Temp1);
+            Linear_16x4(a.G, rows, p.Slice(L0_MlpFc2Weight, H * F), p.Slice(L0_MlpFc2Bias, H), s.D1, accumulate: false);
+            DropoutMask(a.Mask2, training, ref rng);
+            TensorPrimitives.MultiplyAdd(s.D1, a.Mask2, s.X, s.X);
+        }
+
+        /// <summary>
+        /// Backward of <see cref="TrainForward"/>: accumulates (+=) every parameter gradient into <paramref name="g"/> and,
+        /// when <paramref name="dInput"/> is not empty, writes the input gradient [batch, T, E].
+        /// </summary>
+        public static void TrainBackward(ReadOnlySpan<float> p, Span<float> g, ReadOnlySpan<float> dOut, Span<float> dInput, int batch, Span<float> slab, bool sequence)
+        {
+            int rows = batch * T;
+            var s = new Shared(slab, rows);
+            // Gradient at the final LayerNorm's output, every frame (zero except the last frame when !sequence).
+            if (sequence) dOut.Slice(0, rows * H).CopyTo(s.D1);
+            else
+            {
+                s.D1.Clear();
+                for (int bi = 0; bi < batch; bi++) dOut.Slice(bi * H, H).CopyTo(s.D1.Slice((bi * T + T - 1) * H, H));
+            }
+            s.DX.Clear();
+            LayerNormBackward(s.D1, s.X, s.MeanF, s.RstdF, p.Slice(FinalNormWeight, H), s.DX, g.Slice(FinalNormWeight, H), g.Slice(FinalNormBias, H), rows);
+            Layer0Backward(p, g, new Saved(slab, rows, 0), s, batch);
+            // input_proj: dW += dxᵀ·u, db += Σ dx, du = dx·W
+            WeightGrad_3x4(s.DX, s.Input, rows, g.Slice(InputProjWeight, H * E), g.Slice(InputProjBias, H));
+            if (!dInput.IsEmpty)
+            {
+                Transpose(p.Slice(InputProjWeight, H * E), H, E, s.WeightT);
+                Linear_4x3(s.DX, rows, s.WeightT, s.Zeros, dInput, accumulate: false);
+            }
+        }
+
+        /// <summary>
+        /// layers.0 backward, <see cref="Layer0TrainForward"/> in exact reverse. On entry s.DX is the gradient at the
+        /// block's output; on exit, at its input. Parameter gradients accumulate into g.
+        /// </summary>
+        private static void Layer0Backward(ReadOnlySpan<float> p, Span<float> g, in Saved a, in Shared s, int batch)
+        {
+            int rows = batch * T;
+            // x += Dropout(fc2(GELU(fc1(LN2(x)))))  (layers.0.mlp, norm2)
+            TensorPrimitives.Multiply(s.DX, a.Mask2, s.D1);
+            WeightGrad_16x4(s.D1, a.G, rows, g.Slice(L0_MlpFc2Weight, H * F), g.Slice(L0_MlpFc2Bias, H));
+            Transpose(p.Slice(L0_MlpFc2Weight, H * F), H, F, s.WeightT);
+            Linear_4x16(s.D1, rows, s.WeightT, s.Zeros, s.DF, accumulate: false);
+            GeluBackwardRows(s.DF, a.H1, rows, s.Temp1, s.Temp2);
+            WeightGrad_4x16(s.DF, a.Z2, rows, g.Slice(L0_MlpFc1Weight, F * H), g.Slice(L0_MlpFc1Bias, F));
+            Transpose(p.Slice(L0_MlpFc1Weight, F * H), F, H, s.WeightT);
+            Linear_16x4(s.DF, rows, s.WeightT, s.Zeros, s.D2, accumulate: false);
+            LayerNormBackward(s.D2, a.Xmid, a.Mean2, a.Rstd2, p.Slice(L0_Norm2Weight, H), s.DX, g.Slice(L0_Norm2Weight, H), g.Slice(L0_Norm2Bias, H), rows);
+            // x += Dropout(out_proj(m))  (layers.0.mixer.out_proj)
+            TensorPrimitives.Multiply(s.DX, a.Mask1, s.D1);
+            WeightGrad_4x4(s.D1, a.Conv, rows, g.Slice(L0_MixerOutProjWeight, H * H), g.Slice(L0_MixerOutProjBias, H));
+            Transpose(p.Slice(L0_MixerOutProjWeight, H * H), H, H, s.WeightT);
+            Linear_4x4(s.D1, rows, s.WeightT, s.Zeros, s.D2, accumulate: false);
+            // m = SiLU(conv(m) + bias)  (layers.0.mixer.conv)
+            SiluBackward(s.D2, a.ConvPre, rows, s.Temp1);
+            s.DConvKernel.Clear();
+            CausalConvBackward(s.D2, a.M, a.ConvKernel, K, s.Zeros.Slice(0, H), s.D3, s.DConvKernel, s.Temp2.Slice(0, H), batch);
+            ColumnSums(s.D2, rows, g.Slice(L0_MixerConvBias, H));
+            ConvKernelBackward(s.DConvKernel, g.Slice(L0_MixerConvWeight, H * K));
+            // m = q ⊙ yd;  yd = Kd * w + D·w  (layers.0.mixer.diag)
+            TensorPrimitives.Multiply(s.D3, a.Yd, s.D4);   // dq
+            TensorPrimitives.Multiply(s.D3, a.Q, s.D1);    // dyd
+            s.DDiagKernel.Clear();
+            CausalConvBackward(s.D1, a.W, a.DiagKernel, T, p.Slice(L0_MixerDiagD, H), s.D2, s.DDiagKernel, g.Slice(L0_MixerDiagD, H), batch);
+            DiagKernelBackward(s.DDiagKernel, p.Slice(L0_MixerDiagLogDt, H), p.Slice(L0_MixerDiagInvAReal, H * Modes), p.Slice(L0_MixerDiagAImag, H * Modes),
+                p.Slice(L0_MixerDiagB, H * N), p.Slice(L0_MixerDiagC, H * N),
+                g.Slice(L0_MixerDiagLogDt, H), g.Slice(L0_MixerDiagInvAReal, H * Modes), g.Slice(L0_MixerDiagAImag, H * Modes), g.Slice(L0_MixerDiagB, H * N), g.Slice(L0_MixerDiagC, H * N));
+            // w = ks ⊙ v;  ks = Ks * k + D·k  (layers.0.mixer.shift)
+            TensorPrimitives.Multiply(s.D2, a.Value, s.D3);  // dks
+            TensorPrimitives.Multiply(s.D2, a.Shift, s.D2);  // dv
+            s.DShiftKernel.Clear();
+            CausalConvBackward(s.D3, a.Key, a.ShiftKernel, ShiftTaps, p.Slice(L0_MixerShiftD, H), s.D1, s.DShiftKernel, g.Slice(L0_MixerShiftD, H), batch);
+            ShiftKernelBackward(s.DShiftKernel, p.Slice(L0_MixerShiftB, H * N), p.Slice(L0_MixerShiftC, H * N), g.Slice(L0_MixerShiftB, H * N), g.Slice(L0_MixerShiftC, H * N));
+            // q, k, v = z·Wᵀ + b  (layers.0.mixer.{q,k,v}_proj): dq in D4, dk in D1, dv in D2
+            WeightGrad_4x4(s.D4, a.Z, rows, g.Slice(L0_MixerQProjWeight, H * H), g.Slice(L0_MixerQProjBias, H));
+            WeightGrad_4x4(s.D1, a.Z, rows, g.Slice(L0_MixerKProjWeight, H * H), g.Slice(L0_MixerKProjBias, H));
+            WeightGrad_4x4(s.D2, a.Z, rows, g.Slice(L0_MixerVProjWeight, H * H), g.Slice(L0_MixerVProjBias, H));
+            Transpose(p.Slice(L0_MixerQProjWeight, H * H), H, H, s.WeightT);
+            Linear_4x4(s.D4, rows, s.WeightT, s.Zeros, s.D3, accumulate: false);
+            Transpose(p.Slice(L0_MixerKProjWeight, H * H), H, H, s.WeightT);
+            Linear_4x4(s.D1, rows, s.WeightT, s.Zeros, s.D3, accumulate: true);
+            Transpose(p.Slice(L0_MixerVProjWeight, H * H), H, H, s.WeightT);
+            Linear_4x4(s.D2, rows, s.WeightT, s.Zeros, s.D3, accumulate: true);
+            // z = LN1(x)  (layers.0.norm1); the residual path carries s.DX through unchanged
+            LayerNormBackward(s.D3, a.Xin, a.Mean1, a.Rstd1, p.Slice(L0_Norm1Weight, H), s.DX, g.Slice(L0_Norm1Weight, H), g.Slice(L0_Norm1Bias, H), rows);
+        }
+
+        /// <summary>dW[o, i] += Σ_r dy[r, o]·x[r, i] and db[o] += Σ_r dy[r, o]: dy [rows, 4], x [rows, 3], dW [4, 3].</summary>
+        private static void WeightGrad_3x4(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, int rows, Span<float> dw, Span<float> db)
+        {
+            const int In = 3, Out = 4;
+            dy = dy.Slice(0, rows * Out);
+            x = x.Slice(0, rows * In);
+            dw = dw.Slice(0, Out * In);
+            db = db.Slice(0, Out);
+            if (Vector256.IsHardwareAccelerated)
+                WeightGrad_3x4_V256(ref MemoryMarshal.GetReference(dy), ref MemoryMarshal.GetReference(x), rows, ref MemoryMarshal.GetReference(dw));
+            else
+                WeightGrad_3x4_V128(ref MemoryMarshal.GetReference(dy), ref MemoryMarshal.GetReference(x), rows, ref MemoryMarshal.GetReference(dw));
+            ColumnSums(dy, rows, db);
+        }
+
+        /// <summary>WeightGrad_3x4 on Vector256: blocks of 4 outputs × 2 vectors of inputs, reducing over rows.</summary>
+        private static void WeightGrad_3x4_V256(ref float dy, ref float x, int rows, ref float dw)
+        {
+            const int In = 3, Out = 4;
+            int o = 0;
+            for (; o + 4 <= Out; o += 4)
+            {
+                for (int i = 0; i < In; i++)
+                {
+                    float s0 = 0f;
+                    float s1 = 0f;
+                    float s2 = 0f;
+                    float s3 = 0f;
+                    for (int r = 0; r < rows; r++)
+                    {
+                        float xv = Unsafe.Add(ref x, r * In + i);
+                        s0 += Unsafe.Add(ref dy, r * Out + o + 0) * xv;
+                        s1 += Unsafe.Add(ref dy, r * Out + o + 1) * xv;
+                        s2 += Unsafe.Add(ref dy, r * Out + o + 2) * xv;
+                        s3 += Unsafe.Add(ref dy, r * Out + o + 3) * xv;
+                    }
+                    Unsafe.Add(ref dw, (o + 0) * In + i) += s0;
+                    Unsafe.Add(ref dw, (o + 1) * In + i) += s1;
+                    Unsafe.Add(ref dw, (o + 2) * In + i) += s2;
+                    Unsafe.Add(ref dw, (o + 3) * In + i) += s3;
+                }
+            }
+            for (; o < Out; o++)
+            {
+                for (int i = 0; i < In; i++)
+                {
+                    float s0 = 0f;
+                    for (int r = 0; r < rows; r++)
+                    {
+                        float xv = Unsafe.Add(ref x, r * In + i);
+                        s0 += Unsafe.Add(ref dy, r * Out + o + 0) * xv;
+                    }
+                    Unsafe.Add(ref dw, (o + 0) * In + i) += s0;
+                }
+            }
+        }
+
+        /// <summary>WeightGrad_3x4 on Vector128: blocks of 4 outputs × 2 vectors of inputs, reducing over rows.</summary>
+        private static void WeightGrad_3x4_V128(ref float dy, ref float x, int rows, ref float dw)
+        {
+            const int In = 3, Out = 4;
+            int o = 0;
+            for (; o + 4 <= Out; o += 4)
+            {
+                for (int i = 0; i < In; i++)
+                {
+                    float s0 = 0f;
+                    float s1 = 0f;
+                    float s2 = 0f;
+                    float s3 = 0f;
+                    for (int r = 0; r < rows; r++)
+                    {
+                        float xv = Unsafe.Add(ref x, r * In + i);
+                        s0 += Unsafe.Add(ref dy, r * Out + o + 0) * xv;
+                        s1 += Unsafe.Add(ref dy, r * Out + o + 1) * xv;
+                        s2 += Unsafe.Add(ref dy, r * Out + o + 2) * xv;
+                        s3 += Unsafe.Add(ref dy, r * Out + o + 3) * xv;
+                    }
+                    Unsafe.Add(ref dw, (o + 0) * In + i) += s0;
+                    Unsafe.Add(ref dw, (o + 1) * In + i) += s1;
+                    Unsafe.Add(ref dw, (o + 2) * In + i) += s2;
+                    Unsafe.Add(ref dw, (o + 3) * In + i) += s3;
+                }
+            }
+            for (; o < Out; o++)
+            {
+                for (int i = 0; i < In; i++)
+                {
+                    float s0 = 0f;
+                    for (int r = 0; r < rows; r++)
+                    {
+                        float xv = Unsafe.Add(ref x, r * In + i);
+                        s0 += Unsafe.Add(ref dy, r * Out + o + 0) * xv;
+                    }
+                    Unsafe.Add(ref dw, (o + 0) * In + i) += s0;
+                }
+            }
+        }
+
+        /// <summary>dW[o, i] += Σ_r dy[r, o]·x[r, i] and db[o] += Σ_r dy[r, o]: dy [rows, 4], x [rows, 4], dW [4, 4].</summary>
+        private static void WeightGrad_4x4(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, int rows, Span<float> dw, Span<float> db)
+        {
+            const int In = 4, Out = 4;
+            dy = dy.Slice(0, rows * Out);
+            x = x.Slice(0, rows * In);
+            dw = dw.Slice(0, Out * In);
+            db = db.Slice(0, Out);
+            if (Vector256.IsHardwareAccelerated)
+                WeightGrad_4x4_V256(ref MemoryMarshal.GetReference(dy), ref MemoryMarshal.GetReference(x), rows, ref MemoryMarshal.GetReference(dw));
+            else
+                WeightGrad_4x4_V128(ref MemoryMarshal.GetReference(dy), ref MemoryMarshal.GetReference(x), rows, ref MemoryMarshal.GetReference(dw));
+            ColumnSums(dy, rows, db);
+        }
+
+        /// <summary>WeightGrad_4x4 on Vector256: blocks of 4 outputs × 2 vectors of inputs, reducing over rows.</summary>
+        private static void WeightGrad_4x4_V256(ref float dy, ref float x, int rows, ref float dw)
+        {
+            const int In = 4, Out = 4;
+            int o = 0;
+            for (; o + 4 <= Out; o += 4)
+            {
+                for (int i = 0; i < In; i++)
+                {
+                    float s0 = 0f;
+                    float s1 = 0f;
+                    float s2 = 0f;
+                    float s3 = 0f;
+                    for (int r = 0; r < rows; r++)
+                    {
+                        float xv = Unsafe.Add(ref x, r * In + i);
+                        s0 += Unsafe.Add(ref dy, r * Out + o + 0) * xv;
+                        s1 += Unsafe.Add(ref dy, r * Out + o + 1) * xv;
+                        s2 += Unsafe.Add(ref dy, r * Out + o + 2) * xv;
+                        s3 += Unsafe.Add(ref dy, r * Out + o + 3) * xv;
+                    }
+                    Unsafe.Add(ref dw, (o + 0) * In + i) += s0;
+                    Unsafe.Add(ref dw, (o + 1) * In + i) += s1;
+                    Unsafe.Add(ref dw, (o + 2) * In + i) += s2;
+                    Unsafe.Add(ref dw, (o + 3) * In + i) += s3;
+                }
+            }
+            for (; o < Out; o++)
+            {
+                for (int i = 0; i < In; i++)
+                {
+                    float s0 = 0f;
+                    for (int r = 0; r < rows; r++)
+                    {
+                        float xv = Unsafe.Add(ref x, r * In + i);
+                        s0 += Unsafe.Add(ref dy, r * Out + o + 0) * xv;
+                    }
+                    Unsafe.Add(ref dw, (o + 0) * In + i) += s0;
+                }
+            }
+        }
+
+        /// <summary>WeightGrad_4x4 on Vector128: blocks of 4 outputs × 2 vectors of inputs, reducing over rows.</summary>
+        private static void WeightGrad_4x4_V128(ref float dy, ref float x, int rows, ref float dw)
+        {
+            const int In = 4, Out = 4;
+            int o = 0;
+            for (; o + 4 <= Out; o += 4)
+            {
+                int i = 0;
+                for (; i + 8 <= 4; i += 8)
+                {
+                    Vector128<float> a00 = Vector128<float>.Zero, a01 = Vector128<float>.Zero, a10 = Vector128<float>.Zero, a11 = Vector128<float>.Zero, a20 = Vector128<float>.Zero, a21 = Vector128<float>.Zero, a30 = Vector128<float>.Zero, a31 = Vector128<float>.Zero;
+                    for (int r = 0; r < rows; r++)
+                    {
+                        Vector128<float> xv0 = Vector128.LoadUnsafe(ref x, (nuint)(r * In + i + 0));
+                        Vector128<float> xv1 = Vector128.LoadUnsafe(ref x, (nuint)(r * In + i + 4));
+                        Vector128<float> g0 = Vector128.Create(Unsafe.Add(ref dy, r * Out + o + 0));
+                        a00 = Vector128.MultiplyAddEstimate(g0, xv0, a00);
+                        a01 = Vector128.MultiplyAddEstimate(g0, xv1, a01);
+                        Vector128<float> g1 = Vector128.Create(Unsafe.Add(ref dy, r * Out + o + 1));
+                        a10 = Vector128.MultiplyAddEstimate(g1, xv0, a10);
+                        a11 = Vector128.MultiplyAddEstimate(g1, xv1, a11);
+                        Vector128<float> g2 = Vector128.Create(Unsafe.Add(ref dy, r * Out + o + 2));
+                        a20 = Vector128.MultiplyAddEstimate(g2, xv0, a20);
+                        a21 = Vector128.MultiplyAddEstimate(g2, xv1, a21);
+                        Vector128<float> g3 = Vector128.Create(Unsafe.Add(ref dy, r * Out + o + 3));
+                        a30 = Vector128.MultiplyAddEstimate(g3, xv0, a30);
+                        a31 = Vector128.MultiplyAddEstimate(g3, xv1, a31);
+                    }
+                    Vector128<float> d00 = Vector128.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 0) * In + i + 0));
+                    (d00 + a00).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 0) * In + i + 0));
+                    Vector128<float> d01 = Vector128.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 0) * In + i + 4));
+                    (d01 + a01).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 0) * In + i + 4));
+                    Vector128<float> d10 = Vector128.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 1) * In + i + 0));
+                    (d10 + a10).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 1) * In + i + 0));
+                    Vector128<float> d11 = Vector128.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 1) * In + i + 4));
+                    (d11 + a11).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 1) * In + i + 4));
+                    Vector128<float> d20 = Vector128.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 2) * In + i + 0));
+                    (d20 + a20).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 2) * In + i + 0));
+                    Vector128<float> d21 = Vector128.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 2) * In + i + 4));
+                    (d21 + a21).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 2) * In + i + 4));
+                    Vector128<float> d30 = Vector128.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 3) * In + i + 0));
+                    (d30 + a30).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 3) * In + i + 0));
+                    Vector128<float> d31 = Vector128.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 3) * In + i + 4));
+                    (d31 + a31).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 3) * In + i + 4));
+                }
+                {
+                    i = 0;
+                    Vector128<float> a00 = Vector128<float>.Zero, a10 = Vector128<float>.Zero, a20 = Vector128<float>.Zero, a30 = Vector128<float>.Zero;
+                    for (int r = 0; r < rows; r++)
+                    {
+                        Vector128<float> xv0 = Vector128.LoadUnsafe(ref x, (nuint)(r * In + i + 0));
+                        Vector128<float> g0 = Vector128.Create(Unsafe.Add(ref dy, r * Out + o + 0));
+                        a00 = Vector128.MultiplyAddEstimate(g0, xv0, a00);
+                        Vector128<float> g1 = Vector128.Create(Unsafe.Add(ref dy, r * Out + o + 1));
+                        a10 = Vector128.MultiplyAddEstimate(g1, xv0, a10);
+                        Vector128<float> g2 = Vector128.Create(Unsafe.Add(ref dy, r * Out + o + 2));
+                        a20 = Vector128.MultiplyAddEstimate(g2, xv0, a20);
+                        Vector128<float> g3 = Vector128.Create(Unsafe.Add(ref dy, r * Out + o + 3));
+                        a30 = Vector128.MultiplyAddEstimate(g3, xv0, a30);
+                    }
+                    Vector128<float> d00 = Vector128.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 0) * In + i + 0));
+                    (d00 + a00).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 0) * In + i + 0));
+                    Vector128<float> d10 = Vector128.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 1) * In + i + 0));
+                    (d10 + a10).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 1) * In + i + 0));
+                    Vector128<float> d20 = Vector128.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 2) * In + i + 0));
+                    (d20 + a20).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 2) * In + i + 0));
+                    Vector128<float> d30 = Vector128.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 3) * In + i + 0));
+                    (d30 + a30).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 3) * In + i + 0));
+                }
+            }
+            for (; o < Out; o++)
+            {
+                int i = 0;
+                for (; i + 8 <= 4; i += 8)
+                {
+                    Vector128<float> a00 = Vector128<float>.Zero, a01 = Vector128<float>.Zero;
+                    for (int r = 0; r < rows; r++)
+                    {
+                        Vector128<float> xv0 = Vector128.LoadUnsafe(ref x, (nuint)(r * In + i + 0));
+                        Vector128<float> xv1 = Vector128.LoadUnsafe(ref x, (nuint)(r * In + i + 4));
+                        Vector128<float> g0 = Vector128.Create(Unsafe.Add(ref dy, r * Out + o + 0));
+                        a00 = Vector128.MultiplyAddEstimate(g0, xv0, a00);
+                        a01 = Vector128.MultiplyAddEstimate(g0, xv1, a01);
+                    }
+                    Vector128<float> d00 = Vector128.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 0) * In + i + 0));
+                    (d00 + a00).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 0) * In + i + 0));
+                    Vector128<float> d01 = Vector128.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 0) * In + i + 4));
+                    (d01 + a01).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 0) * In + i + 4));
+                }
+                {
+                    i = 0;
+                    Vector128<float> a00 = Vector128<float>.Zero;
+                    for (int r = 0; r < rows; r++)
+                    {
+                        Vector128<float> xv0 = Vector128.LoadUnsafe(ref x, (nuint)(r * In + i + 0));
+                        Vector128<float> g0 = Vector128.Create(Unsafe.Add(ref dy, r * Out + o + 0));
+                        a00 = Vector128.MultiplyAddEstimate(g0, xv0, a00);
+                    }
+                    Vector128<float> d00 = Vector128.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 0) * In + i + 0));
+                    (d00 + a00).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 0) * In + i + 0));
+                }
+            }
+        }
+
+        /// <summary>dW[o, i] += Σ_r dy[r, o]·x[r, i] and db[o] += Σ_r dy[r, o]: dy [rows, 16], x [rows, 4], dW [16, 4].</summary>
+        private static void WeightGrad_4x16(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, int rows, Span<float> dw, Span<float> db)
+        {
+            const int In = 4, Out = 16;
+            dy = dy.Slice(0, rows * Out);
+            x = x.Slice(0, rows * In);
+            dw = dw.Slice(0, Out * In);
+            db = db.Slice(0, Out);
+            if (Vector256.IsHardwareAccelerated)
+                WeightGrad_4x16_V256(ref MemoryMarshal.GetReference(dy), ref MemoryMarshal.GetReference(x), rows, ref MemoryMarshal.GetReference(dw));
+            else
+                WeightGrad_4x16_V128(ref MemoryMarshal.GetReference(dy), ref MemoryMarshal.GetReference(x), rows, ref MemoryMarshal.GetReference(dw));
+            ColumnSums(dy, rows, db);
+        }
+
+        /// <summary>WeightGrad_4x16 on Vector256: blocks of 4 outputs × 2 vectors of inputs, reducing over rows.</summary>
+        private static void WeightGrad_4x16_V256(ref float dy, ref float x, int rows, ref float dw)
+        {
+            const int In = 4, Out = 16;
+            int o = 0;
+            for (; o + 4 <= Out; o += 4)
+            {
+                for (int i = 0; i < In; i++)
+                {
+                    float s0 = 0f;
+                    float s1 = 0f;
+                    float s2 = 0f;
+                    float s3 = 0f;
+                    for (int r = 0; r < rows; r++)
+                    {
+                        float xv = Unsafe.Add(ref x, r * In + i);
+                        s0 += Unsafe.Add(ref dy, r * Out + o + 0) * xv;
+                        s1 += Unsafe.Add(ref dy, r * Out + o + 1) * xv;
+                        s2 += Unsafe.Add(ref dy, r * Out + o + 2) * xv;
+                        s3 += Unsafe.Add(ref dy, r * Out + o + 3) * xv;
+                    }
+                    Unsafe.Add(ref dw, (o + 0) * In + i) += s0;
+                    Unsafe.Add(ref dw, (o + 1) * In + i) += s1;
+                    Unsafe.Add(ref dw, (o + 2) * In + i) += s2;
+                    Unsafe.Add(ref dw, (o + 3) * In + i) += s3;
+                }
+            }
+            for (; o < Out; o++)
+            {
+                for (int i = 0; i < In; i++)
+                {
+                    float s0 = 0f;
+                    for (int r = 0; r < rows; r++)
+                    {
+                        float xv = Unsafe.Add(ref x, r * In + i);
+                        s0 += Unsafe.Add(ref dy, r * Out + o + 0) * xv;
+                    }
+                    Unsafe.Add(ref dw, (o + 0) * In + i) += s0;
+                }
+            }
+        }
+
+        /// <summary>WeightGrad_4x16 on Vector128: blocks of 4 outputs × 2 vectors of inputs, reducing over rows.</summary>
+        private static void WeightGrad_4x16_V128(ref float dy, ref float x, int rows, ref float dw)
+        {
+            const int In = 4, Out = 16;
+            int o = 0;
+            for (; o + 4 <= Out; o += 4)
+            {
+                int i = 0;
+                for (; i + 8 <= 4; i += 8)
+                {
+                    Vector128<float> a00 = Vector128<float>.Zero, a01 = Vector128<float>.Zero, a10 = Vector128<float>.Zero, a11 = Vector128<float>.Zero, a20 = Vector128<float>.Zero, a21 = Vector128<float>.Zero, a30 = Vector128<float>.Zero, a31 = Vector128<float>.Zero;
+                    for (int r = 0; r < rows; r++)
+                    {
+                        Vector128<float> xv0 = Vector128.LoadUnsafe(ref x, (nuint)(r * In + i + 0));
+                        Vector128<float> xv1 = Vector128.LoadUnsafe(ref x, (nuint)(r * In + i + 4));
+                        Vector128<float> g0 = Vector128.Create(Unsafe.Add(ref dy, r * Out + o + 0));
+                        a00 = Vector128.MultiplyAddEstimate(g0, xv0, a00);
+                        a01 = Vector128.MultiplyAddEstimate(g0, xv1, a01);
+                        Vector128<float> g1 = Vector128.Create(Unsafe.Add(ref dy, r * Out + o + 1));
+                        a10 = Vector128.MultiplyAddEstimate(g1, xv0, a10);
+                        a11 = Vector128.MultiplyAddEstimate(g1, xv1, a11);
+                        Vector128<float> g2 = Vector128.Create(Unsafe.Add(ref dy, r * Out + o + 2));
+                        a20 = Vector128.MultiplyAddEstimate(g2, xv0, a20);
+                        a21 = Vector128.MultiplyAddEstimate(g2, xv1, a21);
+                        Vector128<float> g3 = Vector128.Create(Unsafe.Add(ref dy, r * Out + o + 3));
+                        a30 = Vector128.MultiplyAddEstimate(g3, xv0, a30);
+                        a31 = Vector128.MultiplyAddEstimate(g3, xv1, a31);
+                    }
+                    Vector128<float> d00 = Vector128.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 0) * In + i + 0));
+                    (d00 + a00).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 0) * In + i + 0));
+                    Vector128<float> d01 = Vector128.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 0) * In + i + 4));
+                    (d01 + a01).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 0) * In + i + 4));
+                    Vector128<float> d10 = Vector128.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 1) * In + i + 0));
+                    (d10 + a10).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 1) * In + i + 0));
+                    Vector128<float> d11 = Vector128.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 1) * In + i + 4));
+                    (d11 + a11).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 1) * In + i + 4));
+                    Vector128<float> d20 = Vector128.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 2) * In + i + 0));
+                    (d20 + a20).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 2) * In + i + 0));
+                    Vector128<float> d21 = Vector128.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 2) * In + i + 4));
+                    (d21 + a21).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 2) * In + i + 4));
+                    Vector128<float> d30 = Vector128.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 3) * In + i + 0));
+                    (d30 + a30).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 3) * In + i + 0));
+                    Vector128<float> d31 = Vector128.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 3) * In + i + 4));
+                    (d31 + a31).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 3) * In + i + 4));
+                }
+                {
+                    i = 0;
+                    Vector128<float> a00 = Vector128<float>.Zero, a10 = Vector128<float>.Zero, a20 = Vector128<float>.Zero, a30 = Vector128<float>.Zero;
+                    for (int r = 0; r < rows; r++)
+                    {
+                        Vector128<float> xv0 = Vector128.LoadUnsafe(ref x, (nuint)(r * In + i + 0));
+                        Vector128<float> g0 = Vector128.Create(Unsafe.Add(ref dy, r * Out + o + 0));
+                        a00 = Vector128.MultiplyAddEstimate(g0, xv0, a00);
+                        Vector128<float> g1 = Vector128.Create(Unsafe.Add(ref dy, r * Out + o + 1));
+                        a10 = Vector128.MultiplyAddEstimate(g1, xv0, a10);
+                        Vector128<float> g2 = Vector128.Create(Unsafe.Add(ref dy, r * Out + o + 2));
+                        a20 = Vector128.MultiplyAddEstimate(g2, xv0, a20);
+                        Vector128<float> g3 = Vector128.Create(Unsafe.Add(ref dy, r * Out + o + 3));
+                        a30 = Vector128.MultiplyAddEstimate(g3, xv0, a30);
+                    }
+                    Vector128<float> d00 = Vector128.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 0) * In + i + 0));
+                    (d00 + a00).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 0) * In + i + 0));
+                    Vector128<float> d10 = Vector128.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 1) * In + i + 0));
+                    (d10 + a10).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 1) * In + i + 0));
+                    Vector128<float> d20 = Vector128.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 2) * In + i + 0));
+                    (d20 + a20).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 2) * In + i + 0));
+                    Vector128<float> d30 = Vector128.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 3) * In + i + 0));
+                    (d30 + a30).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 3) * In + i + 0));
+                }
+            }
+            for (; o < Out; o++)
+            {
+                int i = 0;
+                for (; i + 8 <= 4; i += 8)
+                {
+                    Vector128<float> a00 = Vector128<float>.Zero, a01 = Vector128<float>.Zero;
+                    for (int r = 0; r < rows; r++)
+                    {
+                        Vector128<float> xv0 = Vector128.LoadUnsafe(ref x, (nuint)(r * In + i + 0));
+                        Vector128<float> xv1 = Vector128.LoadUnsafe(ref x, (nuint)(r * In + i + 4));
+                        Vector128<float> g0 = Vector128.Create(Unsafe.Add(ref dy, r * Out + o + 0));
+                        a00 = Vector128.MultiplyAddEstimate(g0, xv0, a00);
+                        a01 = Vector128.MultiplyAddEstimate(g0, xv1, a01);
+                    }
+                    Vector128<float> d00 = Vector128.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 0) * In + i + 0));
+                    (d00 + a00).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 0) * In + i + 0));
+                    Vector128<float> d01 = Vector128.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 0) * In + i + 4));
+                    (d01 + a01).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 0) * In + i + 4));
+                }
+                {
+                    i = 0;
+                    Vector128<float> a00 = Vector128<float>.Zero;
+                    for (int r = 0; r < rows; r++)
+                    {
+                        Vector128<float> xv0 = Vector128.LoadUnsafe(ref x, (nuint)(r * In + i + 0));
+                        Vector128<float> g0 = Vector128.Create(Unsafe.Add(ref dy, r * Out + o + 0));
+                        a00 = Vector128.MultiplyAddEstimate(g0, xv0, a00);
+                    }
+                    Vector128<float> d00 = Vector128.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 0) * In + i + 0));
+                    (d00 + a00).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 0) * In + i + 0));
+                }
+            }
+        }
+
+        /// <summary>dW[o, i] += Σ_r dy[r, o]·x[r, i] and db[o] += Σ_r dy[r, o]: dy [rows, 4], x [rows, 16], dW [4, 16].</summary>
+        private static void WeightGrad_16x4(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, int rows, Span<float> dw, Span<float> db)
+        {
+            const int In = 16, Out = 4;
+            dy = dy.Slice(0, rows * Out);
+            x = x.Slice(0, rows * In);
+            dw = dw.Slice(0, Out * In);
+            db = db.Slice(0, Out);
+            if (Vector256.IsHardwareAccelerated)
+                WeightGrad_16x4_V256(ref MemoryMarshal.GetReference(dy), ref MemoryMarshal.GetReference(x), rows, ref MemoryMarshal.GetReference(dw));
+            else
+                WeightGrad_16x4_V128(ref MemoryMarshal.GetReference(dy), ref MemoryMarshal.GetReference(x), rows, ref MemoryMarshal.GetReference(dw));
+            ColumnSums(dy, rows, db);
+        }
+
+        /// <summary>WeightGrad_16x4 on Vector256: blocks of 4 outputs × 2 vectors of inputs, reducing over rows.</summary>
+        private static void WeightGrad_16x4_V256(ref float dy, ref float x, int rows, ref float dw)
+        {
+            const int In = 16, Out = 4;
+            int o = 0;
+            for (; o + 4 <= Out; o += 4)
+            {
+                int i = 0;
+                for (; i + 16 <= 16; i += 16)
+                {
+                    Vector256<float> a00 = Vector256<float>.Zero, a01 = Vector256<float>.Zero, a10 = Vector256<float>.Zero, a11 = Vector256<float>.Zero, a20 = Vector256<float>.Zero, a21 = Vector256<float>.Zero, a30 = Vector256<float>.Zero, a31 = Vector256<float>.Zero;
+                    for (int r = 0; r < rows; r++)
+                    {
+                        Vector256<float> xv0 = Vector256.LoadUnsafe(ref x, (nuint)(r * In + i + 0));
+                        Vector256<float> xv1 = Vector256.LoadUnsafe(ref x, (nuint)(r * In + i + 8));
+                        Vector256<float> g0 = Vector256.Create(Unsafe.Add(ref dy, r * Out + o + 0));
+                        a00 = Vector256.MultiplyAddEstimate(g0, xv0, a00);
+                        a01 = Vector256.MultiplyAddEstimate(g0, xv1, a01);
+                        Vector256<float> g1 = Vector256.Create(Unsafe.Add(ref dy, r * Out + o + 1));
+                        a10 = Vector256.MultiplyAddEstimate(g1, xv0, a10);
+                        a11 = Vector256.MultiplyAddEstimate(g1, xv1, a11);
+                        Vector256<float> g2 = Vector256.Create(Unsafe.Add(ref dy, r * Out + o + 2));
+                        a20 = Vector256.MultiplyAddEstimate(g2, xv0, a20);
+                        a21 = Vector256.MultiplyAddEstimate(g2, xv1, a21);
+                        Vector256<float> g3 = Vector256.Create(Unsafe.Add(ref dy, r * Out + o + 3));
+                        a30 = Vector256.MultiplyAddEstimate(g3, xv0, a30);
+                        a31 = Vector256.MultiplyAddEstimate(g3, xv1, a31);
+                    }
+                    Vector256<float> d00 = Vector256.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 0) * In + i + 0));
+                    (d00 + a00).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 0) * In + i + 0));
+                    Vector256<float> d01 = Vector256.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 0) * In + i + 8));
+                    (d01 + a01).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 0) * In + i + 8));
+                    Vector256<float> d10 = Vector256.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 1) * In + i + 0));
+                    (d10 + a10).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 1) * In + i + 0));
+                    Vector256<float> d11 = Vector256.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 1) * In + i + 8));
+                    (d11 + a11).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 1) * In + i + 8));
+                    Vector256<float> d20 = Vector256.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 2) * In + i + 0));
+                    (d20 + a20).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 2) * In + i + 0));
+                    Vector256<float> d21 = Vector256.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 2) * In + i + 8));
+                    (d21 + a21).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 2) * In + i + 8));
+                    Vector256<float> d30 = Vector256.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 3) * In + i + 0));
+                    (d30 + a30).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 3) * In + i + 0));
+                    Vector256<float> d31 = Vector256.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 3) * In + i + 8));
+                    (d31 + a31).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 3) * In + i + 8));
+                }
+            }
+            for (; o < Out; o++)
+            {
+                int i = 0;
+                for (; i + 16 <= 16; i += 16)
+                {
+                    Vector256<float> a00 = Vector256<float>.Zero, a01 = Vector256<float>.Zero;
+                    for (int r = 0; r < rows; r++)
+                    {
+                        Vector256<float> xv0 = Vector256.LoadUnsafe(ref x, (nuint)(r * In + i + 0));
+                        Vector256<float> xv1 = Vector256.LoadUnsafe(ref x, (nuint)(r * In + i + 8));
+                        Vector256<float> g0 = Vector256.Create(Unsafe.Add(ref dy, r * Out + o + 0));
+                        a00 = Vector256.MultiplyAddEstimate(g0, xv0, a00);
+                        a01 = Vector256.MultiplyAddEstimate(g0, xv1, a01);
+                    }
+                    Vector256<float> d00 = Vector256.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 0) * In + i + 0));
+                    (d00 + a00).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 0) * In + i + 0));
+                    Vector256<float> d01 = Vector256.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 0) * In + i + 8));
+                    (d01 + a01).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 0) * In + i + 8));
+                }
+            }
+        }
+
+        /// <summary>WeightGrad_16x4 on Vector128: blocks of 4 outputs × 2 vectors of inputs, reducing over rows.</summary>
+        private static void WeightGrad_16x4_V128(ref float dy, ref float x, int rows, ref float dw)
+        {
+            const int In = 16, Out = 4;
+            int o = 0;
+            for (; o + 4 <= Out; o += 4)
+            {
+                int i = 0;
+                for (; i + 8 <= 16; i += 8)
+                {
+                    Vector128<float> a00 = Vector128<float>.Zero, a01 = Vector128<float>.Zero, a10 = Vector128<float>.Zero, a11 = Vector128<float>.Zero, a20 = Vector128<float>.Zero, a21 = Vector128<float>.Zero, a30 = Vector128<float>.Zero, a31 = Vector128<float>.Zero;
+                    for (int r = 0; r < rows; r++)
+                    {
+                        Vector128<float> xv0 = Vector128.LoadUnsafe(ref x, (nuint)(r * In + i + 0));
+                        Vector128<float> xv1 = Vector128.LoadUnsafe(ref x, (nuint)(r * In + i + 4));
+                        Vector128<float> g0 = Vector128.Create(Unsafe.Add(ref dy, r * Out + o + 0));
+                        a00 = Vector128.MultiplyAddEstimate(g0, xv0, a00);
+                        a01 = Vector128.MultiplyAddEstimate(g0, xv1, a01);
+                        Vector128<float> g1 = Vector128.Create(Unsafe.Add(ref dy, r * Out + o + 1));
+                        a10 = Vector128.MultiplyAddEstimate(g1, xv0, a10);
+                        a11 = Vector128.MultiplyAddEstimate(g1, xv1, a11);
+                        Vector128<float> g2 = Vector128.Create(Unsafe.Add(ref dy, r * Out + o + 2));
+                        a20 = Vector128.MultiplyAddEstimate(g2, xv0, a20);
+                        a21 = Vector128.MultiplyAddEstimate(g2, xv1, a21);
+                        Vector128<float> g3 = Vector128.Create(Unsafe.Add(ref dy, r * Out + o + 3));
+                        a30 = Vector128.MultiplyAddEstimate(g3, xv0, a30);
+                        a31 = Vector128.MultiplyAddEstimate(g3, xv1, a31);
+                    }
+                    Vector128<float> d00 = Vector128.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 0) * In + i + 0));
+                    (d00 + a00).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 0) * In + i + 0));
+                    Vector128<float> d01 = Vector128.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 0) * In + i + 4));
+                    (d01 + a01).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 0) * In + i + 4));
+                    Vector128<float> d10 = Vector128.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 1) * In + i + 0));
+                    (d10 + a10).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 1) * In + i + 0));
+                    Vector128<float> d11 = Vector128.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 1) * In + i + 4));
+                    (d11 + a11).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 1) * In + i + 4));
+                    Vector128<float> d20 = Vector128.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 2) * In + i + 0));
+                    (d20 + a20).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 2) * In + i + 0));
+                    Vector128<float> d21 = Vector128.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 2) * In + i + 4));
+                    (d21 + a21).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 2) * In + i + 4));
+                    Vector128<float> d30 = Vector128.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 3) * In + i + 0));
+                    (d30 + a30).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 3) * In + i + 0));
+                    Vector128<float> d31 = Vector128.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 3) * In + i + 4));
+                    (d31 + a31).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 3) * In + i + 4));
+                }
+            }
+            for (; o < Out; o++)
+            {
+                int i = 0;
+                for (; i + 8 <= 16; i += 8)
+                {
+                    Vector128<float> a00 = Vector128<float>.Zero, a01 = Vector128<float>.Zero;
+                    for (int r = 0; r < rows; r++)
+                    {
+                        Vector128<float> xv0 = Vector128.LoadUnsafe(ref x, (nuint)(r * In + i + 0));
+                        Vector128<float> xv1 = Vector128.LoadUnsafe(ref x, (nuint)(r * In + i + 4));
+                        Vector128<float> g0 = Vector128.Create(Unsafe.Add(ref dy, r * Out + o + 0));
+                        a00 = Vector128.MultiplyAddEstimate(g0, xv0, a00);
+                        a01 = Vector128.MultiplyAddEstimate(g0, xv1, a01);
+                    }
+                    Vector128<float> d00 = Vector128.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 0) * In + i + 0));
+                    (d00 + a00).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 0) * In + i + 0));
+                    Vector128<float> d01 = Vector128.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 0) * In + i + 4));
+                    (d01 + a01).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 0) * In + i + 4));
+                }
+            }
+        }
+
+        /// <summary>LayerNorm that also keeps each row's mean and 1/std for the backward pass.</summary>
+        private static void LayerNormSave(ReadOnlySpan<float> x, int rows, ReadOnlySpan<float> gamma, ReadOnlySpan<float> beta, Span<float> y, Span<float> mean, Span<float> rstd)
+        {
+            for (int r = 0; r < rows; r++)
+            {
+                ReadOnlySpan<float> xr = x.Slice(r * H, H);
+                Span<float> yr = y.Slice(r * H, H);
+                float mu = TensorPrimitives.Sum(xr) / H;
+                TensorPrimitives.Subtract(xr, mu, yr);
+                float rs = 1f / MathF.Sqrt(TensorPrimitives.SumOfSquares(yr) / H + 1e-5f);
+                TensorPrimitives.Multiply(yr, rs, yr);
+                TensorPrimitives.MultiplyAdd(yr, gamma, beta, yr);
+                mean[r] = mu;
+                rstd[r] = rs;
+            }
+        }
+
+        /// <summary>
+        /// LayerNorm backward per row, with x̂ = (x - mean)·rstd and dx̂ = dy ⊙ γ:
+        /// dx += rstd·(dx̂ - mean(dx̂) - x̂·mean(dx̂ ⊙ x̂));  dγ += Σ_r dy ⊙ x̂;  dβ += Σ_r dy.
+        /// </summary>
+        private static void LayerNormBackward(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, ReadOnlySpan<float> mean, ReadOnlySpan<float> rstd, ReadOnlySpan<float> gamma, Span<float> dx, Span<float> dGamma, Span<float> dBeta, int rows)
+        {
+            for (int r = 0; r < rows; r++)
+            {
+                ReadOnlySpan<float> dyr = dy.Slice(r * H, H), xr = x.Slice(r * H, H);
+                Span<float> dxr = dx.Slice(r * H, H);
+                float mu = mean[r], rs = rstd[r];
+                float sumG = 0f, sumGX = 0f;
+                for (int h = 0; h < H; h++)
+                {
+                    float xhat = (xr[h] - mu) * rs;
+                    float gh = dyr[h] * gamma[h];
+                    sumG += gh;
+                    sumGX += gh * xhat;
+                    dGamma[h] += dyr[h] * xhat;
+                    dBeta[h] += dyr[h];
+                }
+                float meanG = sumG / H, meanGX = sumGX / H;
+                for (int h = 0; h < H; h++)
+                {
+                    float xhat = (xr[h] - mu) * rs;
+                    dxr[h] += rs * (dyr[h] * gamma[h] - meanG - xhat * meanGX);
+                }
+            }
+        }
+
+        /// <summary>
+        /// GELU_tanh backward in place over rows of F: d ← d·(½(1 + t) + ½·a·(1 - t²)·√(2/π)·(1 + 3·0.044715·a²)),
+        /// t = tanh(√(2/π)·(a + 0.044715·a³)), a the pre-activation.
+        /// </summary>
+        private static void GeluBackwardRows(Span<float> d, ReadOnlySpan<float> pre, int rows, Span<float> t, Span<float> a2)
+        {
+            const float c = 0.7978845608028654f; // √(2/π)
+            for (int r = 0; r < rows; r++)
+            {
+                ReadOnlySpan<float> a = pre.Slice(r * F, F);
+                Span<float> dr = d.Slice(r * F, F);
+                TensorPrimitives.Multiply(a, a, a2);           // a²
+                TensorPrimitives.Multiply(a2, 0.044715f, t);
+                TensorPrimitives.Add(t, 1f, t);
+                TensorPrimitives.Multiply(t, a, t);
+                TensorPrimitives.Multiply(t, c, t);            // u
+                TensorPrimitives.Tanh(t, t);
+                for (int i = 0; i < F; i++)
+                {
+                    float th = t[i];
+                    float slope = 0.5f * (1f + th) + 0.5f * a[i] * (1f - th * th) * c * (1f + 3f * 0.044715f * a2[i]);
+                    dr[i] *= slope;
+                }
+            }
+        }
+
+        /// <summary>SiLU backward in place over rows of H: d ← d·σ(a)·(1 + a·(1 - σ(a))).</summary>
+        private static void SiluBackward(Span<float> d, ReadOnlySpan<float> pre, int rows, Span<float> sig)
+        {
+            for (int r = 0; r < rows; r++)
+            {
+                ReadOnlySpan<float> a = pre.Slice(r * H, H);
+                Span<float> dr = d.Slice(r * H, H);
+                TensorPrimitives.Sigmoid(a, sig.Slice(0, H));
+                for (int h = 0; h < H; h++)
+                {
+                    float s = sig[h];
+                    dr[h] *= s * (1f + a[h] * (1f - s));
+                }
+            }
+        }
+
+        /// <summary>sums[c] += Σ_r m[r, c] over rows of width sums.Length.</summary>
+        private static void ColumnSums(ReadOnlySpan<float> m, int rows, Span<float> sums)
+        {
+            int width = sums.Length;
+            for (int r = 0; r < rows; r++) TensorPrimitives.Add(sums, m.Slice(r * width, width), sums);
+        }
+
+        /// <summary>wt[i, o] = w[o, i]: W [outDim, inDim] → Wᵀ [inDim, outDim], for input gradients dx = dy·W.</summary>
+        private static void Transpose(ReadOnlySpan<float> w, int outDim, int inDim, Span<float> wt)
+        {
+            for (int o = 0; o < outDim; o++)
+            {
+                ReadOnlySpan<float> row = w.Slice(o * inDim, inDim);
+                for (int i = 0; i < inDim; i++) wt[i * outDim + o] = row[i];
+            }
+        }
+
+        /// <summary>
+        /// Fills a residual-dropout mask: 0 with probability p, else 1/(1-p) (inverted dropout). All ones when not
+        /// training or p = 0, so the backward pass is the same code either way.
+        /// </summary>
+        private static void DropoutMask(Span<float> mask, bool training, ref global::H3.H3Random rng)
+        {
+            if (!training || P == 0f)
+            {
+                mask.Fill(1f);
+                return;
+            }
+            const float keep = 1f / (1f - P);
+            for (int i = 0; i < mask.Length; i++) mask[i] = rng.NextSingle() < P ? 0f : keep;
+        }
+
+        /// <summary>mixer.conv.weight gradient from the transposed kernel's: dweight[h, 0, K-1-j] += dck[j, h].</summary>
+        private static void ConvKernelBackward(ReadOnlySpan<float> dck, Span<float> dWeight)
+        {
+            for (int h = 0; h < H; h++)
+                for (int j = 0; j < K; j++)
+                    dWeight[h * K + K - 1 - j] += dck[j * H + h];
+        }
+
+        /// <summary>
+        /// mixer.shift kernel backward, from Ks[j, h] = Σ_m B[h, m]·C[h, m+j]:
+        /// dB[h, m] += Σ_j dKs[j, h]·C[h, m+j];  dC[h, m+j] += dKs[j, h]·B[h, m]  (j &lt; ShiftTaps, m + j &lt; N).
+        /// </summary>
+        private static void ShiftKernelBackward(ReadOnlySpan<float> dKs, ReadOnlySpan<float> bParam, ReadOnlySpan<float> cParam, Span<float> dB, Span<float> dC)
+        {
+            for (int h = 0; h < H; h++)
+            {
+                for (int m = 0; m < N; m++)
+                {
+                    double sum = 0;
+                    for (int j = 0; j < ShiftTaps && m + j < N; j++) sum += (double)dKs[j * H + h] * cParam[h * N + m + j];
+                    dB[h * N + m] += (float)sum;
+                }
+                for (int q = 0; q < N; q++)
+                {
+                    double sum = 0;
+                    for (int j = 0; j < ShiftTaps && j <= q; j++) sum += (double)dKs[j * H + h] * bParam[h * N + q - j];
+                    dC[h * N + q] += (float)sum;
+                }
+            }
+        }
+
+        /// <summary>
+        /// mixer.diag kernel backward (float64). With x = dt·A/2, dA = (1+x)/(1-x), dB = B·dt/(1-x), P = C·dB and
+        /// Kd[l] = 2·Re Σ_n P·dA^l, the loss is L = Σ_n 2·Re f_n with f_n holomorphic in each complex parameter, so
+        /// for z = a + ib: ∂L/∂a = 2·Re f'(z), ∂L/∂b = -2·Im f'(z). Using S = Σ_l dKd[l]·dA^l and
+        /// S' = Σ_l dKd[l]·l·dA^(l-1):
+        ///   f'(C) = dB·S,  f'(B) = C·S·dt/(1-x),  df/dx = (C·S·B·dt + 2·P·S')/(1-x)²,  f'(A) = df/dx·dt/2,
+        ///   ∂L/∂dt = Σ_n 2·Re(C·S·B/(1-x) + df/dx·A/2);  log_dt, inv_A_real by the chain rule (dt = e^log_dt, Re A = -e^inv_A_real).
+        /// </summary>
+        private static void DiagKernelBackward(ReadOnlySpan<float> dKd, ReadOnlySpan<float> logDt, ReadOnlySpan<float> invAReal, ReadOnlySpan<float> aImag, ReadOnlySpan<float> bParam, ReadOnlySpan<float> cParam,
+            Span<float> gLogDt, Span<float> gInvAReal, Span<float> gAImag, Span<float> gB, Span<float> gC)
+        {
+            for (int h = 0; h < H; h++)
+            {
+                double dt = Math.Exp(logDt[h]);
+                double gDt = 0;
+                for (int n = 0; n < Modes; n++)
+                {
+                    int i = h * Modes + n;
+                    double ar = -Math.Exp(invAReal[i]), ai = aImag[i];
+                    double xr = ar * dt / 2, xi = ai * dt / 2;
+                    double omr = 1 - xr, omi = -xi;                                // 1 - x
+                    double den = omr * omr + omi * omi;
+                    double ir = omr / den, ii = -omi / den;                        // 1/(1-x)
+                    double dar = (1 + xr) * ir - xi * ii, dai = (1 + xr) * ii + xi * ir; // dA
+                    double br = bParam[2 * i], bi = bParam[2 * i + 1];
+                    double cr = cParam[2 * i], ci = cParam[2 * i + 1];
+                    double dbr = (br * ir - bi * ii) * dt, dbi = (br * ii + bi * ir) * dt; // dB
+                    double pr = cr * dbr - ci * dbi, pi = cr * dbi + ci * dbr;     // P = C·dB
+                    // S = Σ_l g_l·dA^l, S' = Σ_l g_l·l·dA^(l-1)
+                    double sr = 0, si = 0, spr = 0, spi = 0, powr = 1, powi = 0, prevr = 0, previ = 0;
+                    for (int l = 0; l < T; l++)
+                    {
+                        double gl = dKd[l * H + h];
+                        sr += gl * powr; si += gl * powi;
+                        spr += gl * l * prevr; spi += gl * l * previ;
+                        prevr = powr; previ = powi;
+                        double nr = powr * dar - powi * dai;
+                        powi = powr * dai + powi * dar;
+                        powr = nr;
+                    }
+                    // f'(C) = dB·S
+                    double fcr = dbr * sr - dbi * si, fci = dbr * si + dbi * sr;
+                    gC[2 * i] += (float)(2 * fcr);
+                    gC[2 * i + 1] += (float)(-2 * fci);
+                    // C·S
+                    double csr = cr * sr - ci * si, csi = cr * si + ci * sr;
+                    // f'(B) = C·S·dt/(1-x)
+                    double fbr = (csr * ir - csi * ii) * dt, fbi = (csr * ii + csi * ir) * dt;
+                    gB[2 * i] += (float)(2 * fbr);
+                    gB[2 * i + 1] += (float)(-2 * fbi);
+                    // df/dx = (C·S·B·dt + 2·P·S')/(1-x)²
+                    double csbr = (csr * br - csi * bi) * dt, csbi = (csr * bi + csi * br) * dt;
+                    double numr = csbr + 2 * (pr * spr - pi * spi), numi = csbi + 2 * (pr * spi + pi * spr);
+                    double i2r = ir * ir - ii * ii, i2i = 2 * ir * ii;             // 1/(1-x)²
+                    double fxr = numr * i2r - numi * i2i, fxi = numr * i2i + numi * i2r;
+                    // f'(A) = df/dx·dt/2 → Re A (then inv_A_real) and Im A
+                    double far = fxr * dt / 2, fai = fxi * dt / 2;
+                    gInvAReal[i] += (float)(2 * far * ar);                         // ∂Re A/∂inv_A_real = Re A
+                    gAImag[i] += (float)(-2 * fai);
+                    // ∂f/∂dt (dt real): C·S·B/(1-x) + df/dx·A/2
+                    double t1r = (csr * br - csi * bi) * ir - (csr * bi + csi * br) * ii;
+                    double t2r = (fxr * ar - fxi * ai) / 2;
+                    gDt += 2 * (t1r + t2r);
+                }
+                gLogDt[h] += (float)(gDt * dt);
+            }
+        }
     }
 }
