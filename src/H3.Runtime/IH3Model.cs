@@ -41,6 +41,12 @@ public interface IH3Model
     /// <summary>Backward of <see cref="ForwardSequence"/>: accumulates into Gradients.</summary>
     void BackwardSequence(ReadOnlySpan<float> outputGradient, H3Workspace workspace, Span<float> inputGradient = default);
 
+    /// <summary>Backward of the last-frame training forward, accumulating into <paramref name="gradients"/> instead of Gradients.</summary>
+    void Backward(ReadOnlySpan<float> outputGradient, H3Workspace workspace, Span<float> inputGradient, Span<float> gradients);
+
+    /// <summary>Backward of <see cref="ForwardSequence"/>, accumulating into <paramref name="gradients"/> instead of Gradients.</summary>
+    void BackwardSequence(ReadOnlySpan<float> outputGradient, H3Workspace workspace, Span<float> inputGradient, Span<float> gradients);
+
     /// <summary>Saves the parameters as safetensors, atomically.</summary>
     void SaveWeights(string path);
 

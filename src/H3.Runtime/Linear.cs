@@ -51,7 +51,7 @@ public sealed class Linear
     /// <summary>All parameters, flat: <c>weight</c> [outputs, inputs] then <c>bias</c> [outputs].</summary>
     public Span<float> Parameters => _parameters;
 
-    /// <summary>Gradients, same layout as <see cref="Parameters"/>; <see cref="Backward"/> accumulates into them.</summary>
+    /// <summary>Gradients, same layout as <see cref="Parameters"/>; <see cref="Backward(ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float}, int)"/> accumulates into them.</summary>
     public Span<float> Gradients => _gradients;
 
     /// <summary>The tensors <c>weight</c> and <c>bias</c> (both in the default group).</summary>
@@ -105,7 +105,16 @@ public sealed class Linear
     /// <exception cref="ArgumentException">A span has the wrong length, or the spans overlap.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="rows"/> is not positive.</exception>
     public void Backward(ReadOnlySpan<float> input, ReadOnlySpan<float> outputGradient, Span<float> inputGradient, int rows)
+        => Backward(input, outputGradient, inputGradient, rows, _gradients);
+
+    /// <summary>
+    /// <see cref="Backward(ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float}, int)"/> accumulating into
+    /// <paramref name="gradients"/> ([ParameterCount], the layout of <see cref="Parameters"/>) instead of
+    /// <see cref="Gradients"/>, so data-parallel shards can each own a gradient buffer.
+    /// </summary>
+    public void Backward(ReadOnlySpan<float> input, ReadOnlySpan<float> outputGradient, Span<float> inputGradient, int rows, Span<float> gradients)
     {
+        H3Args.CheckLength(gradients.Length, _gradients.Length, nameof(gradients), "[ParameterCount]");
         H3Args.CheckBatch(rows, nameof(rows));
         int inputs = Inputs, outputs = Outputs;
         if (input.Length != (long)rows * inputs) ThrowLength(nameof(input), input.Length, (long)rows * inputs, rows, inputs);
@@ -119,8 +128,8 @@ public sealed class Linear
         }
 
         ReadOnlySpan<float> w = Weight;
-        Span<float> dw = _gradients.AsSpan(0, outputs * inputs);
-        Span<float> db = _gradients.AsSpan(outputs * inputs, outputs);
+        Span<float> dw = gradients.Slice(0, outputs * inputs);
+        Span<float> db = gradients.Slice(outputs * inputs, outputs);
         for (int r = 0; r < rows; r++)
         {
             ReadOnlySpan<float> x = input.Slice(r * inputs, inputs);
