@@ -15,7 +15,7 @@ public enum SyntheticTask
 }
 
 /// <summary>
-/// A tokenised data set: <see cref="Count"/> sequences of <see cref="Length"/> = <c>input_seq_len + 2</c>
+/// A tokenised data set: <see cref="Count"/> sequences of <see cref="Length"/> tokens (22 for associative recall, 31 for induction head)
 /// inputs with their next-token targets (the sequence shifted by one).
 /// </summary>
 public sealed class SyntheticSplit
@@ -90,8 +90,9 @@ public sealed class SyntheticDataset
         Vocab = all.ToArray();
         for (int i = 0; i < Vocab.Count; i++) _ids[Vocab[i]] = i;
 
-        // num_extra_seq_len = 1 + induction_len (induction head) or 1 + num_keys (assoc recall): 2 either way.
-        SequenceLength = inputSeqLen + 2 + 1;
+        // Associative recall: input_seq_len/2 pairs, then "=>", the query key and its value (input_seq_len + 3).
+        // Induction head: input_seq_len tokens, "=>", then the copied token (input_seq_len + 2).
+        SequenceLength = task == SyntheticTask.AssociativeRecall ? inputSeqLen / 2 * 2 + 3 : inputSeqLen + 2;
     }
 
     /// <summary>The task.</summary>
@@ -103,7 +104,7 @@ public sealed class SyntheticDataset
     /// <summary><c>input_seq_len</c> of the config.</summary>
     public int InputSeqLen { get; }
 
-    /// <summary>Tokens per generated sequence (input_seq_len + 3); inputs and targets are one shorter.</summary>
+    /// <summary>Tokens per generated sequence (AR: input_seq_len + 3 = 23; IH: input_seq_len + 2 = 32); inputs and targets are one shorter.</summary>
     public int SequenceLength { get; }
 
     /// <summary>All token strings, index = id ("." = 0, "=>" = V-1).</summary>
