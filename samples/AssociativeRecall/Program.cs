@@ -22,6 +22,7 @@ var seedOption = new Option<int>("--seed") { Description = "Seed of the initiali
 var dataSeedOption = new Option<int>("--data-seed") { Description = "Seed of the data generation (safari uses 0)", DefaultValueFactory = _ => 0 };
 var convOption = new Option<int>("--conv-size") { Description = "Short convolution after the H3 mixer: 0 (the paper's H3, default: this sample reproduces the paper's table) or 4 (the seed's block)", DefaultValueFactory = _ => 0 };
 var batchOption = new Option<int>("--batch") { Description = "Batch size", DefaultValueFactory = _ => 32 };
+var threadsOption = new Option<int>("--threads") { Description = "Data-parallel threads per batch (default: all cores); same seed and thread count give the same result bit for bit", DefaultValueFactory = _ => Environment.ProcessorCount };
 var evalEveryOption = new Option<int>("--eval-every") { Description = "Evaluate the test set every N epochs", DefaultValueFactory = _ => 1 };
 var plotOption = new Option<string?>("--plot") { Description = "Write a PNG of training loss and test accuracy per epoch" };
 
@@ -52,7 +53,7 @@ evalEveryOption.Validators.Add(result =>
 
 var root = new RootCommand("Trains the generated H3 model on the H3 paper's synthetic tasks (associative recall, induction head).")
 {
-    taskOption, epochsOption, lrOption, seedOption, dataSeedOption, convOption, batchOption, evalEveryOption, plotOption,
+    taskOption, epochsOption, lrOption, seedOption, dataSeedOption, convOption, batchOption, threadsOption, evalEveryOption, plotOption,
 };
 root.SetAction(parse =>
 {
@@ -61,7 +62,7 @@ root.SetAction(parse =>
     float lr = parse.GetValue(lrOption);
     int seed = parse.GetValue(seedOption);
     int epochs = parse.GetValue(epochsOption) ?? (ar ? 200 : 400);
-    var options = new TrainingOptions(epochs, lr, parse.GetValue(batchOption), seed, parse.GetValue(evalEveryOption), Cosine: !ar);
+    var options = new TrainingOptions(epochs, lr, parse.GetValue(batchOption), seed, parse.GetValue(evalEveryOption), Cosine: !ar, Threads: parse.GetValue(threadsOption));
     return Run.Execute(ar, conv, parse.GetValue(dataSeedOption), options, parse.GetValue(plotOption));
 });
 return root.Parse(args).Invoke();
@@ -88,7 +89,7 @@ internal static class Run
             (false, 0) => new InductionHeadConv0(options.Seed),
             (false, _) => new InductionHeadConv4(options.Seed),
         };
-        var trainer = new Trainer(model, data, options);
+        using var trainer = new Trainer(model, data, options);
         H3ModelInfo info = model.Info;
 
         AnsiConsole.MarkupLine(Inv($"[bold]{taskName}[/]: vocab {data.VocabSize}, input_seq_len {data.InputSeqLen} → {data.SequenceLength} tokens per example, {data.Train.Count} train / {data.Test.Count} test (generated in {dataClock.Elapsed.TotalMilliseconds:F0} ms)"));

@@ -11,7 +11,8 @@ namespace AssociativeRecall;
 /// <param name="Seed">Initialisation and shuffling seed.</param>
 /// <param name="EvalEvery">Evaluate the test set every this many epochs (and always after the last).</param>
 /// <param name="Cosine">Timm-style cosine schedule (induction head recipe) instead of linear warmup + decay.</param>
-public sealed record TrainingOptions(int Epochs, float LearningRate, int BatchSize, int Seed, int EvalEvery, bool Cosine);
+/// <param name="Threads">Data-parallel shards per batch (one thread each); the same seed and thread count give the same bits.</param>
+public sealed record TrainingOptions(int Epochs, float LearningRate, int BatchSize, int Seed, int EvalEvery, bool Cosine, int Threads = 1);
 
 /// <summary>The outcome of one epoch.</summary>
 /// <param name="Epoch">1-based epoch number.</param>
@@ -24,8 +25,11 @@ public readonly record struct EpochResult(int Epoch, float Loss, float TestAccur
 /// <summary>
 /// Trains an H3 model plus a linear head for next-token prediction on every position (the safari recipe) and
 /// measures test accuracy on the last position only. Everything the step loop touches is allocated up front.
+/// Each batch is split into contiguous shards run on their own threads (H3ShardRunner), each with its own
+/// workspace and gradient buffers; the shards' gradients are then added in shard order, so a run is
+/// reproducible bit for bit for a given seed and thread count.
 /// </summary>
-public sealed class Trainer
+public sealed class Trainer : IDisposable
 {
     private const int EvalBatch = 100;
 
@@ -34,7 +38,12 @@ public sealed class Trainer
     private readonly AdamW _modelOptimizer;
     private readonly AdamW _headOptimizer;
     private readonly LearningRateSchedule _schedule;
-    private readonly H3Workspace _workspace;
+    private readonly H3Workspace[] _workspaces;
+    private readonly H3ShardRunner _runner;
+    private readonly Action<int> _shardStep;
+    private readonly float[][] _modelGradients, _headGradients;
+    private readonly double[] _shardLoss;
+    private int _stepFirst, _stepBatch;
     private readonly SyntheticDataset _data;
     private readonly TrainingOptions _options;
     private readonly int _t, _e, _h, _v, _b;
@@ -80,8 +89,20 @@ public sealed class Trainer
             // associative-recall recipe: linear warmup over ⌈epochs/10⌉ epochs, then linear decay to 0
             : LearningRateSchedule.WarmupLinear(lr, warmupEpochs * StepsPerEpoch, TotalSteps, 0f);
 
-        _workspace = model.CreateWorkspace(_b);
-        _workspace.SeedDropout(options.Seed);
+        int threads = Math.Clamp(options.Threads, 1, _b);
+        _runner = new H3ShardRunner(threads);
+        _shardStep = ShardStep;
+        _workspaces = new H3Workspace[threads];
+        _modelGradients = new float[threads][];
+        _headGradients = new float[threads][];
+        _shardLoss = new double[threads];
+        for (int s = 0; s < threads; s++)
+        {
+            _workspaces[s] = model.CreateWorkspace(_runner.Split(_b, 0).Count);
+            _workspaces[s].SeedDropout(options.Seed * 1000 + s);
+            _modelGradients[s] = new float[model.Parameters.Length];
+            _headGradients[s] = new float[_head.Parameters.Length];
+        }
         _input = new float[_b * _t * _e];
         _sequence = new float[_b * _t * _h];
         _sequenceGradient = new float[_b * _t * _h];
@@ -152,23 +173,54 @@ public sealed class Trainer
             OneHot(train.Inputs(example, _t), input.Slice(i * _t * _e, _t * _e));
             train.Targets(example, _t).CopyTo(targets.Slice(i * _t, _t));
         }
-        Span<float> sequence = _sequence.AsSpan(0, rows * _h);
-        Span<float> sequenceGradient = _sequenceGradient.AsSpan(0, rows * _h);
-        Span<float> logits = _logits.AsSpan(0, rows * _v);
-        Span<float> logitsGradient = _logitsGradient.AsSpan(0, rows * _v);
+        _stepFirst = first;
+        _stepBatch = batch;
+        _runner.Run(_shardStep);
 
+        // Deterministic reduction: shard 0, then 1, ... into the model's and the head's gradients.
         _model.ZeroGradients();
         _head.ZeroGradients();
-        _model.ForwardSequence(input, sequence, batch, _workspace, training: true);
-        _head.Forward(sequence, logits, rows);
-        // next-token cross-entropy on every position (safari: no mask in training), mean over the B·T tokens
-        float loss = Losses.SoftmaxCrossEntropy(logits, _v, targets, logitsGradient);
-        _head.Backward(sequence, logitsGradient, sequenceGradient, rows);
-        _model.BackwardSequence(sequenceGradient, _workspace);
+        double loss = 0;
+        for (int s = 0; s < _runner.Shards; s++)
+        {
+            System.Numerics.Tensors.TensorPrimitives.Add(_model.Gradients, _modelGradients[s], _model.Gradients);
+            System.Numerics.Tensors.TensorPrimitives.Add(_head.Gradients, _headGradients[s], _head.Gradients);
+            loss += _shardLoss[s];
+        }
         _modelOptimizer.Step(_model.Parameters, _model.Gradients, lr);
         _headOptimizer.Step(_head.Parameters, _head.Gradients, lr);
-        return loss;
+        return (float)loss;
     }
+
+    /// <summary>One shard of a step: forward, every-position cross-entropy, backward into the shard's own buffers.</summary>
+    private void ShardStep(int shard)
+    {
+        var (start, count) = _runner.Split(_stepBatch, shard);
+        _modelGradients[shard].AsSpan().Clear();
+        _headGradients[shard].AsSpan().Clear();
+        _shardLoss[shard] = 0;
+        if (count == 0) return;
+        int rows = count * _t, firstRow = start * _t, totalRows = _stepBatch * _t;
+        Span<float> input = _input.AsSpan(firstRow * _e, rows * _e);
+        Span<int> targets = _targets.AsSpan(firstRow, rows);
+        Span<float> sequence = _sequence.AsSpan(firstRow * _h, rows * _h);
+        Span<float> sequenceGradient = _sequenceGradient.AsSpan(firstRow * _h, rows * _h);
+        Span<float> logits = _logits.AsSpan(firstRow * _v, rows * _v);
+        Span<float> logitsGradient = _logitsGradient.AsSpan(firstRow * _v, rows * _v);
+
+        _model.ForwardSequence(input, sequence, count, _workspaces[shard], training: true);
+        _head.Forward(sequence, logits, rows);
+        // next-token cross-entropy on every position (safari: no mask in training), mean over the batch's B·T
+        // tokens: the shard's mean, weighted by its share of the rows
+        float share = (float)rows / totalRows;
+        _shardLoss[shard] = Losses.SoftmaxCrossEntropy(logits, _v, targets, logitsGradient) * (double)share;
+        System.Numerics.Tensors.TensorPrimitives.Multiply(logitsGradient, share, logitsGradient);
+        _head.Backward(sequence, logitsGradient, sequenceGradient, rows, _headGradients[shard]);
+        _model.BackwardSequence(sequenceGradient, _workspaces[shard], default, _modelGradients[shard]);
+    }
+
+    /// <summary>Stops the shard threads.</summary>
+    public void Dispose() => _runner.Dispose();
 
     /// <summary>Test accuracy on the last position (the answer after "=>"), with the inference Forward.</summary>
     public float Evaluate()
