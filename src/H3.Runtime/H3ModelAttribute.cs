@@ -36,4 +36,10 @@ public sealed class H3ModelAttribute : Attribute
 
     /// <summary>p: residual dropout probability in training, 0 &lt;= p &lt; 1. Default 0.1.</summary>
     public float Dropout { get; set; } = H3Defaults.Dropout;
+
+    /// <summary>
+    /// Parameter budget: when set (at least 1), a model with more parameters than this is a compile error (H3018)
+    /// that gives the actual count and the budget. 0, the default, means no budget.
+    /// </summary>
+    public long MaxParameters { get; set; }
 }

@@ -47,6 +47,15 @@ public interface IH3Model
     /// <summary>Backward of <see cref="ForwardSequence"/>, accumulating into <paramref name="gradients"/> instead of Gradients.</summary>
     void BackwardSequence(ReadOnlySpan<float> outputGradient, H3Workspace workspace, Span<float> inputGradient, Span<float> gradients);
 
+    /// <summary>Creates the recurrent state of <paramref name="batch"/> independent streams for <see cref="Step"/>.</summary>
+    H3StreamState CreateStream(int batch = 1);
+
+    /// <summary>
+    /// Streaming inference: one frame per stream, frames [state.Batch, EmbedDim] → output [state.Batch, OutputSize].
+    /// From a reset state, the T-th step's output equals <see cref="Forward(ReadOnlySpan{float}, Span{float}, int)"/> on those T frames.
+    /// </summary>
+    void Step(ReadOnlySpan<float> frames, Span<float> output, H3StreamState state);
+
     /// <summary>Saves the parameters as safetensors, atomically.</summary>
     void SaveWeights(string path);
 

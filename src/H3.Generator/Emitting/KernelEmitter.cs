@@ -71,6 +71,7 @@ internal static class KernelEmitter
         WriteCausalConv(w, c);
         WriteActivations(w);
         w.Line();
+        StreamingEmitter.EmitKernels(w, c, layout);
         TrainingEmitter.Emit(w, c);
         w.Close();
         w.Close();
@@ -578,7 +579,7 @@ internal static class KernelEmitter
         w.Line();
     }
 
-    private static void WriteRefs(SourceWriter w, params (string Name, string Length)[] spans)
+    internal static void WriteRefs(SourceWriter w, params (string Name, string Length)[] spans)
     {
         w.Line("// Lengths are checked once here; the loops index inside them with Unsafe loads.");
         foreach (var (name, length) in spans)

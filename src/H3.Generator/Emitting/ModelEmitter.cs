@@ -39,6 +39,7 @@ internal static class ModelEmitter
         WriteState(w, spec, c, layout);
         WriteInference(w, c, kernels);
         WriteTraining(w, c, kernels);
+        StreamingEmitter.EmitApi(w, c, kernels);
         WriteWeights(w, spec);
         WriteTensors(w, layout);
         w.Close();

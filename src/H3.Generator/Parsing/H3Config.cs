@@ -52,6 +52,22 @@ internal readonly record struct H3Config(int E, int H, int N, int K, int L, int 
         }
     }
 
+    /// <summary>The diagonal-SSM convolutions' share of <see cref="ForwardFlopsPerWindow"/>: L·H·T(T+1)/2 multiply-adds × 2.</summary>
+    public double DiagonalSsmFlopsPerWindow => L * 2.0 * H * SumMin(T, T);
+
+    /// <summary>
+    /// Floats of the training workspace for <paramref name="batch"/> windows: the generated kernels'
+    /// <c>WorkspaceLength(batch)</c> (TrainingEmitter), which a test compares with <c>CreateWorkspace(1).Length</c>.
+    /// Long arithmetic: valid only for configurations inside the ranges of H3-SPEC.md.
+    /// </summary>
+    public long TrainingWorkspaceFloats(long batch)
+    {
+        long rows = batch * T, h = H, f = F, widest = Math.Max(E, f);
+        long kernels = (long)ShiftTaps * h + (long)T * h + (long)K * h;
+        long layer = rows * (15 * h + 2 * f + 4) + kernels;
+        return L * layer + rows * (E + h + 2) + rows * (5 * h + f) + kernels + 2 * f + widest * widest + widest;
+    }
+
     // Σ_{t=0}^{T-1} min(t + 1, taps): multiply-adds of a causal convolution with `taps` taps.
     private static double SumMin(int t, int taps)
     {

@@ -54,9 +54,19 @@ internal static class H3ModelParser
     {
         if (context.TargetSymbol is not INamedTypeSymbol type || context.Attributes.Length != 1) return null;
         if (type.TypeKind != TypeKind.Class || type.IsStatic || type.IsGenericType || type.IsRecord || type.IsFileLocal) return null;
-        if (!TryReadConfig(context.Attributes[0], out H3Config config, out _)) return null;
-        if (H3ConfigRules.Validate(config).Count != 0) return null;
         if (!IsPartial(type, cancellationToken)) return null;
+
+        // The analyzer's rules decide: a model is generated exactly when H3ModelAnalyzer reports no error for it
+        // (a second [H3Model] on another part is the compiler's CS0579; nothing is generated then either).
+        if (H3ModelRules.H3Attributes(type, context.Attributes[0].AttributeClass).Length != 1) return null;
+        if (H3ModelRules.HasErrors(H3ModelRules.CheckDeclaration(type, context.Attributes[0], cancellationToken))) return null;
+        if (H3ModelRules.HasErrors(H3ModelRules.CheckConfiguration(type, context.Attributes[0], context.SemanticModel,
+                DiagnosticSeverity.Info, cancellationToken, out AttributeReading reading)))
+            return null;
+        // An argument still being typed is the compiler's error, not the analyzer's: nothing to generate from either.
+        if (!reading.IsReadable) return null;
+        H3Config config = reading.Config;
+        if (H3ConfigRules.Validate(config, type.Name, reading.HasEmbedDim, reading.MaxParameters).Count != 0) return null;
 
         // Enclosing types, outermost first; each must be a non-generic partial type.
         var containing = new List<string>();

@@ -255,6 +255,41 @@ namespace Demo
         }
 
         /// <summary>
+        /// Creates the recurrent state of <paramref name="batch"/> independent streams for <see cref="Step"/>: per layer and
+        /// stream the last min(N, T) values of k, the complex diagonal-SSM state and the last K-1 values of m, plus the
+        /// SSM coefficients derived from the parameters and the memory a step works in. Starts reset.
+        /// </summary>
+        /// <param name="batch">Number of streams stepped together (their weights are read once per step), at least 1.</param>
+        public global::H3.H3StreamState CreateStream(int batch = 1)
+        {
+            global::H3.H3Args.CheckBatch(batch);
+            int length = global::H3.H3Args.CheckScratch(global::H3.Generated.TinyModelKernels.StreamLength(batch), batch);
+            return new global::H3.H3StreamState(this, batch, length, (int)global::H3.Generated.TinyModelKernels.StreamRecurrentLength(batch));
+        }
+
+        /// <summary>
+        /// Streaming inference: feeds one frame to each stream of <paramref name="state"/> and writes each stream's encoding
+        /// (the final LayerNorm at this frame). From a reset state, the output after the T-th frame equals
+        /// <see cref="Forward(global::System.ReadOnlySpan{float}, global::System.Span{float}, int)"/> on those T frames (to float32
+        /// rounding); after more than T frames a stream keeps its whole history, as the paper's generation mode does.
+        /// Uses the parameters as they are at this call (unless <c>state.CheckParameters</c> was turned off). Allocates
+        /// nothing. A state is not thread-safe; different states may step concurrently while nobody writes the parameters.
+        /// </summary>
+        /// <param name="frames">[state.Batch, 3]: this frame of every stream.</param>
+        /// <param name="output">[state.Batch, 4] receives every stream's encoding.</param>
+        /// <param name="state">From <see cref="CreateStream"/> of this model instance; advanced by one frame.</param>
+        /// <exception cref="global::System.ArgumentException">A span has the wrong length for state.Batch, or the state belongs to another model; nothing is written.</exception>
+        public void Step(global::System.ReadOnlySpan<float> frames, global::System.Span<float> output, global::H3.H3StreamState state)
+        {
+            global::System.ArgumentNullException.ThrowIfNull(state);
+            state.BeginStep(this);
+            global::H3.H3Args.CheckLength(frames.Length, (long)state.Batch * EmbedDim, nameof(frames), "[state.Batch, EmbedDim]");
+            global::H3.H3Args.CheckLength(output.Length, (long)state.Batch * OutputSize, nameof(output), "[state.Batch, OutputSize]");
+            global::H3.Generated.TinyModelKernels.Step(__h3_parameters, frames, output, state);
+            state.CompleteStep();
+        }
+
+        /// <summary>
         /// Saves the parameters as safetensors (F32, the names and shapes of <see cref="Tensors"/>). Atomic: the file
         /// is written under a temporary name and renamed, so a crash leaves the old file or the new one, never a mix.
         /// </summary>
@@ -1663,6 +1698,1019 @@ namespace H3.Generated
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void Store(ref float destination, float value, bool accumulate) => destination = accumulate ? destination + value : value;
+
+        // ---------------------------------------------------------------------------------------------
+        // Streaming (H3-SPEC.md "Streaming"): one frame per stream. The state memory holds, in order:
+        //   recurrent, per layer: k ring [batch, ShiftTaps, H], s.re and s.im [batch, Modes, H], m history [batch, K-1, H]
+        //   coefficients, per layer: Ks [ShiftTaps, H], dA.re, dA.im, dB.re, dB.im, C.re, C.im [Modes, H], and the copy of
+        //     the layer's parameters mixer.shift.B .. mixer.diag.C they were derived from
+        //   scratch: X, Z, Q, Key, Value, U [batch, H], Ffn [batch, F], Temp [F], ConvKernel [K, H]
+        // ---------------------------------------------------------------------------------------------
+
+        /// <summary>Floats of one layer from mixer.shift.B through mixer.diag.C (the SSM coefficients' sources), and their offsets.</summary>
+        public const int SsmParams = 48, SsmShiftC = 8, SsmLogDt = 20, SsmInvAReal = 24, SsmAImag = 28, SsmB = 32, SsmC = 40;
+        /// <summary>m values the short convolution remembers: K - 1.</summary>
+        public const int ConvHistory = 1;
+        /// <summary>Recurrent floats of one layer and one stream: the k ring, s.re, s.im and the m history.</summary>
+        public const long StreamLayerState = (long)H * (ShiftTaps + 2L * Modes + ConvHistory);
+        /// <summary>Floats of one layer's coefficient cache: Ks, the six [Modes, H] arrays and the parameter copy.</summary>
+        public const long StreamLayerCoefficients = (long)ShiftTaps * H + 6L * Modes * H + SsmParams;
+
+        /// <summary>Leading floats of a stream state that Reset zeroes.</summary>
+        public static long StreamRecurrentLength(int batch) => (long)L * batch * StreamLayerState;
+
+        /// <summary>Floats of a stream state for <paramref name="batch"/> streams.</summary>
+        public static long StreamLength(int batch) => StreamRecurrentLength(batch) + L * StreamLayerCoefficients + (long)batch * (6L * H + F) + F + (long)K * H;
+
+        /// <summary>Views into a stream state's memory for <c>batch</c> streams (layout above).</summary>
+        private readonly ref struct StreamBuffers
+        {
+            private readonly Span<float> _memory;
+            private readonly int _batch;
+            public readonly Span<float> X, Z, Q, Key, Value, U, Ffn, Temp, ConvKernel;
+
+            public StreamBuffers(Span<float> memory, int batch)
+            {
+                _memory = memory;
+                _batch = batch;
+                int n = batch * H, o = (int)(StreamRecurrentLength(batch) + L * StreamLayerCoefficients);
+                X = memory.Slice(o, n); o += n;
+                Z = memory.Slice(o, n); o += n;
+                Q = memory.Slice(o, n); o += n;
+                Key = memory.Slice(o, n); o += n;
+                Value = memory.Slice(o, n); o += n;
+                U = memory.Slice(o, n); o += n;
+                Ffn = memory.Slice(o, batch * F); o += batch * F;
+                Temp = memory.Slice(o, F); o += F;
+                ConvKernel = memory.Slice(o, K * H);
+            }
+
+            /// <summary>Layer <paramref name="layer"/>'s recurrent state: k ring, s.re, s.im, m history, each [batch, ·, H].</summary>
+            public Span<float> Recurrent(int layer) => _memory.Slice((int)(layer * _batch * StreamLayerState), (int)(_batch * StreamLayerState));
+
+            /// <summary>Layer <paramref name="layer"/>'s coefficient cache: Ks, dA, dB, C and the parameter copy.</summary>
+            public Span<float> Coefficients(int layer) => _memory.Slice((int)(StreamRecurrentLength(_batch) + layer * StreamLayerCoefficients), (int)StreamLayerCoefficients);
+        }
+
+        /// <summary>
+        /// One frame per stream: frames [batch, E] → output [batch, H], advancing the recurrent state of <paramref name="state"/>.
+        /// The caller checked the lengths and the state's owner and counts the frame afterwards.
+        /// </summary>
+        public static void Step(ReadOnlySpan<float> p, ReadOnlySpan<float> frames, Span<float> output, global::H3.H3StreamState state)
+        {
+            int batch = state.Batch;
+            var s = new StreamBuffers(state.Memory, batch);
+            // The SSM coefficients follow the parameters: rebuilt for any layer whose parameters differ from the cached copy
+            // (unless the caller turned CheckParameters off), and always on the first step or after RefreshCoefficients.
+            bool rebuild = !state.CoefficientsReady;
+            if (rebuild || state.CheckParameters)
+            {
+                RefreshStreamCoefficients(p.Slice(L0_MixerShiftB, SsmParams), s.Coefficients(0), rebuild);
+                state.CoefficientsReady = true;
+            }
+            long seen = state.FramesSeen;
+            int slot = (int)(seen % ShiftTaps);                  // this frame's place in the k ring
+            int shiftTaps = (int)Math.Min(seen + 1, ShiftTaps);  // k before the first frame is 0
+            int convTaps = (int)Math.Min(seen + 1, K);           // m before the first frame is 0
+            // input_proj: x = u·Wᵀ + b   [batch, E] → [batch, H]
+            MatVec_3x4(frames, batch, p.Slice(InputProjWeight, H * E), p.Slice(InputProjBias, H), s.X, accumulate: false);
+            Layer0Step(p, s, batch, slot, shiftTaps, convTaps);
+            LayerNorm(s.X, batch, p.Slice(FinalNormWeight, H), p.Slice(FinalNormBias, H), output);
+        }
+
+        /// <summary>
+        /// Rebuilds one layer's SSM coefficients when <paramref name="ssm"/> (its parameters mixer.shift.B .. mixer.diag.C)
+        /// differs bitwise from the copy they were built from, or when <paramref name="force"/>. Ks comes from the same
+        /// <see cref="ShiftKernel"/> as Forward's; dA, dB are built in float64 with DiagKernel's formulas and stored
+        /// channel-minor ([Modes, H]) with C, so the step's channel loops read them contiguously.
+        /// </summary>
+        private static void RefreshStreamCoefficients(ReadOnlySpan<float> ssm, Span<float> coefficients, bool force)
+        {
+            const int MH = Modes * H;
+            Span<float> copy = coefficients.Slice(ShiftTaps * H + 6 * MH, SsmParams);
+            if (!force && MemoryMarshal.AsBytes(ssm).SequenceEqual(MemoryMarshal.AsBytes((ReadOnlySpan<float>)copy))) return;
+            ssm.CopyTo(copy);
+            ShiftKernel(ssm.Slice(0, H * N), ssm.Slice(SsmShiftC, H * N), coefficients.Slice(0, ShiftTaps * H));
+            Span<float> dARe = coefficients.Slice(ShiftTaps * H, MH), dAIm = coefficients.Slice(ShiftTaps * H + MH, MH);
+            Span<float> dBRe = coefficients.Slice(ShiftTaps * H + 2 * MH, MH), dBIm = coefficients.Slice(ShiftTaps * H + 3 * MH, MH);
+            Span<float> cRe = coefficients.Slice(ShiftTaps * H + 4 * MH, MH), cIm = coefficients.Slice(ShiftTaps * H + 5 * MH, MH);
+            ReadOnlySpan<float> logDt = ssm.Slice(SsmLogDt, H), invAReal = ssm.Slice(SsmInvAReal, MH), aImag = ssm.Slice(SsmAImag, MH);
+            ReadOnlySpan<float> bParam = ssm.Slice(SsmB, 2 * MH), cParam = ssm.Slice(SsmC, 2 * MH);
+            for (int h = 0; h < H; h++)
+            {
+                double dt = Math.Exp(logDt[h]);
+                for (int n = 0; n < Modes; n++)
+                {
+                    int i = h * Modes + n, o = n * H + h;
+                    double xr = -Math.Exp(invAReal[i]) * dt / 2, xi = aImag[i] * dt / 2;   // dt·A/2
+                    double den = (1 - xr) * (1 - xr) + xi * xi;                            // |1 - dt·A/2|²
+                    dARe[o] = (float)(((1 + xr) * (1 - xr) - xi * xi) / den);             // dA = (1 + x)(1 - x̄)/|1 - x|²
+                    dAIm[o] = (float)((xi * (1 - xr) + (1 + xr) * xi) / den);
+                    double qr = dt * (1 - xr) / den, qi = dt * xi / den;                  // dB = B·dt·(1 - x̄)/|1 - x|²
+                    double br = bParam[2 * i], bi = bParam[2 * i + 1];
+                    dBRe[o] = (float)(br * qr - bi * qi);
+                    dBIm[o] = (float)(br * qi + bi * qr);
+                    cRe[o] = cParam[2 * i];
+                    cIm[o] = cParam[2 * i + 1];
+                }
+            }
+        }
+
+        /// <summary>layers.0 on one frame per stream: x [batch, H] in s.X is updated in place.</summary>
+        private static void Layer0Step(ReadOnlySpan<float> p, in StreamBuffers s, int batch, int slot, int shiftTaps, int convTaps)
+        {
+            Span<float> state = s.Recurrent(0), coefficients = s.Coefficients(0);
+            int ring = batch * ShiftTaps * H, modes = batch * Modes * H;
+            // layers.0.norm1, mixer.{q,k,v}_proj
+            LayerNorm(s.X, batch, p.Slice(L0_Norm1Weight, H), p.Slice(L0_Norm1Bias, H), s.Z);
+            MatVec_4x4(s.Z, batch, p.Slice(L0_MixerQProjWeight, H * H), p.Slice(L0_MixerQProjBias, H), s.Q, accumulate: false);
+            MatVec_4x4(s.Z, batch, p.Slice(L0_MixerKProjWeight, H * H), p.Slice(L0_MixerKProjBias, H), s.Key, accumulate: false);
+            MatVec_4x4(s.Z, batch, p.Slice(L0_MixerVProjWeight, H * H), p.Slice(L0_MixerVProjBias, H), s.Value, accumulate: false);
+            // layers.0.mixer.shift: k joins the ring; w = (Σ_j Ks[j]·k[t-j] + D·k[t]) ⊙ v   → Z
+            ShiftStep(s.Key, s.Value, coefficients.Slice(0, ShiftTaps * H), p.Slice(L0_MixerShiftD, H), state.Slice(0, ring), s.Z, batch, slot, shiftTaps);
+            // layers.0.mixer.diag: s ← dA·s + dB·w;  m = q ⊙ (2·Re Σ_n C·s + D·w)   → Key
+            DiagStep(s.Z, s.Q, coefficients.Slice(ShiftTaps * H, 6 * Modes * H), p.Slice(L0_MixerDiagD, H), state.Slice(ring, modes), state.Slice(ring + modes, modes), s.U, s.Key, batch);
+            // layers.0.mixer.conv: m = SiLU(Σ_j weight[h,0,K-1-j]·m[t-j] + bias); m joins its history   → Value
+            ConvStep(s.Key, p.Slice(L0_MixerConvWeight, H * K), p.Slice(L0_MixerConvBias, H), s.ConvKernel, state.Slice(ring + 2 * modes, batch * ConvHistory * H), s.Value, batch, convTaps);
+            SiluRows(s.Value, batch, s.Temp);
+            // layers.0.mixer.out_proj + residual, norm2, mlp + residual
+            MatVec_4x4(s.Value, batch, p.Slice(L0_MixerOutProjWeight, H * H), p.Slice(L0_MixerOutProjBias, H), s.X, accumulate: true);
+            LayerNorm(s.X, batch, p.Slice(L0_Norm2Weight, H), p.Slice(L0_Norm2Bias, H), s.U);
+            MatVec_4x16(s.U, batch, p.Slice(L0_MlpFc1Weight, F * H), p.Slice(L0_MlpFc1Bias, F), s.Ffn, accumulate: false);
+            GeluRows(s.Ffn, batch, s.Temp);
+            MatVec_16x4(s.Ffn, batch, p.Slice(L0_MlpFc2Weight, H * F), p.Slice(L0_MlpFc2Bias, H), s.X, accumulate: true);
+        }
+
+        /// <summary>
+        /// y[r, o] (+)= Σ_i x[r, i]·W[o, i] + bias[o] for one frame per stream: x [rows, 3], W [4, 3], y [rows, 4].
+        /// Outputs in blocks of 8, all rows per block: W is streamed once whatever the number of rows. Each (row, output)
+        /// sum runs in the same order as Linear_3x4's, so a step's products equal Forward's bit for bit.
+        /// </summary>
+        private static void MatVec_3x4(ReadOnlySpan<float> x, int rows, ReadOnlySpan<float> w, ReadOnlySpan<float> bias, Span<float> y, bool accumulate)
+        {
+            const int In = 3, Out = 4;
+            x = x.Slice(0, rows * In);
+            w = w.Slice(0, Out * In);
+            bias = bias.Slice(0, Out);
+            y = y.Slice(0, rows * Out);
+            ref float xr = ref MemoryMarshal.GetReference(x);
+            ref float wr = ref MemoryMarshal.GetReference(w);
+            ref float br = ref MemoryMarshal.GetReference(bias);
+            ref float yr = ref MemoryMarshal.GetReference(y);
+            if (Vector256.IsHardwareAccelerated)
+                MatVec_3x4_V256(ref xr, rows, ref wr, ref br, ref yr, accumulate);
+            else
+                MatVec_3x4_V128(ref xr, rows, ref wr, ref br, ref yr, accumulate);
+        }
+
+        /// <summary>
+        /// MatVec_3x4 on Vector256: per block of 8 outputs, rows in pairs (4 outputs × 2 rows at a time) and a last
+        /// single row (8 outputs at once): 8 independent accumulators of 8 lanes either way.
+        /// </summary>
+        private static void MatVec_3x4_V256(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate)
+        {
+            const int In = 3, Out = 4;
+            {
+                const int o = 0; // 4 of the last 4 outputs
+                int r = 0;
+                for (; r + 2 <= rows; r += 2)
+                {
+                    {
+                        ref float x0 = ref Unsafe.Add(ref x, (r + 0) * In);
+                        ref float x1 = ref Unsafe.Add(ref x, (r + 1) * In);
+                        ref float wb = ref Unsafe.Add(ref w, o * In); // the block's rows of W sit at constant distances In
+                        float s00 = 0f, s01 = 0f, s02 = 0f, s03 = 0f, s10 = 0f, s11 = 0f, s12 = 0f, s13 = 0f;
+                        for (int i = 0; i < In; i++)
+                        {
+                            float xv0 = Unsafe.Add(ref x0, i);
+                            s00 += xv0 * Unsafe.Add(ref wb, i);
+                            s01 += xv0 * Unsafe.Add(ref wb, i + In);
+                            s02 += xv0 * Unsafe.Add(ref wb, i + 2 * In);
+                            s03 += xv0 * Unsafe.Add(ref wb, i + 3 * In);
+                            float xv1 = Unsafe.Add(ref x1, i);
+                            s10 += xv1 * Unsafe.Add(ref wb, i);
+                            s11 += xv1 * Unsafe.Add(ref wb, i + In);
+                            s12 += xv1 * Unsafe.Add(ref wb, i + 2 * In);
+                            s13 += xv1 * Unsafe.Add(ref wb, i + 3 * In);
+                        }
+                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 0), s00 + Unsafe.Add(ref bias, o + 0), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 1), s01 + Unsafe.Add(ref bias, o + 1), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 2), s02 + Unsafe.Add(ref bias, o + 2), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 3), s03 + Unsafe.Add(ref bias, o + 3), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 0), s10 + Unsafe.Add(ref bias, o + 0), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 1), s11 + Unsafe.Add(ref bias, o + 1), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 2), s12 + Unsafe.Add(ref bias, o + 2), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 3), s13 + Unsafe.Add(ref bias, o + 3), accumulate);
+                    }
+                }
+                if (r < rows)
+                {
+                    {
+                        ref float x0 = ref Unsafe.Add(ref x, (r + 0) * In);
+                        ref float wb = ref Unsafe.Add(ref w, o * In); // the block's rows of W sit at constant distances In
+                        float s00 = 0f, s01 = 0f, s02 = 0f, s03 = 0f;
+                        for (int i = 0; i < In; i++)
+                        {
+                            float xv0 = Unsafe.Add(ref x0, i);
+                            s00 += xv0 * Unsafe.Add(ref wb, i);
+                            s01 += xv0 * Unsafe.Add(ref wb, i + In);
+                            s02 += xv0 * Unsafe.Add(ref wb, i + 2 * In);
+                            s03 += xv0 * Unsafe.Add(ref wb, i + 3 * In);
+                        }
+                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 0), s00 + Unsafe.Add(ref bias, o + 0), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 1), s01 + Unsafe.Add(ref bias, o + 1), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 2), s02 + Unsafe.Add(ref bias, o + 2), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 3), s03 + Unsafe.Add(ref bias, o + 3), accumulate);
+                    }
+                }
+            }
+        }
+
+        /// <summary>
+        /// MatVec_3x4 on Vector128: per block of 8 outputs, rows in pairs (4 outputs × 2 rows at a time) and a last
+        /// single row (8 outputs at once): 8 independent accumulators of 4 lanes either way.
+        /// </summary>
+        private static void MatVec_3x4_V128(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate)
+        {
+            const int In = 3, Out = 4;
+            {
+                const int o = 0; // 4 of the last 4 outputs
+                int r = 0;
+                for (; r + 2 <= rows; r += 2)
+                {
+                    {
+                        ref float x0 = ref Unsafe.Add(ref x, (r + 0) * In);
+                        ref float x1 = ref Unsafe.Add(ref x, (r + 1) * In);
+                        ref float wb = ref Unsafe.Add(ref w, o * In); // the block's rows of W sit at constant distances In
+                        float s00 = 0f, s01 = 0f, s02 = 0f, s03 = 0f, s10 = 0f, s11 = 0f, s12 = 0f, s13 = 0f;
+                        for (int i = 0; i < In; i++)
+                        {
+                            float xv0 = Unsafe.Add(ref x0, i);
+                            s00 += xv0 * Unsafe.Add(ref wb, i);
+                            s01 += xv0 * Unsafe.Add(ref wb, i + In);
+                            s02 += xv0 * Unsafe.Add(ref wb, i + 2 * In);
+                            s03 += xv0 * Unsafe.Add(ref wb, i + 3 * In);
+                            float xv1 = Unsafe.Add(ref x1, i);
+                            s10 += xv1 * Unsafe.Add(ref wb, i);
+                            s11 += xv1 * Unsafe.Add(ref wb, i + In);
+                            s12 += xv1 * Unsafe.Add(ref wb, i + 2 * In);
+                            s13 += xv1 * Unsafe.Add(ref wb, i + 3 * In);
+                        }
+                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 0), s00 + Unsafe.Add(ref bias, o + 0), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 1), s01 + Unsafe.Add(ref bias, o + 1), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 2), s02 + Unsafe.Add(ref bias, o + 2), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 3), s03 + Unsafe.Add(ref bias, o + 3), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 0), s10 + Unsafe.Add(ref bias, o + 0), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 1), s11 + Unsafe.Add(ref bias, o + 1), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 2), s12 + Unsafe.Add(ref bias, o + 2), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 3), s13 + Unsafe.Add(ref bias, o + 3), accumulate);
+                    }
+                }
+                if (r < rows)
+                {
+                    {
+                        ref float x0 = ref Unsafe.Add(ref x, (r + 0) * In);
+                        ref float wb = ref Unsafe.Add(ref w, o * In); // the block's rows of W sit at constant distances In
+                        float s00 = 0f, s01 = 0f, s02 = 0f, s03 = 0f;
+                        for (int i = 0; i < In; i++)
+                        {
+                            float xv0 = Unsafe.Add(ref x0, i);
+                            s00 += xv0 * Unsafe.Add(ref wb, i);
+                            s01 += xv0 * Unsafe.Add(ref wb, i + In);
+                            s02 += xv0 * Unsafe.Add(ref wb, i + 2 * In);
+                            s03 += xv0 * Unsafe.Add(ref wb, i + 3 * In);
+                        }
+                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 0), s00 + Unsafe.Add(ref bias, o + 0), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 1), s01 + Unsafe.Add(ref bias, o + 1), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 2), s02 + Unsafe.Add(ref bias, o + 2), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 3), s03 + Unsafe.Add(ref bias, o + 3), accumulate);
+                    }
+                }
+            }
+        }
+
+        /// <summary>
+        /// y[r, o] (+)= Σ_i x[r, i]·W[o, i] + bias[o] for one frame per stream: x [rows, 4], W [4, 4], y [rows, 4].
+        /// Outputs in blocks of 8, all rows per block: W is streamed once whatever the number of rows. Each (row, output)
+        /// sum runs in the same order as Linear_4x4's, so a step's products equal Forward's bit for bit.
+        /// </summary>
+        private static void MatVec_4x4(ReadOnlySpan<float> x, int rows, ReadOnlySpan<float> w, ReadOnlySpan<float> bias, Span<float> y, bool accumulate)
+        {
+            const int In = 4, Out = 4;
+            x = x.Slice(0, rows * In);
+            w = w.Slice(0, Out * In);
+            bias = bias.Slice(0, Out);
+            y = y.Slice(0, rows * Out);
+            ref float xr = ref MemoryMarshal.GetReference(x);
+            ref float wr = ref MemoryMarshal.GetReference(w);
+            ref float br = ref MemoryMarshal.GetReference(bias);
+            ref float yr = ref MemoryMarshal.GetReference(y);
+            if (Vector256.IsHardwareAccelerated)
+                MatVec_4x4_V256(ref xr, rows, ref wr, ref br, ref yr, accumulate);
+            else
+                MatVec_4x4_V128(ref xr, rows, ref wr, ref br, ref yr, accumulate);
+        }
+
+        /// <summary>
+        /// MatVec_4x4 on Vector256: per block of 8 outputs, rows in pairs (4 outputs × 2 rows at a time) and a last
+        /// single row (8 outputs at once): 8 independent accumulators of 8 lanes either way.
+        /// </summary>
+        private static void MatVec_4x4_V256(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate)
+        {
+            const int In = 4, Out = 4;
+            {
+                const int o = 0; // 4 of the last 4 outputs
+                int r = 0;
+                for (; r + 2 <= rows; r += 2)
+                {
+                    {
+                        ref float x0 = ref Unsafe.Add(ref x, (r + 0) * In);
+                        ref float x1 = ref Unsafe.Add(ref x, (r + 1) * In);
+                        ref float wb = ref Unsafe.Add(ref w, o * In); // the block's rows of W sit at constant distances In
+                        float s00 = 0f, s01 = 0f, s02 = 0f, s03 = 0f, s10 = 0f, s11 = 0f, s12 = 0f, s13 = 0f;
+                        for (int i = 0; i < In; i++)
+                        {
+                            float xv0 = Unsafe.Add(ref x0, i);
+                            s00 += xv0 * Unsafe.Add(ref wb, i);
+                            s01 += xv0 * Unsafe.Add(ref wb, i + In);
+                            s02 += xv0 * Unsafe.Add(ref wb, i + 2 * In);
+                            s03 += xv0 * Unsafe.Add(ref wb, i + 3 * In);
+                            float xv1 = Unsafe.Add(ref x1, i);
+                            s10 += xv1 * Unsafe.Add(ref wb, i);
+                            s11 += xv1 * Unsafe.Add(ref wb, i + In);
+                            s12 += xv1 * Unsafe.Add(ref wb, i + 2 * In);
+                            s13 += xv1 * Unsafe.Add(ref wb, i + 3 * In);
+                        }
+                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 0), s00 + Unsafe.Add(ref bias, o + 0), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 1), s01 + Unsafe.Add(ref bias, o + 1), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 2), s02 + Unsafe.Add(ref bias, o + 2), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 3), s03 + Unsafe.Add(ref bias, o + 3), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 0), s10 + Unsafe.Add(ref bias, o + 0), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 1), s11 + Unsafe.Add(ref bias, o + 1), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 2), s12 + Unsafe.Add(ref bias, o + 2), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 3), s13 + Unsafe.Add(ref bias, o + 3), accumulate);
+                    }
+                }
+                if (r < rows)
+                {
+                    {
+                        ref float x0 = ref Unsafe.Add(ref x, (r + 0) * In);
+                        ref float wb = ref Unsafe.Add(ref w, o * In); // the block's rows of W sit at constant distances In
+                        float s00 = 0f, s01 = 0f, s02 = 0f, s03 = 0f;
+                        for (int i = 0; i < In; i++)
+                        {
+                            float xv0 = Unsafe.Add(ref x0, i);
+                            s00 += xv0 * Unsafe.Add(ref wb, i);
+                            s01 += xv0 * Unsafe.Add(ref wb, i + In);
+                            s02 += xv0 * Unsafe.Add(ref wb, i + 2 * In);
+                            s03 += xv0 * Unsafe.Add(ref wb, i + 3 * In);
+                        }
+                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 0), s00 + Unsafe.Add(ref bias, o + 0), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 1), s01 + Unsafe.Add(ref bias, o + 1), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 2), s02 + Unsafe.Add(ref bias, o + 2), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 3), s03 + Unsafe.Add(ref bias, o + 3), accumulate);
+                    }
+                }
+            }
+        }
+
+        /// <summary>
+        /// MatVec_4x4 on Vector128: per block of 8 outputs, rows in pairs (4 outputs × 2 rows at a time) and a last
+        /// single row (8 outputs at once): 8 independent accumulators of 4 lanes either way.
+        /// </summary>
+        private static void MatVec_4x4_V128(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate)
+        {
+            const int In = 4, Out = 4;
+            {
+                const int o = 0; // 4 of the last 4 outputs
+                int r = 0;
+                for (; r + 2 <= rows; r += 2)
+                {
+                    {
+                        ref float x0 = ref Unsafe.Add(ref x, (r + 0) * In);
+                        ref float x1 = ref Unsafe.Add(ref x, (r + 1) * In);
+                        ref float wb = ref Unsafe.Add(ref w, o * In); // the block's rows of W sit at constant distances In
+                        Vector128<float> a00 = Vector128<float>.Zero, a01 = Vector128<float>.Zero, a02 = Vector128<float>.Zero, a03 = Vector128<float>.Zero, a10 = Vector128<float>.Zero, a11 = Vector128<float>.Zero, a12 = Vector128<float>.Zero, a13 = Vector128<float>.Zero;
+                        for (nuint i = 0; i < 4; i += 4)
+                        {
+                            Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, i);
+                            Vector128<float> xv1 = Vector128.LoadUnsafe(ref x1, i);
+                            Vector128<float> wv0 = Vector128.LoadUnsafe(ref wb, i);
+                            a00 = Vector128.MultiplyAddEstimate(xv0, wv0, a00);
+                            a10 = Vector128.MultiplyAddEstimate(xv1, wv0, a10);
+                            Vector128<float> wv1 = Vector128.LoadUnsafe(ref wb, i + In);
+                            a01 = Vector128.MultiplyAddEstimate(xv0, wv1, a01);
+                            a11 = Vector128.MultiplyAddEstimate(xv1, wv1, a11);
+                            Vector128<float> wv2 = Vector128.LoadUnsafe(ref wb, i + 2 * In);
+                            a02 = Vector128.MultiplyAddEstimate(xv0, wv2, a02);
+                            a12 = Vector128.MultiplyAddEstimate(xv1, wv2, a12);
+                            Vector128<float> wv3 = Vector128.LoadUnsafe(ref wb, i + 3 * In);
+                            a03 = Vector128.MultiplyAddEstimate(xv0, wv3, a03);
+                            a13 = Vector128.MultiplyAddEstimate(xv1, wv3, a13);
+                        }
+                        float s00 = Vector128.Sum(a00);
+                        float s01 = Vector128.Sum(a01);
+                        float s02 = Vector128.Sum(a02);
+                        float s03 = Vector128.Sum(a03);
+                        float s10 = Vector128.Sum(a10);
+                        float s11 = Vector128.Sum(a11);
+                        float s12 = Vector128.Sum(a12);
+                        float s13 = Vector128.Sum(a13);
+                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 0), s00 + Unsafe.Add(ref bias, o + 0), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 1), s01 + Unsafe.Add(ref bias, o + 1), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 2), s02 + Unsafe.Add(ref bias, o + 2), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 3), s03 + Unsafe.Add(ref bias, o + 3), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 0), s10 + Unsafe.Add(ref bias, o + 0), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 1), s11 + Unsafe.Add(ref bias, o + 1), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 2), s12 + Unsafe.Add(ref bias, o + 2), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 3), s13 + Unsafe.Add(ref bias, o + 3), accumulate);
+                    }
+                }
+                if (r < rows)
+                {
+                    {
+                        ref float x0 = ref Unsafe.Add(ref x, (r + 0) * In);
+                        ref float wb = ref Unsafe.Add(ref w, o * In); // the block's rows of W sit at constant distances In
+                        Vector128<float> a00 = Vector128<float>.Zero, a01 = Vector128<float>.Zero, a02 = Vector128<float>.Zero, a03 = Vector128<float>.Zero;
+                        for (nuint i = 0; i < 4; i += 4)
+                        {
+                            Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, i);
+                            a00 = Vector128.MultiplyAddEstimate(xv0, Vector128.LoadUnsafe(ref wb, i), a00);
+                            a01 = Vector128.MultiplyAddEstimate(xv0, Vector128.LoadUnsafe(ref wb, i + In), a01);
+                            a02 = Vector128.MultiplyAddEstimate(xv0, Vector128.LoadUnsafe(ref wb, i + 2 * In), a02);
+                            a03 = Vector128.MultiplyAddEstimate(xv0, Vector128.LoadUnsafe(ref wb, i + 3 * In), a03);
+                        }
+                        float s00 = Vector128.Sum(a00);
+                        float s01 = Vector128.Sum(a01);
+                        float s02 = Vector128.Sum(a02);
+                        float s03 = Vector128.Sum(a03);
+                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 0), s00 + Unsafe.Add(ref bias, o + 0), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 1), s01 + Unsafe.Add(ref bias, o + 1), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 2), s02 + Unsafe.Add(ref bias, o + 2), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 3), s03 + Unsafe.Add(ref bias, o + 3), accumulate);
+                    }
+                }
+            }
+        }
+
+        /// <summary>
+        /// y[r, o] (+)= Σ_i x[r, i]·W[o, i] + bias[o] for one frame per stream: x [rows, 4], W [16, 4], y [rows, 16].
+        /// Outputs in blocks of 8, all rows per block: W is streamed once whatever the number of rows. Each (row, output)
+        /// sum runs in the same order as Linear_4x16's, so a step's products equal Forward's bit for bit.
+        /// </summary>
+        private static void MatVec_4x16(ReadOnlySpan<float> x, int rows, ReadOnlySpan<float> w, ReadOnlySpan<float> bias, Span<float> y, bool accumulate)
+        {
+            const int In = 4, Out = 16;
+            x = x.Slice(0, rows * In);
+            w = w.Slice(0, Out * In);
+            bias = bias.Slice(0, Out);
+            y = y.Slice(0, rows * Out);
+            ref float xr = ref MemoryMarshal.GetReference(x);
+            ref float wr = ref MemoryMarshal.GetReference(w);
+            ref float br = ref MemoryMarshal.GetReference(bias);
+            ref float yr = ref MemoryMarshal.GetReference(y);
+            if (Vector256.IsHardwareAccelerated)
+                MatVec_4x16_V256(ref xr, rows, ref wr, ref br, ref yr, accumulate);
+            else
+                MatVec_4x16_V128(ref xr, rows, ref wr, ref br, ref yr, accumulate);
+        }
+
+        /// <summary>
+        /// MatVec_4x16 on Vector256: per block of 8 outputs, rows in pairs (4 outputs × 2 rows at a time) and a last
+        /// single row (8 outputs at once): 8 independent accumulators of 8 lanes either way.
+        /// </summary>
+        private static void MatVec_4x16_V256(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate)
+        {
+            const int In = 4, Out = 16;
+            for (int o = 0; o < 16; o += 8)
+            {
+                int r = 0;
+                for (; r + 2 <= rows; r += 2)
+                {
+                    {
+                        ref float x0 = ref Unsafe.Add(ref x, (r + 0) * In);
+                        ref float x1 = ref Unsafe.Add(ref x, (r + 1) * In);
+                        ref float wb = ref Unsafe.Add(ref w, o * In); // the block's rows of W sit at constant distances In
+                        float s00 = 0f, s01 = 0f, s02 = 0f, s03 = 0f, s10 = 0f, s11 = 0f, s12 = 0f, s13 = 0f;
+                        for (int i = 0; i < In; i++)
+                        {
+                            float xv0 = Unsafe.Add(ref x0, i);
+                            s00 += xv0 * Unsafe.Add(ref wb, i);
+                            s01 += xv0 * Unsafe.Add(ref wb, i + In);
+                            s02 += xv0 * Unsafe.Add(ref wb, i + 2 * In);
+                            s03 += xv0 * Unsafe.Add(ref wb, i + 3 * In);
+                            float xv1 = Unsafe.Add(ref x1, i);
+                            s10 += xv1 * Unsafe.Add(ref wb, i);
+                            s11 += xv1 * Unsafe.Add(ref wb, i + In);
+                            s12 += xv1 * Unsafe.Add(ref wb, i + 2 * In);
+                            s13 += xv1 * Unsafe.Add(ref wb, i + 3 * In);
+                        }
+                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 0), s00 + Unsafe.Add(ref bias, o + 0), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 1), s01 + Unsafe.Add(ref bias, o + 1), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 2), s02 + Unsafe.Add(ref bias, o + 2), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 3), s03 + Unsafe.Add(ref bias, o + 3), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 0), s10 + Unsafe.Add(ref bias, o + 0), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 1), s11 + Unsafe.Add(ref bias, o + 1), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 2), s12 + Unsafe.Add(ref bias, o + 2), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 3), s13 + Unsafe.Add(ref bias, o + 3), accumulate);
+                    }
+                    {
+                        ref float x0 = ref Unsafe.Add(ref x, (r + 0) * In);
+                        ref float x1 = ref Unsafe.Add(ref x, (r + 1) * In);
+                        ref float wb = ref Unsafe.Add(ref w, (o + 4) * In); // the block's rows of W sit at constant distances In
+                        float s00 = 0f, s01 = 0f, s02 = 0f, s03 = 0f, s10 = 0f, s11 = 0f, s12 = 0f, s13 = 0f;
+                        for (int i = 0; i < In; i++)
+                        {
+                            float xv0 = Unsafe.Add(ref x0, i);
+                            s00 += xv0 * Unsafe.Add(ref wb, i);
+                            s01 += xv0 * Unsafe.Add(ref wb, i + In);
+                            s02 += xv0 * Unsafe.Add(ref wb, i + 2 * In);
+                            s03 += xv0 * Unsafe.Add(ref wb, i + 3 * In);
+                            float xv1 = Unsafe.Add(ref x1, i);
+                            s10 += xv1 * Unsafe.Add(ref wb, i);
+                            s11 += xv1 * Unsafe.Add(ref wb, i + In);
+                            s12 += xv1 * Unsafe.Add(ref wb, i + 2 * In);
+                            s13 += xv1 * Unsafe.Add(ref wb, i + 3 * In);
+                        }
+                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 4 + 0), s00 + Unsafe.Add(ref bias, o + 4 + 0), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 4 + 1), s01 + Unsafe.Add(ref bias, o + 4 + 1), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 4 + 2), s02 + Unsafe.Add(ref bias, o + 4 + 2), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 4 + 3), s03 + Unsafe.Add(ref bias, o + 4 + 3), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 4 + 0), s10 + Unsafe.Add(ref bias, o + 4 + 0), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 4 + 1), s11 + Unsafe.Add(ref bias, o + 4 + 1), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 4 + 2), s12 + Unsafe.Add(ref bias, o + 4 + 2), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 4 + 3), s13 + Unsafe.Add(ref bias, o + 4 + 3), accumulate);
+                    }
+                }
+                if (r < rows)
+                {
+                    {
+                        ref float x0 = ref Unsafe.Add(ref x, (r + 0) * In);
+                        ref float wb = ref Unsafe.Add(ref w, o * In); // the block's rows of W sit at constant distances In
+                        float s00 = 0f, s01 = 0f, s02 = 0f, s03 = 0f, s04 = 0f, s05 = 0f, s06 = 0f, s07 = 0f;
+                        for (int i = 0; i < In; i++)
+                        {
+                            float xv0 = Unsafe.Add(ref x0, i);
+                            s00 += xv0 * Unsafe.Add(ref wb, i);
+                            s01 += xv0 * Unsafe.Add(ref wb, i + In);
+                            s02 += xv0 * Unsafe.Add(ref wb, i + 2 * In);
+                            s03 += xv0 * Unsafe.Add(ref wb, i + 3 * In);
+                            s04 += xv0 * Unsafe.Add(ref wb, i + 4 * In);
+                            s05 += xv0 * Unsafe.Add(ref wb, i + 5 * In);
+                            s06 += xv0 * Unsafe.Add(ref wb, i + 6 * In);
+                            s07 += xv0 * Unsafe.Add(ref wb, i + 7 * In);
+                        }
+                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 0), s00 + Unsafe.Add(ref bias, o + 0), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 1), s01 + Unsafe.Add(ref bias, o + 1), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 2), s02 + Unsafe.Add(ref bias, o + 2), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 3), s03 + Unsafe.Add(ref bias, o + 3), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 4), s04 + Unsafe.Add(ref bias, o + 4), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 5), s05 + Unsafe.Add(ref bias, o + 5), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 6), s06 + Unsafe.Add(ref bias, o + 6), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 7), s07 + Unsafe.Add(ref bias, o + 7), accumulate);
+                    }
+                }
+            }
+        }
+
+        /// <summary>
+        /// MatVec_4x16 on Vector128: per block of 8 outputs, rows in pairs (4 outputs × 2 rows at a time) and a last
+        /// single row (8 outputs at once): 8 independent accumulators of 4 lanes either way.
+        /// </summary>
+        private static void MatVec_4x16_V128(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate)
+        {
+            const int In = 4, Out = 16;
+            for (int o = 0; o < 16; o += 8)
+            {
+                int r = 0;
+                for (; r + 2 <= rows; r += 2)
+                {
+                    {
+                        ref float x0 = ref Unsafe.Add(ref x, (r + 0) * In);
+                        ref float x1 = ref Unsafe.Add(ref x, (r + 1) * In);
+                        ref float wb = ref Unsafe.Add(ref w, o * In); // the block's rows of W sit at constant distances In
+                        Vector128<float> a00 = Vector128<float>.Zero, a01 = Vector128<float>.Zero, a02 = Vector128<float>.Zero, a03 = Vector128<float>.Zero, a10 = Vector128<float>.Zero, a11 = Vector128<float>.Zero, a12 = Vector128<float>.Zero, a13 = Vector128<float>.Zero;
+                        for (nuint i = 0; i < 4; i += 4)
+                        {
+                            Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, i);
+                            Vector128<float> xv1 = Vector128.LoadUnsafe(ref x1, i);
+                            Vector128<float> wv0 = Vector128.LoadUnsafe(ref wb, i);
+                            a00 = Vector128.MultiplyAddEstimate(xv0, wv0, a00);
+                            a10 = Vector128.MultiplyAddEstimate(xv1, wv0, a10);
+                            Vector128<float> wv1 = Vector128.LoadUnsafe(ref wb, i + In);
+                            a01 = Vector128.MultiplyAddEstimate(xv0, wv1, a01);
+                            a11 = Vector128.MultiplyAddEstimate(xv1, wv1, a11);
+                            Vector128<float> wv2 = Vector128.LoadUnsafe(ref wb, i + 2 * In);
+                            a02 = Vector128.MultiplyAddEstimate(xv0, wv2, a02);
+                            a12 = Vector128.MultiplyAddEstimate(xv1, wv2, a12);
+                            Vector128<float> wv3 = Vector128.LoadUnsafe(ref wb, i + 3 * In);
+                            a03 = Vector128.MultiplyAddEstimate(xv0, wv3, a03);
+                            a13 = Vector128.MultiplyAddEstimate(xv1, wv3, a13);
+                        }
+                        float s00 = Vector128.Sum(a00);
+                        float s01 = Vector128.Sum(a01);
+                        float s02 = Vector128.Sum(a02);
+                        float s03 = Vector128.Sum(a03);
+                        float s10 = Vector128.Sum(a10);
+                        float s11 = Vector128.Sum(a11);
+                        float s12 = Vector128.Sum(a12);
+                        float s13 = Vector128.Sum(a13);
+                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 0), s00 + Unsafe.Add(ref bias, o + 0), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 1), s01 + Unsafe.Add(ref bias, o + 1), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 2), s02 + Unsafe.Add(ref bias, o + 2), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 3), s03 + Unsafe.Add(ref bias, o + 3), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 0), s10 + Unsafe.Add(ref bias, o + 0), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 1), s11 + Unsafe.Add(ref bias, o + 1), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 2), s12 + Unsafe.Add(ref bias, o + 2), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 3), s13 + Unsafe.Add(ref bias, o + 3), accumulate);
+                    }
+                    {
+                        ref float x0 = ref Unsafe.Add(ref x, (r + 0) * In);
+                        ref float x1 = ref Unsafe.Add(ref x, (r + 1) * In);
+                        ref float wb = ref Unsafe.Add(ref w, (o + 4) * In); // the block's rows of W sit at constant distances In
+                        Vector128<float> a00 = Vector128<float>.Zero, a01 = Vector128<float>.Zero, a02 = Vector128<float>.Zero, a03 = Vector128<float>.Zero, a10 = Vector128<float>.Zero, a11 = Vector128<float>.Zero, a12 = Vector128<float>.Zero, a13 = Vector128<float>.Zero;
+                        for (nuint i = 0; i < 4; i += 4)
+                        {
+                            Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, i);
+                            Vector128<float> xv1 = Vector128.LoadUnsafe(ref x1, i);
+                            Vector128<float> wv0 = Vector128.LoadUnsafe(ref wb, i);
+                            a00 = Vector128.MultiplyAddEstimate(xv0, wv0, a00);
+                            a10 = Vector128.MultiplyAddEstimate(xv1, wv0, a10);
+                            Vector128<float> wv1 = Vector128.LoadUnsafe(ref wb, i + In);
+                            a01 = Vector128.MultiplyAddEstimate(xv0, wv1, a01);
+                            a11 = Vector128.MultiplyAddEstimate(xv1, wv1, a11);
+                            Vector128<float> wv2 = Vector128.LoadUnsafe(ref wb, i + 2 * In);
+                            a02 = Vector128.MultiplyAddEstimate(xv0, wv2, a02);
+                            a12 = Vector128.MultiplyAddEstimate(xv1, wv2, a12);
+                            Vector128<float> wv3 = Vector128.LoadUnsafe(ref wb, i + 3 * In);
+                            a03 = Vector128.MultiplyAddEstimate(xv0, wv3, a03);
+                            a13 = Vector128.MultiplyAddEstimate(xv1, wv3, a13);
+                        }
+                        float s00 = Vector128.Sum(a00);
+                        float s01 = Vector128.Sum(a01);
+                        float s02 = Vector128.Sum(a02);
+                        float s03 = Vector128.Sum(a03);
+                        float s10 = Vector128.Sum(a10);
+                        float s11 = Vector128.Sum(a11);
+                        float s12 = Vector128.Sum(a12);
+                        float s13 = Vector128.Sum(a13);
+                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 4 + 0), s00 + Unsafe.Add(ref bias, o + 4 + 0), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 4 + 1), s01 + Unsafe.Add(ref bias, o + 4 + 1), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 4 + 2), s02 + Unsafe.Add(ref bias, o + 4 + 2), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 4 + 3), s03 + Unsafe.Add(ref bias, o + 4 + 3), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 4 + 0), s10 + Unsafe.Add(ref bias, o + 4 + 0), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 4 + 1), s11 + Unsafe.Add(ref bias, o + 4 + 1), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 4 + 2), s12 + Unsafe.Add(ref bias, o + 4 + 2), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 4 + 3), s13 + Unsafe.Add(ref bias, o + 4 + 3), accumulate);
+                    }
+                }
+                if (r < rows)
+                {
+                    {
+                        ref float x0 = ref Unsafe.Add(ref x, (r + 0) * In);
+                        ref float wb = ref Unsafe.Add(ref w, o * In); // the block's rows of W sit at constant distances In
+                        Vector128<float> a00 = Vector128<float>.Zero, a01 = Vector128<float>.Zero, a02 = Vector128<float>.Zero, a03 = Vector128<float>.Zero, a04 = Vector128<float>.Zero, a05 = Vector128<float>.Zero, a06 = Vector128<float>.Zero, a07 = Vector128<float>.Zero;
+                        for (nuint i = 0; i < 4; i += 4)
+                        {
+                            Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, i);
+                            a00 = Vector128.MultiplyAddEstimate(xv0, Vector128.LoadUnsafe(ref wb, i), a00);
+                            a01 = Vector128.MultiplyAddEstimate(xv0, Vector128.LoadUnsafe(ref wb, i + In), a01);
+                            a02 = Vector128.MultiplyAddEstimate(xv0, Vector128.LoadUnsafe(ref wb, i + 2 * In), a02);
+                            a03 = Vector128.MultiplyAddEstimate(xv0, Vector128.LoadUnsafe(ref wb, i + 3 * In), a03);
+                            a04 = Vector128.MultiplyAddEstimate(xv0, Vector128.LoadUnsafe(ref wb, i + 4 * In), a04);
+                            a05 = Vector128.MultiplyAddEstimate(xv0, Vector128.LoadUnsafe(ref wb, i + 5 * In), a05);
+                            a06 = Vector128.MultiplyAddEstimate(xv0, Vector128.LoadUnsafe(ref wb, i + 6 * In), a06);
+                            a07 = Vector128.MultiplyAddEstimate(xv0, Vector128.LoadUnsafe(ref wb, i + 7 * In), a07);
+                        }
+                        float s00 = Vector128.Sum(a00);
+                        float s01 = Vector128.Sum(a01);
+                        float s02 = Vector128.Sum(a02);
+                        float s03 = Vector128.Sum(a03);
+                        float s04 = Vector128.Sum(a04);
+                        float s05 = Vector128.Sum(a05);
+                        float s06 = Vector128.Sum(a06);
+                        float s07 = Vector128.Sum(a07);
+                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 0), s00 + Unsafe.Add(ref bias, o + 0), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 1), s01 + Unsafe.Add(ref bias, o + 1), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 2), s02 + Unsafe.Add(ref bias, o + 2), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 3), s03 + Unsafe.Add(ref bias, o + 3), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 4), s04 + Unsafe.Add(ref bias, o + 4), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 5), s05 + Unsafe.Add(ref bias, o + 5), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 6), s06 + Unsafe.Add(ref bias, o + 6), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 7), s07 + Unsafe.Add(ref bias, o + 7), accumulate);
+                    }
+                }
+            }
+        }
+
+        /// <summary>
+        /// y[r, o] (+)= Σ_i x[r, i]·W[o, i] + bias[o] for one frame per stream: x [rows, 16], W [4, 16], y [rows, 4].
+        /// Outputs in blocks of 8, all rows per block: W is streamed once whatever the number of rows. Each (row, output)
+        /// sum runs in the same order as Linear_16x4's, so a step's products equal Forward's bit for bit.
+        /// </summary>
+        private static void MatVec_16x4(ReadOnlySpan<float> x, int rows, ReadOnlySpan<float> w, ReadOnlySpan<float> bias, Span<float> y, bool accumulate)
+        {
+            const int In = 16, Out = 4;
+            x = x.Slice(0, rows * In);
+            w = w.Slice(0, Out * In);
+            bias = bias.Slice(0, Out);
+            y = y.Slice(0, rows * Out);
+            ref float xr = ref MemoryMarshal.GetReference(x);
+            ref float wr = ref MemoryMarshal.GetReference(w);
+            ref float br = ref MemoryMarshal.GetReference(bias);
+            ref float yr = ref MemoryMarshal.GetReference(y);
+            if (Vector256.IsHardwareAccelerated)
+                MatVec_16x4_V256(ref xr, rows, ref wr, ref br, ref yr, accumulate);
+            else
+                MatVec_16x4_V128(ref xr, rows, ref wr, ref br, ref yr, accumulate);
+        }
+
+        /// <summary>
+        /// MatVec_16x4 on Vector256: per block of 8 outputs, rows in pairs (4 outputs × 2 rows at a time) and a last
+        /// single row (8 outputs at once): 8 independent accumulators of 8 lanes either way.
+        /// </summary>
+        private static void MatVec_16x4_V256(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate)
+        {
+            const int In = 16, Out = 4;
+            {
+                const int o = 0; // 4 of the last 4 outputs
+                int r = 0;
+                for (; r + 2 <= rows; r += 2)
+                {
+                    {
+                        ref float x0 = ref Unsafe.Add(ref x, (r + 0) * In);
+                        ref float x1 = ref Unsafe.Add(ref x, (r + 1) * In);
+                        ref float wb = ref Unsafe.Add(ref w, o * In); // the block's rows of W sit at constant distances In
+                        Vector256<float> a00 = Vector256<float>.Zero, a01 = Vector256<float>.Zero, a02 = Vector256<float>.Zero, a03 = Vector256<float>.Zero, a10 = Vector256<float>.Zero, a11 = Vector256<float>.Zero, a12 = Vector256<float>.Zero, a13 = Vector256<float>.Zero;
+                        for (nuint i = 0; i < 16; i += 8)
+                        {
+                            Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, i);
+                            Vector256<float> xv1 = Vector256.LoadUnsafe(ref x1, i);
+                            Vector256<float> wv0 = Vector256.LoadUnsafe(ref wb, i);
+                            a00 = Vector256.MultiplyAddEstimate(xv0, wv0, a00);
+                            a10 = Vector256.MultiplyAddEstimate(xv1, wv0, a10);
+                            Vector256<float> wv1 = Vector256.LoadUnsafe(ref wb, i + In);
+                            a01 = Vector256.MultiplyAddEstimate(xv0, wv1, a01);
+                            a11 = Vector256.MultiplyAddEstimate(xv1, wv1, a11);
+                            Vector256<float> wv2 = Vector256.LoadUnsafe(ref wb, i + 2 * In);
+                            a02 = Vector256.MultiplyAddEstimate(xv0, wv2, a02);
+                            a12 = Vector256.MultiplyAddEstimate(xv1, wv2, a12);
+                            Vector256<float> wv3 = Vector256.LoadUnsafe(ref wb, i + 3 * In);
+                            a03 = Vector256.MultiplyAddEstimate(xv0, wv3, a03);
+                            a13 = Vector256.MultiplyAddEstimate(xv1, wv3, a13);
+                        }
+                        float s00 = Vector256.Sum(a00);
+                        float s01 = Vector256.Sum(a01);
+                        float s02 = Vector256.Sum(a02);
+                        float s03 = Vector256.Sum(a03);
+                        float s10 = Vector256.Sum(a10);
+                        float s11 = Vector256.Sum(a11);
+                        float s12 = Vector256.Sum(a12);
+                        float s13 = Vector256.Sum(a13);
+                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 0), s00 + Unsafe.Add(ref bias, o + 0), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 1), s01 + Unsafe.Add(ref bias, o + 1), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 2), s02 + Unsafe.Add(ref bias, o + 2), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 3), s03 + Unsafe.Add(ref bias, o + 3), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 0), s10 + Unsafe.Add(ref bias, o + 0), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 1), s11 + Unsafe.Add(ref bias, o + 1), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 2), s12 + Unsafe.Add(ref bias, o + 2), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 3), s13 + Unsafe.Add(ref bias, o + 3), accumulate);
+                    }
+                }
+                if (r < rows)
+                {
+                    {
+                        ref float x0 = ref Unsafe.Add(ref x, (r + 0) * In);
+                        ref float wb = ref Unsafe.Add(ref w, o * In); // the block's rows of W sit at constant distances In
+                        Vector256<float> a00 = Vector256<float>.Zero, a01 = Vector256<float>.Zero, a02 = Vector256<float>.Zero, a03 = Vector256<float>.Zero;
+                        for (nuint i = 0; i < 16; i += 8)
+                        {
+                            Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, i);
+                            a00 = Vector256.MultiplyAddEstimate(xv0, Vector256.LoadUnsafe(ref wb, i), a00);
+                            a01 = Vector256.MultiplyAddEstimate(xv0, Vector256.LoadUnsafe(ref wb, i + In), a01);
+                            a02 = Vector256.MultiplyAddEstimate(xv0, Vector256.LoadUnsafe(ref wb, i + 2 * In), a02);
+                            a03 = Vector256.MultiplyAddEstimate(xv0, Vector256.LoadUnsafe(ref wb, i + 3 * In), a03);
+                        }
+                        float s00 = Vector256.Sum(a00);
+                        float s01 = Vector256.Sum(a01);
+                        float s02 = Vector256.Sum(a02);
+                        float s03 = Vector256.Sum(a03);
+                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 0), s00 + Unsafe.Add(ref bias, o + 0), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 1), s01 + Unsafe.Add(ref bias, o + 1), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 2), s02 + Unsafe.Add(ref bias, o + 2), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 3), s03 + Unsafe.Add(ref bias, o + 3), accumulate);
+                    }
+                }
+            }
+        }
+
+        /// <summary>
+        /// MatVec_16x4 on Vector128: per block of 8 outputs, rows in pairs (4 outputs × 2 rows at a time) and a last
+        /// single row (8 outputs at once): 8 independent accumulators of 4 lanes either way.
+        /// </summary>
+        private static void MatVec_16x4_V128(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate)
+        {
+            const int In = 16, Out = 4;
+            {
+                const int o = 0; // 4 of the last 4 outputs
+                int r = 0;
+                for (; r + 2 <= rows; r += 2)
+                {
+                    {
+                        ref float x0 = ref Unsafe.Add(ref x, (r + 0) * In);
+                        ref float x1 = ref Unsafe.Add(ref x, (r + 1) * In);
+                        ref float wb = ref Unsafe.Add(ref w, o * In); // the block's rows of W sit at constant distances In
+                        Vector128<float> a00 = Vector128<float>.Zero, a01 = Vector128<float>.Zero, a02 = Vector128<float>.Zero, a03 = Vector128<float>.Zero, a10 = Vector128<float>.Zero, a11 = Vector128<float>.Zero, a12 = Vector128<float>.Zero, a13 = Vector128<float>.Zero;
+                        for (nuint i = 0; i < 16; i += 4)
+                        {
+                            Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, i);
+                            Vector128<float> xv1 = Vector128.LoadUnsafe(ref x1, i);
+                            Vector128<float> wv0 = Vector128.LoadUnsafe(ref wb, i);
+                            a00 = Vector128.MultiplyAddEstimate(xv0, wv0, a00);
+                            a10 = Vector128.MultiplyAddEstimate(xv1, wv0, a10);
+                            Vector128<float> wv1 = Vector128.LoadUnsafe(ref wb, i + In);
+                            a01 = Vector128.MultiplyAddEstimate(xv0, wv1, a01);
+                            a11 = Vector128.MultiplyAddEstimate(xv1, wv1, a11);
+                            Vector128<float> wv2 = Vector128.LoadUnsafe(ref wb, i + 2 * In);
+                            a02 = Vector128.MultiplyAddEstimate(xv0, wv2, a02);
+                            a12 = Vector128.MultiplyAddEstimate(xv1, wv2, a12);
+                            Vector128<float> wv3 = Vector128.LoadUnsafe(ref wb, i + 3 * In);
+                            a03 = Vector128.MultiplyAddEstimate(xv0, wv3, a03);
+                            a13 = Vector128.MultiplyAddEstimate(xv1, wv3, a13);
+                        }
+                        float s00 = Vector128.Sum(a00);
+                        float s01 = Vector128.Sum(a01);
+                        float s02 = Vector128.Sum(a02);
+                        float s03 = Vector128.Sum(a03);
+                        float s10 = Vector128.Sum(a10);
+                        float s11 = Vector128.Sum(a11);
+                        float s12 = Vector128.Sum(a12);
+                        float s13 = Vector128.Sum(a13);
+                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 0), s00 + Unsafe.Add(ref bias, o + 0), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 1), s01 + Unsafe.Add(ref bias, o + 1), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 2), s02 + Unsafe.Add(ref bias, o + 2), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 3), s03 + Unsafe.Add(ref bias, o + 3), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 0), s10 + Unsafe.Add(ref bias, o + 0), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 1), s11 + Unsafe.Add(ref bias, o + 1), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 2), s12 + Unsafe.Add(ref bias, o + 2), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 3), s13 + Unsafe.Add(ref bias, o + 3), accumulate);
+                    }
+                }
+                if (r < rows)
+                {
+                    {
+                        ref float x0 = ref Unsafe.Add(ref x, (r + 0) * In);
+                        ref float wb = ref Unsafe.Add(ref w, o * In); // the block's rows of W sit at constant distances In
+                        Vector128<float> a00 = Vector128<float>.Zero, a01 = Vector128<float>.Zero, a02 = Vector128<float>.Zero, a03 = Vector128<float>.Zero;
+                        for (nuint i = 0; i < 16; i += 4)
+                        {
+                            Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, i);
+                            a00 = Vector128.MultiplyAddEstimate(xv0, Vector128.LoadUnsafe(ref wb, i), a00);
+                            a01 = Vector128.MultiplyAddEstimate(xv0, Vector128.LoadUnsafe(ref wb, i + In), a01);
+                            a02 = Vector128.MultiplyAddEstimate(xv0, Vector128.LoadUnsafe(ref wb, i + 2 * In), a02);
+                            a03 = Vector128.MultiplyAddEstimate(xv0, Vector128.LoadUnsafe(ref wb, i + 3 * In), a03);
+                        }
+                        float s00 = Vector128.Sum(a00);
+                        float s01 = Vector128.Sum(a01);
+                        float s02 = Vector128.Sum(a02);
+                        float s03 = Vector128.Sum(a03);
+                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 0), s00 + Unsafe.Add(ref bias, o + 0), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 1), s01 + Unsafe.Add(ref bias, o + 1), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 2), s02 + Unsafe.Add(ref bias, o + 2), accumulate);
+                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 3), s03 + Unsafe.Add(ref bias, o + 3), accumulate);
+                    }
+                }
+            }
+        }
+
+        /// <summary>
+        /// mixer.shift on one frame, times v: k[b] joins the ring at <paramref name="slot"/>, then
+        /// w[b,h] = (D[h]·k[b,h] + Σ_{j<taps} Ks[j,h]·ring[b, (slot - j) mod ShiftTaps, h])·v[b,h], summed in Forward's order.
+        /// Taps outer, channels inner, accumulating in w: every array is read front to back.
+        /// </summary>
+        private static void ShiftStep(ReadOnlySpan<float> k, ReadOnlySpan<float> v, ReadOnlySpan<float> ks, ReadOnlySpan<float> d, Span<float> ring, Span<float> w, int batch, int slot, int taps)
+        {
+            for (int b = 0; b < batch; b++) k.Slice(b * H, H).CopyTo(ring.Slice((b * ShiftTaps + slot) * H, H));
+            // Lengths are checked once here; the loops index inside them with Unsafe loads.
+            ref float kr = ref MemoryMarshal.GetReference(k.Slice(0, batch * H));
+            ref float vr = ref MemoryMarshal.GetReference(v.Slice(0, batch * H));
+            ref float ksr = ref MemoryMarshal.GetReference(ks.Slice(0, ShiftTaps * H));
+            ref float dr = ref MemoryMarshal.GetReference(d.Slice(0, H));
+            ref float ringr = ref MemoryMarshal.GetReference(ring.Slice(0, batch * ShiftTaps * H));
+            ref float wr = ref MemoryMarshal.GetReference(w.Slice(0, batch * H));
+            // H < 8: one Vector128 per row (runs everywhere, in software where it is not accelerated).
+            for (int bi = 0; bi < batch; bi++)
+            {
+                int row = bi * H;
+                for (int h0 = 0; h0 < H; h0 += 4)
+                {
+                    int h = h0;
+                    (Vector128.LoadUnsafe(ref dr, (nuint)h) * Vector128.LoadUnsafe(ref kr, (nuint)(row + h))).StoreUnsafe(ref wr, (nuint)(row + h)); // D·k[t]
+                }
+                for (int j = 0; j < taps; j++)
+                {
+                    int at = (bi * ShiftTaps + (slot - j < 0 ? slot - j + ShiftTaps : slot - j)) * H; // k[t-j] in the ring
+                    for (int h0 = 0; h0 < H; h0 += 4)
+                    {
+                        int h = h0;
+                        Vector128<float> acc = Vector128.LoadUnsafe(ref wr, (nuint)(row + h));
+                        Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref ksr, (nuint)(j * H + h)), Vector128.LoadUnsafe(ref ringr, (nuint)(at + h)), acc).StoreUnsafe(ref wr, (nuint)(row + h));
+                    }
+                }
+                for (int h0 = 0; h0 < H; h0 += 4)
+                {
+                    int h = h0;
+                    Vector128<float> acc = Vector128.LoadUnsafe(ref wr, (nuint)(row + h));
+                    (acc * Vector128.LoadUnsafe(ref vr, (nuint)(row + h))).StoreUnsafe(ref wr, (nuint)(row + h));
+                }
+            }
+        }
+
+        /// <summary>
+        /// mixer.diag on one frame, times q, per H3-SPEC.md "Streaming": for every mode n, s[b,n,h] ← dA·s + dB·w[b,h] (complex,
+        /// 1 mode), then m[b,h] = q[b,h]·(2·Re Σ_n C·s[b,n,h] + D[h]·w[b,h]). Modes outer, channels inner, the sum
+        /// kept in <paramref name="y"/> [H], so the coefficients and the state are read front to back.
+        /// </summary>
+        private static void DiagStep(ReadOnlySpan<float> w, ReadOnlySpan<float> q, ReadOnlySpan<float> coefficients, ReadOnlySpan<float> d, Span<float> sRe, Span<float> sIm, Span<float> y, Span<float> m, int batch)
+        {
+            const int MH = Modes * H;
+            // Lengths are checked once here; the loops index inside them with Unsafe loads.
+            ref float wr = ref MemoryMarshal.GetReference(w.Slice(0, batch * H));
+            ref float qr = ref MemoryMarshal.GetReference(q.Slice(0, batch * H));
+            ref float coefficientsr = ref MemoryMarshal.GetReference(coefficients.Slice(0, 6 * MH));
+            ref float dr = ref MemoryMarshal.GetReference(d.Slice(0, H));
+            ref float sRer = ref MemoryMarshal.GetReference(sRe.Slice(0, batch * MH));
+            ref float sImr = ref MemoryMarshal.GetReference(sIm.Slice(0, batch * MH));
+            ref float yr = ref MemoryMarshal.GetReference(y.Slice(0, H));
+            ref float mr = ref MemoryMarshal.GetReference(m.Slice(0, batch * H));
+            ref float dARe = ref coefficientsr, dAIm = ref Unsafe.Add(ref coefficientsr, MH), dBRe = ref Unsafe.Add(ref coefficientsr, 2 * MH);
+            ref float dBIm = ref Unsafe.Add(ref coefficientsr, 3 * MH), cRe = ref Unsafe.Add(ref coefficientsr, 4 * MH), cIm = ref Unsafe.Add(ref coefficientsr, 5 * MH);
+            // H < 8: one Vector128 per row (runs everywhere, in software where it is not accelerated).
+            for (int bi = 0; bi < batch; bi++)
+            {
+                int row = bi * H;
+                y.Slice(0, H).Clear();
+                for (int n = 0; n < Modes; n++)
+                {
+                    int stateRow = bi * MH + n * H, at = n * H;
+                    for (int h0 = 0; h0 < H; h0 += 4)
+                    {
+                        int h = h0;
+                        nuint c = (nuint)(at + h), si = (nuint)(stateRow + h);
+                        Vector128<float> wv = Vector128.LoadUnsafe(ref wr, (nuint)(row + h));
+                        Vector128<float> ar = Vector128.LoadUnsafe(ref dARe, c), ai = Vector128.LoadUnsafe(ref dAIm, c);
+                        Vector128<float> re = Vector128.LoadUnsafe(ref sRer, si), im = Vector128.LoadUnsafe(ref sImr, si);
+                        Vector128<float> nre = Vector128.MultiplyAddEstimate(ar, re, Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref dBRe, c), wv, -(ai * im)));
+                        Vector128<float> nim = Vector128.MultiplyAddEstimate(ar, im, Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref dBIm, c), wv, ai * re));
+                        nre.StoreUnsafe(ref sRer, si);
+                        nim.StoreUnsafe(ref sImr, si);
+                        Vector128<float> yv = Vector128.LoadUnsafe(ref yr, (nuint)h);
+                        Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref cRe, c), nre, Vector128.MultiplyAddEstimate(-Vector128.LoadUnsafe(ref cIm, c), nim, yv)).StoreUnsafe(ref yr, (nuint)h);
+                    }
+                }
+                for (int h0 = 0; h0 < H; h0 += 4)
+                {
+                    int h = h0;
+                    (Vector128.LoadUnsafe(ref qr, (nuint)(row + h)) * Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref dr, (nuint)h), Vector128.LoadUnsafe(ref wr, (nuint)(row + h)), Vector128.LoadUnsafe(ref yr, (nuint)h) * 2f)).StoreUnsafe(ref mr, (nuint)(row + h));
+                }
+            }
+        }
+
+        /// <summary>
+        /// mixer.conv before its SiLU on one frame: y[b,h] = bias[h] + ck[0,h]·m[b,h] + Σ_{1≤j<taps} ck[j,h]·history[b, j-1, h] with
+        /// ck[j,h] = weight[h,0,K-1-j] (Forward's order); then m[b] joins the front of the history (the last K-1 values).
+        /// </summary>
+        private static void ConvStep(ReadOnlySpan<float> m, ReadOnlySpan<float> weight, ReadOnlySpan<float> bias, Span<float> ck, Span<float> history, Span<float> y, int batch, int taps)
+        {
+            for (int h = 0; h < H; h++)
+            {
+                for (int j = 0; j < K; j++) ck[j * H + h] = weight[h * K + K - 1 - j];
+            }
+            // Lengths are checked once here; the loops index inside them with Unsafe loads.
+            ref float mr = ref MemoryMarshal.GetReference(m.Slice(0, batch * H));
+            ref float ckr = ref MemoryMarshal.GetReference(ck.Slice(0, K * H));
+            ref float biasr = ref MemoryMarshal.GetReference(bias.Slice(0, H));
+            ref float historyr = ref MemoryMarshal.GetReference(history.Slice(0, batch * ConvHistory * H));
+            ref float yr = ref MemoryMarshal.GetReference(y.Slice(0, batch * H));
+            // H < 8: one Vector128 per row (runs everywhere, in software where it is not accelerated).
+            for (int bi = 0; bi < batch; bi++)
+            {
+                int row = bi * H, historyRow = bi * ConvHistory * H;
+                for (int h0 = 0; h0 < H; h0 += 4)
+                {
+                    int h = h0;
+                    Vector128<float> acc = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref ckr, (nuint)h), Vector128.LoadUnsafe(ref mr, (nuint)(row + h)), Vector128.LoadUnsafe(ref biasr, (nuint)h));
+                    for (int j = 1; j < taps; j++)
+                        acc = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref ckr, (nuint)(j * H + h)), Vector128.LoadUnsafe(ref historyr, (nuint)(historyRow + (j - 1) * H + h)), acc);
+                    acc.StoreUnsafe(ref yr, (nuint)(row + h));
+                }
+            }
+            for (int b = 0; b < batch; b++)
+            {
+                Span<float> past = history.Slice(b * ConvHistory * H, ConvHistory * H);
+                m.Slice(b * H, H).CopyTo(past);
+            }
+        }
 
         // ---------------------------------------------------------------------------------------------
         // Training. The workspace slab holds, per layer, every activation its backward needs, then the

@@ -192,6 +192,32 @@ public class StreamingTests
     }
 
     [Fact]
+    public void Without_CheckParameters_the_coefficients_change_only_on_RefreshCoefficients()
+    {
+        var model = new SweepC(seed: 3);
+        Sweep.Perturb(model, seed: 4);
+        float[] input = Sweep.RandomInput(SweepC.WindowSize * SweepC.EmbedDim, seed: 18);
+        H3StreamState state = model.CreateStream();
+        Assert.True(state.CheckParameters);
+        state.CheckParameters = false;
+        float[] before = RunStream(model, state, input, 1, SweepC.WindowSize, SweepC.WindowSize);
+
+        // mixer.shift.C only enters through the cached shift kernel: without a refresh the stream does not see it.
+        H3Tensor c = SweepC.Tensors.ToArray().Single(t => t.Name == "layers.1.mixer.shift.C");
+        model.Parameters.Slice(c.Offset, c.Length)[3] += 0.5f;
+        state.Reset();
+        Assert.Equal(before, RunStream(model, state, input, 1, SweepC.WindowSize, SweepC.WindowSize));
+
+        state.RefreshCoefficients();
+        state.Reset();
+        float[] after = RunStream(model, state, input, 1, SweepC.WindowSize, SweepC.WindowSize);
+        var expected = new float[SweepC.OutputSize];
+        model.Forward(input, expected, 1);
+        Assert.NotEqual(before, after);
+        Assert.True(MaxRelativeError(after, expected) <= 1e-4);
+    }
+
+    [Fact]
     public void Step_does_not_allocate()
     {
         foreach (var factory in new Func<int, IH3Model>[] { s => new SweepC(s), s => new SweepE(s), s => new SweepG(s) })
@@ -277,6 +303,8 @@ public class StreamingTests
         Assert.Equal("batch", e6.ParamName);
         var e7 = Assert.ThrowsAny<ArgumentException>(() => model.CreateStream(-1));
         Assert.Equal("batch", e7.ParamName);
+        var e8 = Assert.ThrowsAny<ArgumentException>(() => model.CreateStream(int.MaxValue)); // more than one array holds
+        Assert.Equal("batch", e8.ParamName);
 
         Assert.All(output, v => Assert.Equal(Guard, v));
         Assert.Equal(0, state.FramesSeen);
