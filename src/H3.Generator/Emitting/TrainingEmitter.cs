@@ -48,7 +48,7 @@ internal static class TrainingEmitter
         w.Line("{");
         w.Line("    long rows = (long)batch * T;");
         w.Line("    return L * LayerFloats(rows) + rows * (E + H + 2) + rows * (5L * H + F) + (long)ShiftTaps * H + (long)T * H + (long)K * H");
-        w.Line("        + 2L * F + (long)Math.Max(E, F) * Math.Max(E, F) + Math.Max(E, F);");
+        w.Line("        + 2L * F + (long)H * Math.Max(E, F) + Math.Max(E, F); // the transposed-weight scratch holds the largest matrix, [H, max(E, F)]");
         w.Line("}");
         w.Line();
         w.Line("/// <summary>The activations layer <c>layer</c> keeps for its backward pass.</summary>");
@@ -88,7 +88,7 @@ internal static class TrainingEmitter
         w.Line("DConvKernel = slab.Slice(o, K * H); o += K * H;");
         w.Line("Temp1 = slab.Slice(o, F); o += F;");
         w.Line("Temp2 = slab.Slice(o, F); o += F;");
-        w.Line("WeightT = slab.Slice(o, Math.Max(E, F) * Math.Max(E, F)); o += Math.Max(E, F) * Math.Max(E, F);");
+        w.Line("WeightT = slab.Slice(o, H * Math.Max(E, F)); o += H * Math.Max(E, F);");
         w.Line("Zeros = slab.Slice(o, Math.Max(E, F));");
         w.Close();
         w.Close();

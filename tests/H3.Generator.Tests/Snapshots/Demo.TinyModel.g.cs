@@ -2728,7 +2728,7 @@ namespace H3.Generated
         {
             long rows = (long)batch * T;
             return L * LayerFloats(rows) + rows * (E + H + 2) + rows * (5L * H + F) + (long)ShiftTaps * H + (long)T * H + (long)K * H
-                + 2L * F + (long)Math.Max(E, F) * Math.Max(E, F) + Math.Max(E, F);
+                + 2L * F + (long)H * Math.Max(E, F) + Math.Max(E, F); // the transposed-weight scratch holds the largest matrix, [H, max(E, F)]
         }
 
         /// <summary>The activations layer <c>layer</c> keeps for its backward pass.</summary>
@@ -2790,7 +2790,7 @@ namespace H3.Generated
                 DConvKernel = slab.Slice(o, K * H); o += K * H;
                 Temp1 = slab.Slice(o, F); o += F;
                 Temp2 = slab.Slice(o, F); o += F;
-                WeightT = slab.Slice(o, Math.Max(E, F) * Math.Max(E, F)); o += Math.Max(E, F) * Math.Max(E, F);
+                WeightT = slab.Slice(o, H * Math.Max(E, F)); o += H * Math.Max(E, F);
                 Zeros = slab.Slice(o, Math.Max(E, F));
             }
         }
