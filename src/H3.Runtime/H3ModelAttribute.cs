@@ -38,6 +38,12 @@ public sealed class H3ModelAttribute : Attribute
     public float Dropout { get; set; } = H3Defaults.Dropout;
 
     /// <summary>
+    /// p_e: dropout on the model's input after the input projection (the token embedding when frames are one-hot;
+    /// the official H3 LM's <c>embed_dropout</c>), training only, 0 &lt;= p_e &lt; 1. Default 0 (off).
+    /// </summary>
+    public float EmbedDropout { get; set; }
+
+    /// <summary>
     /// Parameter budget: when set (at least 1), a model with more parameters than this is a compile error (H3018)
     /// that gives the actual count and the budget. 0, the default, means no budget.
     /// </summary>

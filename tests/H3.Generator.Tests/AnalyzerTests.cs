@@ -193,6 +193,14 @@ public class AnalyzerTests
         "[H3Model(EmbedDim = 3, Dropout = {|H3014:" + value + "|})]\npublic partial class Encoder { }",
         $"Dropout = {shown} is not a probability in [0, 1); Dropout must satisfy 0 <= Dropout < 1 (0 disables dropout)");
 
+    [Theory]
+    [InlineData("1f", "1")]
+    [InlineData("-0.5f", "-0.5")]
+    [InlineData("float.NaN", "NaN")]
+    public void H3019_EmbedDropout_outside_zero_to_one(string value, string shown) => Verify(
+        "[H3Model(EmbedDim = 3, EmbedDropout = {|H3019:" + value + "|})]\npublic partial class Encoder { }",
+        $"EmbedDropout = {shown} is not a probability in [0, 1); EmbedDropout must satisfy 0 <= EmbedDropout < 1 (0 disables it)");
+
     public static TheoryData<string, string> NotConstant => new()
     {
         { "EmbedDim = {|H3015:Sizes.Frame|}", "EmbedDim = Sizes.Frame is not a constant int: the generator reads the attribute at compile time, so EmbedDim needs a constant of type int (for example EmbedDim = 287)" },
@@ -217,7 +225,7 @@ public class AnalyzerTests
     [Fact]
     public void H3017_training_workspace_too_large_for_the_window() => Verify(
         "[H3Model(EmbedDim = 64, Hidden = 64, State = 2, ConvSize = 0, Layers = 1, WindowSize = {|H3017:1048576|})]\npublic partial class Encoder { }",
-        "'Encoder' needs 2,422,227,968 floats of training workspace for a single 1,048,576-frame window, more than one float array can hold (2,147,483,591), so CreateWorkspace would always fail; reduce WindowSize, Hidden or Layers");
+        "'Encoder' needs 2,489,336,832 floats of training workspace for a single 1,048,576-frame window, more than one float array can hold (2,147,483,591), so CreateWorkspace would always fail; reduce WindowSize, Hidden or Layers");
 
     [Fact]
     public void H3018_over_the_MaxParameters_budget_gives_count_and_budget() => Verify(

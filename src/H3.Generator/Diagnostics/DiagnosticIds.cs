@@ -27,6 +27,7 @@ internal static class DiagnosticIds
     public const string TooManyParameters = "H3016";
     public const string WorkspaceTooLarge = "H3017";
     public const string OverParameterBudget = "H3018";
+    public const string EmbedDropoutOutOfRange = "H3019";
 
     // H3.Performance: legal configurations, reported as Info.
     public const string ParameterCount = "H3020";

@@ -30,6 +30,7 @@ internal static class GeneratedMembers
         ["OutputSize"] = "the constant OutputSize",
         ["ParameterCount"] = "the constant ParameterCount",
         ["DropoutRate"] = "the constant DropoutRate",
+        ["EmbedDropoutRate"] = "the constant EmbedDropoutRate",
         ["Parameters"] = "the property Span<float> Parameters",
         ["Gradients"] = "the property Span<float> Gradients",
         ["Tensors"] = "the static property ReadOnlySpan<H3Tensor> Tensors",

@@ -64,6 +64,7 @@ internal static class H3ConfigRules
         if (c.K < 0) Range("ConvSize", c.K, 0, windowValid ? "WindowSize (" + Format.Thousands(c.T) + ")" : "WindowSize", ", 0 meaning no short convolution");
         else if (windowValid && c.K > c.T) Add(H3Descriptors.ConvSizeExceedsWindow, new[] { "ConvSize", "WindowSize" }, Format.Int(c.K), Format.Int(c.T));
         if (!(c.P >= 0f && c.P < 1f)) Add(H3Descriptors.DropoutOutOfRange, new[] { "Dropout" }, FloatText(c.P));
+        if (!(c.EmbedP >= 0f && c.EmbedP < 1f)) Add(H3Descriptors.EmbedDropoutOutOfRange, new[] { "EmbedDropout" }, FloatText(c.EmbedP));
         if (maxParameters is < 1) Range("MaxParameters", maxParameters.Value, 1, Format.Thousands(long.MaxValue), " (omit it for no budget)");
 
         // Sizes are only meaningful (and only free of overflow) once every number is inside its range.

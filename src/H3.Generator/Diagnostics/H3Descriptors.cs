@@ -80,6 +80,10 @@ internal static class H3Descriptors
         "Dropout must be in [0, 1)",
         "Dropout = {0} is not a probability in [0, 1); Dropout must satisfy 0 <= Dropout < 1 (0 disables dropout)");
 
+    public static readonly DiagnosticDescriptor EmbedDropoutOutOfRange = Error(DiagnosticIds.EmbedDropoutOutOfRange, ConfigCategory,
+        "EmbedDropout must be in [0, 1)",
+        "EmbedDropout = {0} is not a probability in [0, 1); EmbedDropout must satisfy 0 <= EmbedDropout < 1 (0 disables it)");
+
     public static readonly DiagnosticDescriptor ArgumentNotConstant = Error(DiagnosticIds.ArgumentNotConstant, ConfigCategory,
         "H3 model argument must be a constant of the property's type",
         "{0} = {1} is not a constant {2}: the generator reads the attribute at compile time, so {0} needs a constant of type {2} (for example {0} = {3})");

@@ -26,7 +26,7 @@ public sealed class H3ModelAnalyzer : DiagnosticAnalyzer
         H3Descriptors.NestedInGenericType, H3Descriptors.StaticModel, H3Descriptors.RecordModel, H3Descriptors.FileLocalModel,
         H3Descriptors.MemberClash, H3Descriptors.ModelNameClash,
         H3Descriptors.EmbedDimMissing, H3Descriptors.ValueOutOfRange, H3Descriptors.StateOdd, H3Descriptors.ConvSizeExceedsWindow,
-        H3Descriptors.DropoutOutOfRange, H3Descriptors.ArgumentNotConstant, H3Descriptors.TooManyParameters,
+        H3Descriptors.DropoutOutOfRange, H3Descriptors.EmbedDropoutOutOfRange, H3Descriptors.ArgumentNotConstant, H3Descriptors.TooManyParameters,
         H3Descriptors.WorkspaceTooLarge, H3Descriptors.OverParameterBudget,
         H3Descriptors.ParameterCount, H3Descriptors.HiddenNotVectorMultiple, H3Descriptors.StateExceedsWindow,
         H3Descriptors.QuadraticWindow, H3Descriptors.InternalError);

@@ -61,7 +61,7 @@ internal static class ModelEmitter
         w.Line("// specialised to one shape:");
         w.Line($"//   E = {c.E} values per frame, H = {c.H} channels, N = {c.N} state (shift taps; N/2 = {c.Modes} complex modes),");
         w.Line($"//   K = {c.K} short-convolution taps, L = {c.L} blocks, T = {c.T} frames per window, F = 4H = {c.F},");
-        w.Line($"//   dropout p = {Float(c.P).TrimEnd('f')} (training only).");
+        w.Line($"//   dropout p = {Float(c.P).TrimEnd('f')}" + (c.EmbedP > 0f ? $", embedding dropout p_e = {Float(c.EmbedP).TrimEnd('f')}" : "") + " (training only).");
         w.Line($"// {Thousands(c.ParameterCount)} float32 parameters ({mib.ToString("0.0", System.Globalization.CultureInfo.InvariantCulture)} MiB); "
             + $"{(c.ForwardFlopsPerWindow / 1e9).ToString("0.000", System.Globalization.CultureInfo.InvariantCulture)} GFLOP per window (multiply-adds × 2).");
         w.Line("//");
@@ -89,6 +89,7 @@ internal static class ModelEmitter
         Const("int", "OutputSize", Int(c.H), "Floats of output per sequence (= Hidden).");
         Const("int", "ParameterCount", Literal(c.ParameterCount), $"Exact number of float32 parameters ({Thousands(c.ParameterCount)}).");
         Const("float", "DropoutRate", Float(c.P), "p: residual dropout probability (training only).");
+        Const("float", "EmbedDropoutRate", Float(c.EmbedP), "p_e: dropout on x after the input projection (training only; 0 = off).");
         w.Line();
     }
 

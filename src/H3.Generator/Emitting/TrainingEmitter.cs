@@ -39,6 +39,8 @@ internal static class TrainingEmitter
         w.Line();
         w.Line($"/// <summary>Residual dropout probability p.</summary>");
         w.Line($"public const float P = {Float(c.P)};");
+        w.Line($"/// <summary>Embedding dropout probability p_e (on x right after the input projection).</summary>");
+        w.Line($"public const float PE = {Float(c.EmbedP)};");
         w.Line();
         w.Line("/// <summary>Floats one layer saves for rows = batch·T: 15 [rows, H] + 2 [rows, F] + 4 [rows] + its SSM/conv kernels.</summary>");
         w.Line("public static long LayerFloats(long rows) => rows * (15L * H + 2L * F + 4) + (long)ShiftTaps * H + (long)T * H + (long)K * H;");
@@ -47,7 +49,7 @@ internal static class TrainingEmitter
         w.Line("public static long WorkspaceLength(int batch)");
         w.Line("{");
         w.Line("    long rows = (long)batch * T;");
-        w.Line("    return L * LayerFloats(rows) + rows * (E + H + 2) + rows * (5L * H + F) + (long)ShiftTaps * H + (long)T * H + (long)K * H");
+        w.Line("    return L * LayerFloats(rows) + rows * (E + 2L * H + 2) + rows * (5L * H + F) + (long)ShiftTaps * H + (long)T * H + (long)K * H");
         w.Line("        + 2L * F + (long)H * Math.Max(E, F) + Math.Max(E, F); // the transposed-weight scratch holds the largest matrix, [H, max(E, F)]");
         w.Line("}");
         w.Line();
@@ -72,12 +74,13 @@ internal static class TrainingEmitter
         w.Line();
         w.Line("/// <summary>Everything after the layers: the saved input and final LayerNorm, and the gradient scratch.</summary>");
         w.Open("private readonly ref struct Shared");
-        w.Line("public readonly Span<float> Input, X, MeanF, RstdF, DX, D1, D2, D3, D4, DF, DShiftKernel, DDiagKernel, DConvKernel, Temp1, Temp2, WeightT, Zeros;");
+        w.Line("public readonly Span<float> Input, X, EmbedMask, MeanF, RstdF, DX, D1, D2, D3, D4, DF, DShiftKernel, DDiagKernel, DConvKernel, Temp1, Temp2, WeightT, Zeros;");
         w.Line();
         w.Open("public Shared(Span<float> slab, int rows)");
         w.Line("int n = rows * H, o = (int)(L * LayerFloats(rows));");
         w.Line("Input = slab.Slice(o, rows * E); o += rows * E;");
         w.Line("X = slab.Slice(o, n); o += n;");
+        w.Line("EmbedMask = slab.Slice(o, n); o += n;");
         w.Line("MeanF = slab.Slice(o, rows); o += rows;");
         w.Line("RstdF = slab.Slice(o, rows); o += rows;");
         foreach (string name in new[] { "DX", "D1", "D2", "D3", "D4" })
@@ -115,6 +118,12 @@ internal static class TrainingEmitter
         else
         {
             w.Line("s.Input.CopyTo(s.X); // E == H: x = u");
+        }
+        if (c.EmbedP > 0f)
+        {
+            w.Line("// embedding dropout: x = Dropout_pe(x)");
+            w.Line("DropoutMask(s.EmbedMask, training, PE, ref rng);");
+            w.Line("TensorPrimitives.Multiply(s.X, s.EmbedMask, s.X);");
         }
         for (int i = 0; i < c.L; i++)
             w.Line($"Layer{i}TrainForward(p, new Saved(slab, rows, {i}), s, batch, training, ref rng);");
@@ -164,7 +173,7 @@ internal static class TrainingEmitter
         }
         w.Line($"// layers.{i}.mixer.out_proj, dropout, residual: x += Dropout(m·W_outᵀ + b)");
         w.Line($"{hh}({m}, rows, p.Slice({L("MixerOutProjWeight")}, H * H), p.Slice({L("MixerOutProjBias")}, H), s.D1, accumulate: false);");
-        w.Line("DropoutMask(a.Mask1, training, ref rng);");
+        w.Line("DropoutMask(a.Mask1, training, P, ref rng);");
         w.Line("TensorPrimitives.MultiplyAdd(s.D1, a.Mask1, s.X, s.X);");
         w.Line("s.X.CopyTo(a.Xmid);");
         w.Line($"// layers.{i}.norm2, mlp, dropout, residual: x += Dropout(fc2(GELU(fc1(LayerNorm(x)))))");
@@ -173,7 +182,7 @@ internal static class TrainingEmitter
         w.Line("a.H1.CopyTo(a.G);");
         w.Line("GeluRows(a.G, rows, s.Temp1);");
         w.Line($"Linear_{c.F}x{c.H}(a.G, rows, p.Slice({L("MlpFc2Weight")}, H * F), p.Slice({L("MlpFc2Bias")}, H), s.D1, accumulate: false);");
-        w.Line("DropoutMask(a.Mask2, training, ref rng);");
+        w.Line("DropoutMask(a.Mask2, training, P, ref rng);");
         w.Line("TensorPrimitives.MultiplyAdd(s.D1, a.Mask2, s.X, s.X);");
         w.Close();
         w.Line();
@@ -198,6 +207,11 @@ internal static class TrainingEmitter
         w.Line("LayerNormBackward(s.D1, s.X, s.MeanF, s.RstdF, p.Slice(FinalNormWeight, H), s.DX, g.Slice(FinalNormWeight, H), g.Slice(FinalNormBias, H), rows);");
         for (int i = c.L - 1; i >= 0; i--)
             w.Line($"Layer{i}Backward(p, g, new Saved(slab, rows, {i}), s, batch);");
+        if (c.EmbedP > 0f)
+        {
+            w.Line("// embedding dropout");
+            w.Line("TensorPrimitives.Multiply(s.DX, s.EmbedMask, s.DX);");
+        }
         if (c.HasInputProjection)
         {
             w.Line("// input_proj: dW += dxᵀ·u, db += Σ dx, du = dx·W");
@@ -499,18 +513,18 @@ private static void Transpose(ReadOnlySpan<float> w, int outDim, int inDim, Span
 }
 
 /// <summary>
-/// Fills a residual-dropout mask: 0 with probability p, else 1/(1-p) (inverted dropout). All ones when not
+/// Fills a dropout mask: 0 with probability p, else 1/(1-p) (inverted dropout). All ones when not
 /// training or p = 0, so the backward pass is the same code either way.
 /// </summary>
-private static void DropoutMask(Span<float> mask, bool training, ref global::H3.H3Random rng)
+private static void DropoutMask(Span<float> mask, bool training, float p, ref global::H3.H3Random rng)
 {
-    if (!training || P == 0f)
+    if (!training || p == 0f)
     {
         mask.Fill(1f);
         return;
     }
-    const float keep = 1f / (1f - P);
-    for (int i = 0; i < mask.Length; i++) mask[i] = rng.NextSingle() < P ? 0f : keep;
+    float keep = 1f / (1f - p);
+    for (int i = 0; i < mask.Length; i++) mask[i] = rng.NextSingle() < p ? 0f : keep;
 }
 
 /// <summary>mixer.conv.weight gradient from the transposed kernel's: dweight[h, 0, K-1-j] += dck[j, h].</summary>

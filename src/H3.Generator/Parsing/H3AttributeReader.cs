@@ -58,6 +58,7 @@ internal static class H3AttributeReader
         ["Layers"] = Kind.Int,
         ["WindowSize"] = Kind.Int,
         ["Dropout"] = Kind.Float,
+        ["EmbedDropout"] = Kind.Float,
         ["MaxParameters"] = Kind.Long,
     };
 
@@ -71,6 +72,7 @@ internal static class H3AttributeReader
         "Layers" => "4",
         "WindowSize" => "60",
         "Dropout" => "0.1f",
+        "EmbedDropout" => "0.1f",
         _ => "5_000_000",
     };
 
@@ -79,7 +81,7 @@ internal static class H3AttributeReader
         var reading = new AttributeReading();
         int e = 0, h = H3Config.DefaultHidden, n = H3Config.DefaultState, k = H3Config.DefaultConvSize;
         int l = H3Config.DefaultLayers, t = H3Config.DefaultWindowSize;
-        float p = H3Config.DefaultDropout;
+        float p = H3Config.DefaultDropout, pe = 0f;
 
         void Set(string property, long integer, float real)
         {
@@ -92,6 +94,7 @@ internal static class H3AttributeReader
                 case "Layers": l = (int)integer; break;
                 case "WindowSize": t = (int)integer; break;
                 case "Dropout": p = real; break;
+                case "EmbedDropout": pe = real; break;
                 case "MaxParameters": reading.MaxParameters = integer; break;
             }
         }
@@ -134,7 +137,7 @@ internal static class H3AttributeReader
             }
         }
 
-        reading.Config = new H3Config(e, h, n, k, l, t, p);
+        reading.Config = new H3Config(e, h, n, k, l, t, p) { EmbedP = pe };
         return reading;
     }
 

@@ -13,6 +13,9 @@ internal readonly record struct H3Config(int E, int H, int N, int K, int L, int 
     public const int DefaultHidden = 256, DefaultState = 64, DefaultConvSize = 4, DefaultLayers = 4, DefaultWindowSize = 60;
     public const float DefaultDropout = 0.1f;
 
+    /// <summary>p_e: dropout on x after the input projection (EmbedDropout; 0 = off).</summary>
+    public float EmbedP { get; init; }
+
     /// <summary>Feed-forward width F = 4H.</summary>
     public long F => 4L * H;
 
@@ -65,7 +68,7 @@ internal readonly record struct H3Config(int E, int H, int N, int K, int L, int 
         long rows = batch * T, h = H, f = F, widest = Math.Max(E, f);
         long kernels = (long)ShiftTaps * h + (long)T * h + (long)K * h;
         long layer = rows * (15 * h + 2 * f + 4) + kernels;
-        return L * layer + rows * (E + h + 2) + rows * (5 * h + f) + kernels + 2 * f + h * widest + widest;
+        return L * layer + rows * (E + 2 * h + 2) + rows * (5 * h + f) + kernels + 2 * f + h * widest + widest;
     }
 
     // Σ_{t=0}^{T-1} min(t + 1, taps): multiply-adds of a causal convolution with `taps` taps.

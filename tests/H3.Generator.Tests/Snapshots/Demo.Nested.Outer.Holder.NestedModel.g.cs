@@ -47,6 +47,8 @@ namespace Demo.Nested
                 public const int ParameterCount = 708;
                 /// <summary>p: residual dropout probability (training only).</summary>
                 public const float DropoutRate = 0.1f;
+                /// <summary>p_e: dropout on x after the input projection (training only; 0 = off).</summary>
+                public const float EmbedDropoutRate = 0f;
 
                 private readonly float[] __h3_parameters = new float[ParameterCount];
                 private readonly float[] __h3_gradients = new float[ParameterCount];
@@ -3313,6 +3315,8 @@ namespace H3.Generated
 
         /// <summary>Residual dropout probability p.</summary>
         public const float P = 0.1f;
+        /// <summary>Embedding dropout probability p_e (on x right after the input projection).</summary>
+        public const float PE = 0f;
 
         /// <summary>Floats one layer saves for rows = batch·T: 15 [rows, H] + 2 [rows, F] + 4 [rows] + its SSM/conv kernels.</summary>
         public static long LayerFloats(long rows) => rows * (15L * H + 2L * F + 4) + (long)ShiftTaps * H + (long)T * H + (long)K * H;
@@ -3321,7 +3325,7 @@ namespace H3.Generated
         public static long WorkspaceLength(int batch)
         {
             long rows = (long)batch * T;
-            return L * LayerFloats(rows) + rows * (E + H + 2) + rows * (5L * H + F) + (long)ShiftTaps * H + (long)T * H + (long)K * H
+            return L * LayerFloats(rows) + rows * (E + 2L * H + 2) + rows * (5L * H + F) + (long)ShiftTaps * H + (long)T * H + (long)K * H
                 + 2L * F + (long)H * Math.Max(E, F) + Math.Max(E, F); // the transposed-weight scratch holds the largest matrix, [H, max(E, F)]
         }
 
@@ -3364,13 +3368,14 @@ namespace H3.Generated
         /// <summary>Everything after the layers: the saved input and final LayerNorm, and the gradient scratch.</summary>
         private readonly ref struct Shared
         {
-            public readonly Span<float> Input, X, MeanF, RstdF, DX, D1, D2, D3, D4, DF, DShiftKernel, DDiagKernel, DConvKernel, Temp1, Temp2, WeightT, Zeros;
+            public readonly Span<float> Input, X, EmbedMask, MeanF, RstdF, DX, D1, D2, D3, D4, DF, DShiftKernel, DDiagKernel, DConvKernel, Temp1, Temp2, WeightT, Zeros;
 
             public Shared(Span<float> slab, int rows)
             {
                 int n = rows * H, o = (int)(L * LayerFloats(rows));
                 Input = slab.Slice(o, rows * E); o += rows * E;
                 X = slab.Slice(o, n); o += n;
+                EmbedMask = slab.Slice(o, n); o += n;
                 MeanF = slab.Slice(o, rows); o += rows;
                 RstdF = slab.Slice(o, rows); o += rows;
                 DX = slab.Slice(o, n); o += n;
@@ -3441,7 +3446,7 @@ namespace H3.Generated
             SiluRows(a.Conv, rows, s.Temp1);
             // layers.0.mixer.out_proj, dropout, residual: x += Dropout(m·W_outᵀ + b)
             Linear_6x6(a.Conv, rows, p.Slice(L0_MixerOutProjWeight, H * H), p.Slice(L0_MixerOutProjBias, H), s.D1, accumulate: false);
-            DropoutMask(a.Mask1, training, ref rng);
+            DropoutMask(a.Mask1, training, P, ref rng);
             TensorPrimitives.MultiplyAdd(s.D1, a.Mask1, s.X, s.X);
             s.X.CopyTo(a.Xmid);
             // layers.0.norm2, mlp, dropout, residual: x += Dropout(fc2(GELU(fc1(LayerNorm(x)))))
@@ -3450,7 +3455,7 @@ namespace H3.Generated
             a.H1.CopyTo(a.G);
             GeluRows(a.G, rows, s.Temp1);
             Linear_24x6(a.G, rows, p.Slice(L0_MlpFc2Weight, H * F), p.Slice(L0_MlpFc2Bias, H), s.D1, accumulate: false);
-            DropoutMask(a.Mask2, training, ref rng);
+            DropoutMask(a.Mask2, training, P, ref rng);
             TensorPrimitives.MultiplyAdd(s.D1, a.Mask2, s.X, s.X);
         }
 
@@ -4388,18 +4393,18 @@ namespace H3.Generated
         }
 
         /// <summary>
-        /// Fills a residual-dropout mask: 0 with probability p, else 1/(1-p) (inverted dropout). All ones when not
+        /// Fills a dropout mask: 0 with probability p, else 1/(1-p) (inverted dropout). All ones when not
         /// training or p = 0, so the backward pass is the same code either way.
         /// </summary>
-        private static void DropoutMask(Span<float> mask, bool training, ref global::H3.H3Random rng)
+        private static void DropoutMask(Span<float> mask, bool training, float p, ref global::H3.H3Random rng)
         {
-            if (!training || P == 0f)
+            if (!training || p == 0f)
             {
                 mask.Fill(1f);
                 return;
             }
-            const float keep = 1f / (1f - P);
-            for (int i = 0; i < mask.Length; i++) mask[i] = rng.NextSingle() < P ? 0f : keep;
+            float keep = 1f / (1f - p);
+            for (int i = 0; i < mask.Length; i++) mask[i] = rng.NextSingle() < p ? 0f : keep;
         }
 
         /// <summary>mixer.conv.weight gradient from the transposed kernel's: dweight[h, 0, K-1-j] += dck[j, h].</summary>
