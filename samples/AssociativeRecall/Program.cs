@@ -93,7 +93,7 @@ internal static class Run
         H3ModelInfo info = model.Info;
 
         AnsiConsole.MarkupLine(Inv($"[bold]{taskName}[/]: vocab {data.VocabSize}, input_seq_len {data.InputSeqLen} → {data.SequenceLength} tokens per example, {data.Train.Count} train / {data.Test.Count} test (generated in {dataClock.Elapsed.TotalMilliseconds:F0} ms)"));
-        AnsiConsole.MarkupLine(Inv($"model: {model.GetType().Name} (E={info.EmbedDim} H={info.Hidden} N={info.State} K={info.ConvSize} L={info.Layers} T={info.WindowSize}, dropout {info.Dropout}) + Linear({info.Hidden}, {data.VocabSize}) head, {trainer.ParameterCount:N0} parameters"));
+        AnsiConsole.MarkupLine(Inv($"model: {model.GetType().Name} (E={info.EmbedDim} H={info.Hidden} N={info.State} K={info.ConvSize} L={info.Layers} T={info.WindowSize}, residual dropout {info.Dropout}, embedding dropout {info.EmbedDropout}) + Linear({info.Hidden}, {data.VocabSize}) head, {trainer.ParameterCount:N0} parameters"));
         AnsiConsole.MarkupLine(Inv($"recipe: AdamW lr {options.LearningRate:G3} (SSM {MathF.Min(1e-3f, options.LearningRate):G3}), wd 0.1, batch {options.BatchSize}, {options.Epochs} epochs × {trainer.StepsPerEpoch} steps, {(options.Cosine ? "cosine, 10% warmup" : "linear warmup ⌈epochs/10⌉ then linear decay")}, seed {options.Seed}"));
 
         var history = new List<EpochResult>(options.Epochs);

@@ -74,6 +74,9 @@ public interface IH3Model
 /// <param name="ParameterCount">Exact number of float32 parameters.</param>
 public sealed record H3ModelInfo(int EmbedDim, int Hidden, int State, int ConvSize, int Layers, int WindowSize, float Dropout, int ParameterCount)
 {
+    /// <summary>p_e: dropout after the input projection in training (0 = off).</summary>
+    public float EmbedDropout { get; init; }
+
     /// <summary>F = 4H: feed-forward width.</summary>
     public int FfnDim => 4 * Hidden;
 

@@ -179,7 +179,7 @@ internal static class ModelEmitter
         w.Line("public global::System.Span<float> Gradients => __h3_gradients;");
         w.Line();
         w.Line("/// <summary>The configuration and exact parameter count, for code written against <see cref=\"global::H3.IH3Model\"/>.</summary>");
-        w.Line("public static global::H3.H3ModelInfo Info { get; } = new global::H3.H3ModelInfo(EmbedDim, Hidden, State, ConvSize, Layers, WindowSize, DropoutRate, ParameterCount);");
+        w.Line("public static global::H3.H3ModelInfo Info { get; } = new global::H3.H3ModelInfo(EmbedDim, Hidden, State, ConvSize, Layers, WindowSize, DropoutRate, ParameterCount) { EmbedDropout = EmbedDropoutRate };");
         w.Line();
         w.Line("global::H3.H3ModelInfo global::H3.IH3Model.Info => Info;");
         w.Line();

@@ -123,7 +123,7 @@ namespace Demo.Nested
                 public global::System.Span<float> Gradients => __h3_gradients;
 
                 /// <summary>The configuration and exact parameter count, for code written against <see cref="global::H3.IH3Model"/>.</summary>
-                public static global::H3.H3ModelInfo Info { get; } = new global::H3.H3ModelInfo(EmbedDim, Hidden, State, ConvSize, Layers, WindowSize, DropoutRate, ParameterCount);
+                public static global::H3.H3ModelInfo Info { get; } = new global::H3.H3ModelInfo(EmbedDim, Hidden, State, ConvSize, Layers, WindowSize, DropoutRate, ParameterCount) { EmbedDropout = EmbedDropoutRate };
 
                 global::H3.H3ModelInfo global::H3.IH3Model.Info => Info;
 
