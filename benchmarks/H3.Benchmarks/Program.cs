@@ -1,1 +1,105 @@
-internal static class Program { private static void Main() { } }
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using System.IO;
+using System.Linq;
+using BenchmarkDotNet.Configs;
+using BenchmarkDotNet.Jobs;
+using BenchmarkDotNet.Reports;
+using BenchmarkDotNet.Running;
+using BenchmarkDotNet.Toolchains.InProcess.Emit;
+using H3.Benchmarks;
+using H3.Benchmarks.Profile;
+
+// Usage (from the repository root):
+//   dotnet run -c Release --project benchmarks/H3.Benchmarks                 all cases, ShortRun, in-process; table + chart
+//   dotnet run -c Release --project benchmarks/H3.Benchmarks -- --profile    phase profile of the generated Forward (batch 1)
+//   dotnet run -c Release --project benchmarks/H3.Benchmarks -- --bdn <BDN args>   plain BenchmarkSwitcher (e.g. --filter '*Step*')
+if (args.Length > 0 && args[0] == "--profile")
+{
+    int batch = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 1;
+    PhaseProfile.Run(batch, reps: batch == 1 ? 300 : 30);
+    return;
+}
+
+IConfig config = DefaultConfig.Instance
+    .AddJob(Job.ShortRun.WithToolchain(InProcessEmitToolchain.Instance))
+    .WithOptions(ConfigOptions.DisableOptimizationsValidator);
+if (args.Length > 0 && args[0] == "--bdn")
+{
+    BenchmarkSwitcher.FromTypes(new[] { typeof(PeakBench), typeof(H3Bench) }).Run(args.Skip(1).ToArray(), config);
+    return;
+}
+
+Summary peak = BenchmarkRunner.Run<PeakBench>(config);
+Summary cases = BenchmarkRunner.Run<H3Bench>(config);
+
+static double Median(Summary s, string method, int? batch = null)
+{
+    foreach (BenchmarkReport r in s.Reports)
+    {
+        if (r.BenchmarkCase.Descriptor.WorkloadMethod.Name != method || r.ResultStatistics is null) continue;
+        if (batch is int b && !r.BenchmarkCase.Parameters.DisplayInfo.Contains("batch=" + b.ToString(CultureInfo.InvariantCulture) + "]", StringComparison.Ordinal)
+            && !r.BenchmarkCase.Parameters.DisplayInfo.EndsWith("=" + b.ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal)
+            && !r.BenchmarkCase.Parameters.DisplayInfo.Contains("=" + b.ToString(CultureInfo.InvariantCulture) + "]", StringComparison.Ordinal)) continue;
+        return r.ResultStatistics.Median; // ns
+    }
+    return double.NaN;
+}
+
+static long? Allocated(Summary s)
+{
+    long max = 0;
+    foreach (BenchmarkReport r in s.Reports)
+        max = Math.Max(max, r.GcStats.GetBytesAllocatedPerOperation(r.BenchmarkCase) ?? 0);
+    return max;
+}
+
+foreach (BenchmarkReport r in cases.Reports) Console.WriteLine($"// {r.BenchmarkCase.DisplayInfo} params='{r.BenchmarkCase.Parameters.DisplayInfo}' median={r.ResultStatistics?.Median:F0} ns");
+
+double peak256 = PeakBench.Iterations * 12.0 * 8 * 2 / Median(peak, "PeakFma256");   // FLOP/ns = GFLOP/s
+double peak512 = PeakBench.Iterations * 12.0 * 16 * 2 / Median(peak, "PeakFma512");
+double peak1 = Math.Max(peak256, double.IsNaN(peak512) ? 0 : peak512);
+var inv = CultureInfo.InvariantCulture;
+var lines = new List<string>
+{
+    $"Measured peak, one core: Vector256 FMA {peak256.ToString("F1", inv)} GFLOP/s, Vector512 FMA {peak512.ToString("F1", inv)} GFLOP/s → peak used: {peak1.ToString("F1", inv)} GFLOP/s per core, {(2 * peak1).ToString("F1", inv)} on 2 cores.",
+    "",
+    "| case | ours | baseline | baseline / ours | GFLOP/s (ours) | % of measured peak |",
+    "|---|---:|---:|---:|---:|---:|",
+};
+string Time(double ns) => double.IsNaN(ns) ? "–" : ns >= 1e6 ? (ns / 1e6).ToString("F2", inv) + " ms" : (ns / 1e3).ToString("F1", inv) + " µs";
+void Row(string name, double ours, double baseline, double flop, double peakGflops)
+{
+    double gf = flop / ours;
+    lines.Add($"| {name} | {Time(ours)} | {Time(baseline)} | {(double.IsNaN(baseline) ? "–" : (baseline / ours).ToString("F2", inv) + "×")} | {gf.ToString("F1", inv)} | {(100 * gf / peakGflops).ToString("F1", inv)} % |");
+}
+foreach (int b in new[] { 1, 8, 32 })
+    Row($"Forward, batch {b}, 1 thread", Median(cases, "Forward", b), Median(cases, "BaselineForward", b), b * Flops.ForwardPerWindow, peak1);
+Row("Forward, batch 32, 2 threads", Median(cases, "Forward2Threads32"), double.NaN, 32 * Flops.ForwardPerWindow, 2 * peak1);
+double step = Median(cases, "Step");
+Row("Step (1 frame, batch 1)", step, double.NaN, Flops.StepPerFrame, peak1);
+foreach (int b in new[] { 8, 32 })
+    Row($"Training step (Forward + Backward), batch {b}, 1 thread", Median(cases, "TrainingStep", b), double.NaN, b * Flops.TrainingPerWindow, peak1);
+Row("Training step, batch 32, 2 threads", Median(cases, "TrainingStep2Threads32"), double.NaN, 32 * Flops.TrainingPerWindow, 2 * peak1);
+lines.Add("");
+lines.Add($"Step weight streaming: {Flops.ParameterBytes / step:F2} GB/s (13.6 MiB of parameters per frame). Max bytes allocated per timed call over all cases: {Allocated(cases)}.");
+foreach (string l in lines) Console.WriteLine(l);
+
+string dir = Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "../../../.."));   // benchmarks/
+File.WriteAllLines(Path.Combine(dir, "results-table.md"), lines);
+
+var plot = new ScottPlot.Plot();
+double[] xs = { 1, 8, 32 };
+double[] ours = xs.Select(b => Median(cases, "Forward", (int)b) / 1e6).ToArray();
+double[] baseline = xs.Select(b => Median(cases, "BaselineForward", (int)b) / 1e6).ToArray();
+double[] bound = xs.Select(b => b * Flops.ForwardPerWindow / peak1 / 1e6).ToArray();
+var s1 = plot.Add.Scatter(xs, ours); s1.LegendText = "generated Forward (1 thread)";
+var s2 = plot.Add.Scatter(xs, baseline); s2.LegendText = "baseline C# + TensorPrimitives (1 thread)";
+var s3 = plot.Add.Scatter(xs, bound); s3.LegendText = "FLOP bound at measured 1-core peak"; s3.LinePattern = ScottPlot.LinePattern.Dashed;
+plot.Title("H3 seed model (E287 H256 N64 K4 L4 T60): Forward time vs batch");
+plot.XLabel("batch (windows of 60 frames)");
+plot.YLabel("median time per call (ms)");
+plot.ShowLegend(ScottPlot.Alignment.UpperLeft);
+plot.SavePng(Path.Combine(dir, "forward-vs-batch.png"), 900, 550);
+Console.WriteLine("wrote " + Path.Combine(dir, "results-table.md") + " and forward-vs-batch.png");

@@ -13,42 +13,6 @@ internal static class H3ModelParser
 {
     public const string AttributeName = "H3.H3ModelAttribute";
 
-    /// <summary>
-    /// Reads the attribute's named arguments into a config. Returns false when an argument is missing,
-    /// not a constant, or of the wrong type (the analyzer reports those).
-    /// </summary>
-    public static bool TryReadConfig(AttributeData attribute, out H3Config config, out bool hasEmbedDim)
-    {
-        int e = 0, h = H3Config.DefaultHidden, n = H3Config.DefaultState, k = H3Config.DefaultConvSize;
-        int l = H3Config.DefaultLayers, t = H3Config.DefaultWindowSize;
-        float p = H3Config.DefaultDropout;
-        bool ok = attribute.ConstructorArguments.Length == 0;
-        hasEmbedDim = false;
-        var seen = new HashSet<string>();
-        foreach (KeyValuePair<string, TypedConstant> arg in attribute.NamedArguments)
-        {
-            TypedConstant value = arg.Value;
-            if (!seen.Add(arg.Key) || value.Kind != TypedConstantKind.Primitive || value.Value is null)
-            {
-                ok = false;
-                continue;
-            }
-            switch (arg.Key)
-            {
-                case "EmbedDim" when value.Value is int v: e = v; hasEmbedDim = true; break;
-                case "Hidden" when value.Value is int v: h = v; break;
-                case "State" when value.Value is int v: n = v; break;
-                case "ConvSize" when value.Value is int v: k = v; break;
-                case "Layers" when value.Value is int v: l = v; break;
-                case "WindowSize" when value.Value is int v: t = v; break;
-                case "Dropout" when value.Value is float v: p = v; break;
-                default: ok = false; break;
-            }
-        }
-        config = new H3Config(e, h, n, k, l, t, p);
-        return ok && hasEmbedDim;
-    }
-
     /// <summary>The pipeline's transform: never throws; returns null for anything that cannot be generated.</summary>
     public static H3ModelSpec? Parse(GeneratorAttributeSyntaxContext context, CancellationToken cancellationToken)
     {
