@@ -18,6 +18,7 @@ public sealed class BaselineH3
     private readonly int _e, _h, _n, _k, _layers, _t, _f;
     private readonly float[] _p;
     private readonly Dictionary<string, int> _offset = new();
+    private readonly Dictionary<string, int>[] _layerOffset;   // per layer, keyed by the name after "layers.{i}."
     private readonly float[] _x, _z, _q, _key, _v, _w, _m, _ffn, _ks, _kd, _acc, _tmp;
 
     public BaselineH3(H3ModelInfo info, ReadOnlySpan<H3Tensor> tensors, float[] parameters, int maxBatch)
@@ -25,6 +26,14 @@ public sealed class BaselineH3
         _e = info.EmbedDim; _h = info.Hidden; _n = info.State; _k = info.ConvSize; _layers = info.Layers; _t = info.WindowSize; _f = info.FfnDim;
         _p = parameters;
         foreach (H3Tensor t in tensors) _offset[t.Name] = t.Offset;
+        _layerOffset = new Dictionary<string, int>[_layers];
+        for (int i = 0; i < _layers; i++)
+        {
+            string prefix = "layers." + i.ToString(System.Globalization.CultureInfo.InvariantCulture) + ".";
+            _layerOffset[i] = new Dictionary<string, int>();
+            foreach (H3Tensor t in tensors)
+                if (t.Name.StartsWith(prefix, StringComparison.Ordinal)) _layerOffset[i][t.Name.Substring(prefix.Length)] = t.Offset;
+        }
         int rows = maxBatch * _t;
         _x = new float[rows * _h]; _z = new float[rows * _h]; _q = new float[rows * _h]; _key = new float[rows * _h];
         _v = new float[rows * _h]; _w = new float[rows * _h]; _m = new float[rows * _h]; _ffn = new float[rows * _f];
@@ -32,6 +41,7 @@ public sealed class BaselineH3
     }
 
     private ReadOnlySpan<float> P(string name, int length) => _p.AsSpan(_offset[name], length);
+    private ReadOnlySpan<float> P(int layer, string name, int length) => _p.AsSpan(_layerOffset[layer][name], length);
 
     public void Forward(ReadOnlySpan<float> input, Span<float> output, int batch)
     {
@@ -42,17 +52,17 @@ public sealed class BaselineH3
 
         for (int i = 0; i < _layers; i++)
         {
-            string l = "layers." + i.ToString(System.Globalization.CultureInfo.InvariantCulture) + ".";
+            int l = i;
             Span<float> z = _z.AsSpan(0, rows * h), q = _q.AsSpan(0, rows * h), k = _key.AsSpan(0, rows * h);
             Span<float> v = _v.AsSpan(0, rows * h), w = _w.AsSpan(0, rows * h), m = _m.AsSpan(0, rows * h);
-            LayerNorm(x, rows, P(l + "norm1.weight", h), P(l + "norm1.bias", h), z);
-            Linear(z, rows, h, h, P(l + "mixer.q_proj.weight", h * h), P(l + "mixer.q_proj.bias", h), q);
-            Linear(z, rows, h, h, P(l + "mixer.k_proj.weight", h * h), P(l + "mixer.k_proj.bias", h), k);
-            Linear(z, rows, h, h, P(l + "mixer.v_proj.weight", h * h), P(l + "mixer.v_proj.bias", h), v);
+            LayerNorm(x, rows, P(l, "norm1.weight", h), P(l, "norm1.bias", h), z);
+            Linear(z, rows, h, h, P(l, "mixer.q_proj.weight", h * h), P(l, "mixer.q_proj.bias", h), q);
+            Linear(z, rows, h, h, P(l, "mixer.k_proj.weight", h * h), P(l, "mixer.k_proj.bias", h), k);
+            Linear(z, rows, h, h, P(l, "mixer.v_proj.weight", h * h), P(l, "mixer.v_proj.bias", h), v);
 
             // shift SSM: Ks[j, h] = Σ_m B[h,m]·C[h,m+j], then w = (Σ_j Ks[j]·k[t-j] + D·k[t]) ⊙ v
             int taps = Math.Min(_n, _t);
-            ReadOnlySpan<float> sb = P(l + "mixer.shift.B", h * _n), sc = P(l + "mixer.shift.C", h * _n);
+            ReadOnlySpan<float> sb = P(l, "mixer.shift.B", h * _n), sc = P(l, "mixer.shift.C", h * _n);
             for (int c = 0; c < h; c++)
                 for (int j = 0; j < taps; j++)
                 {
@@ -60,18 +70,18 @@ public sealed class BaselineH3
                     for (int mm = 0; mm < _n - j; mm++) s += (double)sb[c * _n + mm] * sc[c * _n + mm + j];
                     _ks[j * h + c] = (float)s;
                 }
-            CausalConv(k, _ks, taps, P(l + "mixer.shift.D", h), batch, w);
+            CausalConv(k, _ks, taps, P(l, "mixer.shift.D", h), batch, w);
             TensorPrimitives.Multiply(w, v, w);
 
             // diagonal SSM: Kd[l, h] = 2·Re Σ_n C·dB·dA^l (complex, double), then m = q ⊙ (Σ_l Kd[l]·w[t-l] + D·w[t])
             BuildDiagKernel(l);
-            CausalConv(w, _kd, _t, P(l + "mixer.diag.D", h), batch, m);
+            CausalConv(w, _kd, _t, P(l, "mixer.diag.D", h), batch, m);
             TensorPrimitives.Multiply(m, q, m);
 
             // short convolution + SiLU (into z)
             if (_k > 0)
             {
-                ReadOnlySpan<float> cw = P(l + "mixer.conv.weight", h * _k), cb = P(l + "mixer.conv.bias", h);
+                ReadOnlySpan<float> cw = P(l, "mixer.conv.weight", h * _k), cb = P(l, "mixer.conv.bias", h);
                 for (int b = 0; b < batch; b++)
                     for (int t = 0; t < _t; t++)
                     {
@@ -94,14 +104,14 @@ public sealed class BaselineH3
             else m.CopyTo(z);
 
             // out_proj + residual
-            Linear(z, rows, h, h, P(l + "mixer.out_proj.weight", h * h), P(l + "mixer.out_proj.bias", h), q);
+            Linear(z, rows, h, h, P(l, "mixer.out_proj.weight", h * h), P(l, "mixer.out_proj.bias", h), q);
             TensorPrimitives.Add(x, q, x);
             // feed-forward + residual
-            LayerNorm(x, rows, P(l + "norm2.weight", h), P(l + "norm2.bias", h), z);
+            LayerNorm(x, rows, P(l, "norm2.weight", h), P(l, "norm2.bias", h), z);
             Span<float> ffn = _ffn.AsSpan(0, rows * _f);
-            Linear(z, rows, h, _f, P(l + "mlp.fc1.weight", _f * h), P(l + "mlp.fc1.bias", _f), ffn);
+            Linear(z, rows, h, _f, P(l, "mlp.fc1.weight", _f * h), P(l, "mlp.fc1.bias", _f), ffn);
             for (int r = 0; r < rows; r++) Gelu(ffn.Slice(r * _f, _f), _tmp);
-            Linear(ffn, rows, _f, h, P(l + "mlp.fc2.weight", h * _f), P(l + "mlp.fc2.bias", h), q);
+            Linear(ffn, rows, _f, h, P(l, "mlp.fc2.weight", h * _f), P(l, "mlp.fc2.bias", h), q);
             TensorPrimitives.Add(x, q, x);
         }
         for (int b = 0; b < batch; b++)
@@ -151,11 +161,11 @@ public sealed class BaselineH3
             }
     }
 
-    private void BuildDiagKernel(string l)
+    private void BuildDiagKernel(int l)
     {
         int h = _h, modes = _n / 2;
-        ReadOnlySpan<float> logDt = P(l + "mixer.diag.log_dt", h), invAReal = P(l + "mixer.diag.inv_A_real", h * modes);
-        ReadOnlySpan<float> aImag = P(l + "mixer.diag.A_imag", h * modes), bp = P(l + "mixer.diag.B", h * _n), cp = P(l + "mixer.diag.C", h * _n);
+        ReadOnlySpan<float> logDt = P(l, "mixer.diag.log_dt", h), invAReal = P(l, "mixer.diag.inv_A_real", h * modes);
+        ReadOnlySpan<float> aImag = P(l, "mixer.diag.A_imag", h * modes), bp = P(l, "mixer.diag.B", h * _n), cp = P(l, "mixer.diag.C", h * _n);
         for (int c = 0; c < h; c++)
         {
             double dt = Math.Exp(logDt[c]);

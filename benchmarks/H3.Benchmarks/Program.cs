@@ -8,12 +8,15 @@ using BenchmarkDotNet.Jobs;
 using BenchmarkDotNet.Reports;
 using BenchmarkDotNet.Running;
 using BenchmarkDotNet.Toolchains.InProcess.Emit;
+using H3;
 using H3.Benchmarks;
 using H3.Benchmarks.Profile;
 
 // Usage (from the repository root):
 //   dotnet run -c Release --project benchmarks/H3.Benchmarks                 all cases, ShortRun, in-process; table + chart
 //   dotnet run -c Release --project benchmarks/H3.Benchmarks -- --profile    phase profile of the generated Forward (batch 1)
+//   dotnet run -c Release --project benchmarks/H3.Benchmarks -- --alloc      exact bytes allocated per timed call
+//   dotnet run -c Release --project benchmarks/H3.Benchmarks -- --split      training forward/backward split; Step with/without CheckParameters
 //   dotnet run -c Release --project benchmarks/H3.Benchmarks -- --bdn <BDN args>   plain BenchmarkSwitcher (e.g. --filter '*Step*')
 if (args.Length > 0 && args[0] == "--profile")
 {
@@ -22,7 +25,72 @@ if (args.Length > 0 && args[0] == "--profile")
     return;
 }
 
+if (args.Length > 0 && args[0] == "--alloc")
+{
+    // Exact allocation check per timed call: the allocating thread's own counter (BDN in-process counts the whole
+    // process, so background runtime threads show up as a few hundred bytes on long operations).
+    var bench = new H3Bench();
+    bench.Setup();
+    var checks = new (string Name, Action Call, bool Threads)[]
+    {
+        ("Forward(1)", () => bench.Forward(1), false), ("Forward(8)", () => bench.Forward(8), false), ("Forward(32)", () => bench.Forward(32), false),
+        ("BaselineForward(1)", () => bench.BaselineForward(1), false), ("BaselineForward(32)", () => bench.BaselineForward(32), false),
+        ("Step", bench.Step, false), ("TrainingStep(8)", () => bench.TrainingStep(8), false), ("TrainingStep(32)", () => bench.TrainingStep(32), false),
+        ("Forward2Threads32", bench.Forward2Threads32, true), ("TrainingStep2Threads32", bench.TrainingStep2Threads32, true),
+    };
+    foreach (var (name, call, threads) in checks)
+    {
+        call(); call();
+        long before = threads ? GC.GetTotalAllocatedBytes(true) : GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 5; i++) call();
+        long after = threads ? GC.GetTotalAllocatedBytes(true) : GC.GetAllocatedBytesForCurrentThread();
+        Console.WriteLine($"{name}: {(after - before) / 5.0} bytes per call ({(threads ? "whole process" : "calling thread")})");
+    }
+    bench.Cleanup();
+    return;
+}
+
+if (args.Length > 0 && args[0] == "--split")
+{
+    // Stopwatch split of the training step (forward vs backward) and of Step with/without the parameter check.
+    var model = new BenchModel(seed: 42);
+    var rng = new H3Random(7);
+    const int b = 32;
+    var input = new float[b * BenchModel.WindowSize * BenchModel.EmbedDim];
+    for (int i = 0; i < input.Length; i++) input[i] = (float)rng.NextGaussian();
+    var output = new float[b * BenchModel.OutputSize];
+    var dOut = new float[b * BenchModel.OutputSize];
+    for (int i = 0; i < dOut.Length; i++) dOut[i] = (float)rng.NextGaussian() / 64;
+    H3Workspace ws = model.CreateWorkspace(b);
+    double fwd = 0, bwd = 0;
+    for (int rep = -1; rep < 4; rep++)
+    {
+        long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
+        model.Forward(input, output, b, ws, training: true);
+        long t1 = System.Diagnostics.Stopwatch.GetTimestamp();
+        model.Backward(dOut, ws);
+        long t2 = System.Diagnostics.Stopwatch.GetTimestamp();
+        if (rep >= 0) { fwd += (t1 - t0) * 1e3 / System.Diagnostics.Stopwatch.Frequency / 4; bwd += (t2 - t1) * 1e3 / System.Diagnostics.Stopwatch.Frequency / 4; }
+    }
+    Console.WriteLine($"training batch 32, 1 thread: Forward(workspace) {fwd:F1} ms, Backward {bwd:F1} ms (backward/forward {bwd / fwd:F2}; FLOP ratio 2.0)");
+    foreach (bool check in new[] { true, false })
+    {
+        H3StreamState st = model.CreateStream(1);
+        st.CheckParameters = check;
+        var frame = input.AsSpan(0, BenchModel.EmbedDim).ToArray();
+        var o = new float[BenchModel.OutputSize];
+        for (int i = 0; i < 200; i++) model.Step(frame, o, st);
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        for (int i = 0; i < 2000; i++) model.Step(frame, o, st);
+        double us = sw.Elapsed.TotalMicroseconds / 2000;
+        Console.WriteLine($"Step, CheckParameters={check}: {us:F1} µs per frame, {Flops.ParameterBytes / us / 1e3:F1} GB/s of weights");
+    }
+    return;
+}
+
+string benchmarksDir = Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "../../../.."));   // benchmarks/
 IConfig config = DefaultConfig.Instance
+    .WithArtifactsPath(Path.Combine(benchmarksDir, "H3.Benchmarks", "BenchmarkDotNet.Artifacts"))
     .AddJob(Job.ShortRun.WithToolchain(InProcessEmitToolchain.Instance))
     .WithOptions(ConfigOptions.DisableOptimizationsValidator);
 if (args.Length > 0 && args[0] == "--bdn")
@@ -86,7 +154,7 @@ lines.Add("");
 lines.Add($"Step weight streaming: {Flops.ParameterBytes / step:F2} GB/s (13.6 MiB of parameters per frame). Max bytes allocated per timed call over all cases: {Allocated(cases)}.");
 foreach (string l in lines) Console.WriteLine(l);
 
-string dir = Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "../../../.."));   // benchmarks/
+string dir = benchmarksDir;
 File.WriteAllLines(Path.Combine(dir, "results-table.md"), lines);
 
 var plot = new ScottPlot.Plot();
