@@ -93,14 +93,16 @@ internal static class KernelEmitter
     private static void WriteBuffers(SourceWriter w, H3Config c)
     {
         w.Line("/// <summary>");
-        w.Line("/// Views into one scratch slab: activations X, Z, Q, Key, Value, U [rows, H], Ffn [rows, F], the per-call SSM and");
-        w.Line("/// convolution kernels (channel-minor, so the channel loops read them contiguously) and a temporary [F].");
+        w.Line("/// Views into one scratch slab. First the per-layer SSM kernel cache (its layout does not depend on the batch, so a");
+        w.Line("/// pooled scratch keeps it across calls), then activations X, Z, Q, Key, Value, U [rows, H], Ffn [rows, F], the");
+        w.Line("/// short-convolution kernel (channel-minor, so the channel loops read it contiguously) and a temporary [F].");
         w.Line("/// </summary>");
         w.Open("private readonly ref struct Buffers");
-        w.Line("public readonly Span<float> X, Z, Q, Key, Value, U, Ffn, ShiftKernel, DiagKernel, ConvKernel, Temp;");
+        w.Line("public readonly Span<float> Cache, X, Z, Q, Key, Value, U, Ffn, ConvKernel, Temp;");
         w.Line();
         w.Open("public Buffers(Span<float> scratch, int rows)");
-        w.Line("int n = rows * H, o = 0;");
+        w.Line("int n = rows * H, o = L * LayerCache;");
+        w.Line("Cache = scratch.Slice(0, o);");
         w.Line("X = scratch.Slice(o, n); o += n;");
         w.Line("Z = scratch.Slice(o, n); o += n;");
         w.Line("Q = scratch.Slice(o, n); o += n;");
@@ -108,15 +110,37 @@ internal static class KernelEmitter
         w.Line("Value = scratch.Slice(o, n); o += n;");
         w.Line("U = scratch.Slice(o, n); o += n;");
         w.Line("Ffn = scratch.Slice(o, rows * F); o += rows * F;");
-        w.Line("ShiftKernel = scratch.Slice(o, ShiftTaps * H); o += ShiftTaps * H;");
-        w.Line("DiagKernel = scratch.Slice(o, T * H); o += T * H;");
         w.Line("ConvKernel = scratch.Slice(o, K * H); o += K * H;");
         w.Line("Temp = scratch.Slice(o, F);");
         w.Close();
         w.Close();
         w.Line();
+        w.Line("/// <summary>");
+        w.Line("/// One layer's cache entry: a valid flag, a copy of the SSM parameters the kernels were built from, then Ks [ShiftTaps, H]");
+        w.Line("/// and Kd [T, H]. The kernels depend only on the weights; rebuilding them costs far more than comparing the parameters.");
+        w.Line("/// </summary>");
+        w.Line("public const int LayerCache = 1 + SsmParams + ShiftTaps * H + T * H;");
+        w.Line();
         w.Line("/// <summary>Floats of scratch one Forward call needs for <paramref name=\"batch\"/> windows.</summary>");
-        w.Line("public static long ScratchLength(int batch) => (long)batch * T * (6L * H + F) + (long)ShiftTaps * H + (long)T * H + (long)K * H + F;");
+        w.Line("public static long ScratchLength(int batch) => (long)L * LayerCache + (long)batch * T * (6L * H + F) + (long)K * H + F;");
+        w.Line();
+        w.Line("/// <summary>");
+        w.Line("/// The layer's cached SSM kernels in <paramref name=\"entry\"/>, rebuilt first when its SSM parameters differ (bitwise)");
+        w.Line("/// from the copy they were built from. Each pooled scratch has its own cache, so concurrent Forward calls never share one.");
+        w.Line("/// </summary>");
+        w.Open("private static void EnsureSsmKernels(ReadOnlySpan<float> p, int layerOffset, Span<float> entry, out Span<float> ks, out Span<float> kd)");
+        w.Line("ReadOnlySpan<float> ssm = p.Slice(layerOffset, SsmParams);");
+        w.Line("Span<float> copy = entry.Slice(1, SsmParams);");
+        w.Line("ks = entry.Slice(1 + SsmParams, ShiftTaps * H);");
+        w.Line("kd = entry.Slice(1 + SsmParams + ShiftTaps * H, T * H);");
+        w.Line("if (entry[0] == 1f && MemoryMarshal.AsBytes(ssm).SequenceEqual(MemoryMarshal.AsBytes((ReadOnlySpan<float>)copy))) return;");
+        w.Line("entry[0] = 0f; // invalid while rebuilding");
+        w.Line("// SsmParams and the Ssm* offsets inside the block (shift.B .. diag.C) are shared with the streaming code.");
+        w.Line("ShiftKernel(ssm.Slice(0, H * N), ssm.Slice(SsmShiftC, H * N), ks);");
+        w.Line("DiagKernel(ssm.Slice(SsmLogDt, H), ssm.Slice(SsmInvAReal, H * Modes), ssm.Slice(SsmAImag, H * Modes), ssm.Slice(SsmB, H * N), ssm.Slice(SsmC, H * N), kd);");
+        w.Line("ssm.CopyTo(copy);");
+        w.Line("entry[0] = 1f;");
+        w.Close();
         w.Line();
     }
 
@@ -166,12 +190,11 @@ internal static class KernelEmitter
         w.Line($"{hh}(b.Z, rows, p.Slice({L("MixerKProjWeight")}, H * H), p.Slice({L("MixerKProjBias")}, H), b.Key, accumulate: false);");
         w.Line($"{hh}(b.Z, rows, p.Slice({L("MixerVProjWeight")}, H * H), p.Slice({L("MixerVProjBias")}, H), b.Value, accumulate: false);");
         w.Line($"// layers.{i}.mixer.shift: Ks[h,j] = Σ_m B[h,m]·C[h,m+j];  w = (Σ_j Ks[h,j]·k[t-j] + D·k[t]) ⊙ v   → z");
-        w.Line($"ShiftKernel(p.Slice({L("MixerShiftB")}, H * N), p.Slice({L("MixerShiftC")}, H * N), b.ShiftKernel);");
-        w.Line($"ShiftSsmTimesV(b.Key, b.Value, b.ShiftKernel, p.Slice({L("MixerShiftD")}, H), b.Z, batch);");
+        w.Line($"// (Ks and Kd come from this scratch's cache, rebuilt only when the layer's SSM parameters changed.)");
+        w.Line($"EnsureSsmKernels(p, {L("MixerShiftB")}, b.Cache.Slice({Int(i)} * LayerCache, LayerCache), out Span<float> shiftKernel, out Span<float> diagKernel);");
+        w.Line($"ShiftSsmTimesV(b.Key, b.Value, shiftKernel, p.Slice({L("MixerShiftD")}, H), b.Z, batch);");
         w.Line($"// layers.{i}.mixer.diag: Kd[h,l] = 2·Re Σ_n C·dB·dA^l;  m = q ⊙ (Σ_l Kd[h,l]·w[t-l] + D·w[t])   → k");
-        w.Line($"DiagKernel(p.Slice({L("MixerDiagLogDt")}, H), p.Slice({L("MixerDiagInvAReal")}, H * Modes), p.Slice({L("MixerDiagAImag")}, H * Modes),");
-        w.Line($"    p.Slice({L("MixerDiagB")}, H * N), p.Slice({L("MixerDiagC")}, H * N), b.DiagKernel);");
-        w.Line($"DiagSsmTimesQ(b.Z, b.Q, b.DiagKernel, p.Slice({L("MixerDiagD")}, H), b.Key, batch);");
+        w.Line($"DiagSsmTimesQ(b.Z, b.Q, diagKernel, p.Slice({L("MixerDiagD")}, H), b.Key, batch);");
         string m = "b.Key";
         if (c.K > 0)
         {

@@ -403,16 +403,18 @@ namespace H3.Generated
         public const int FinalNormBias = 702;
 
         /// <summary>
-        /// Views into one scratch slab: activations X, Z, Q, Key, Value, U [rows, H], Ffn [rows, F], the per-call SSM and
-        /// convolution kernels (channel-minor, so the channel loops read them contiguously) and a temporary [F].
+        /// Views into one scratch slab. First the per-layer SSM kernel cache (its layout does not depend on the batch, so a
+        /// pooled scratch keeps it across calls), then activations X, Z, Q, Key, Value, U [rows, H], Ffn [rows, F], the
+        /// short-convolution kernel (channel-minor, so the channel loops read it contiguously) and a temporary [F].
         /// </summary>
         private readonly ref struct Buffers
         {
-            public readonly Span<float> X, Z, Q, Key, Value, U, Ffn, ShiftKernel, DiagKernel, ConvKernel, Temp;
+            public readonly Span<float> Cache, X, Z, Q, Key, Value, U, Ffn, ConvKernel, Temp;
 
             public Buffers(Span<float> scratch, int rows)
             {
-                int n = rows * H, o = 0;
+                int n = rows * H, o = L * LayerCache;
+                Cache = scratch.Slice(0, o);
                 X = scratch.Slice(o, n); o += n;
                 Z = scratch.Slice(o, n); o += n;
                 Q = scratch.Slice(o, n); o += n;
@@ -420,15 +422,38 @@ namespace H3.Generated
                 Value = scratch.Slice(o, n); o += n;
                 U = scratch.Slice(o, n); o += n;
                 Ffn = scratch.Slice(o, rows * F); o += rows * F;
-                ShiftKernel = scratch.Slice(o, ShiftTaps * H); o += ShiftTaps * H;
-                DiagKernel = scratch.Slice(o, T * H); o += T * H;
                 ConvKernel = scratch.Slice(o, K * H); o += K * H;
                 Temp = scratch.Slice(o, F);
             }
         }
 
+        /// <summary>
+        /// One layer's cache entry: a valid flag, a copy of the SSM parameters the kernels were built from, then Ks [ShiftTaps, H]
+        /// and Kd [T, H]. The kernels depend only on the weights; rebuilding them costs far more than comparing the parameters.
+        /// </summary>
+        public const int LayerCache = 1 + SsmParams + ShiftTaps * H + T * H;
+
         /// <summary>Floats of scratch one Forward call needs for <paramref name="batch"/> windows.</summary>
-        public static long ScratchLength(int batch) => (long)batch * T * (6L * H + F) + (long)ShiftTaps * H + (long)T * H + (long)K * H + F;
+        public static long ScratchLength(int batch) => (long)L * LayerCache + (long)batch * T * (6L * H + F) + (long)K * H + F;
+
+        /// <summary>
+        /// The layer's cached SSM kernels in <paramref name="entry"/>, rebuilt first when its SSM parameters differ (bitwise)
+        /// from the copy they were built from. Each pooled scratch has its own cache, so concurrent Forward calls never share one.
+        /// </summary>
+        private static void EnsureSsmKernels(ReadOnlySpan<float> p, int layerOffset, Span<float> entry, out Span<float> ks, out Span<float> kd)
+        {
+            ReadOnlySpan<float> ssm = p.Slice(layerOffset, SsmParams);
+            Span<float> copy = entry.Slice(1, SsmParams);
+            ks = entry.Slice(1 + SsmParams, ShiftTaps * H);
+            kd = entry.Slice(1 + SsmParams + ShiftTaps * H, T * H);
+            if (entry[0] == 1f && MemoryMarshal.AsBytes(ssm).SequenceEqual(MemoryMarshal.AsBytes((ReadOnlySpan<float>)copy))) return;
+            entry[0] = 0f; // invalid while rebuilding
+            // SsmParams and the Ssm* offsets inside the block (shift.B .. diag.C) are shared with the streaming code.
+            ShiftKernel(ssm.Slice(0, H * N), ssm.Slice(SsmShiftC, H * N), ks);
+            DiagKernel(ssm.Slice(SsmLogDt, H), ssm.Slice(SsmInvAReal, H * Modes), ssm.Slice(SsmAImag, H * Modes), ssm.Slice(SsmB, H * N), ssm.Slice(SsmC, H * N), kd);
+            ssm.CopyTo(copy);
+            entry[0] = 1f;
+        }
 
         /// <summary>Inference forward: input [batch, T, E] → output [batch, H] (final LayerNorm at the last frame).</summary>
         public static void Forward(ReadOnlySpan<float> p, ReadOnlySpan<float> input, Span<float> output, int batch, Span<float> scratch)
@@ -456,12 +481,11 @@ namespace H3.Generated
             Linear_6x6(b.Z, rows, p.Slice(L0_MixerKProjWeight, H * H), p.Slice(L0_MixerKProjBias, H), b.Key, accumulate: false);
             Linear_6x6(b.Z, rows, p.Slice(L0_MixerVProjWeight, H * H), p.Slice(L0_MixerVProjBias, H), b.Value, accumulate: false);
             // layers.0.mixer.shift: Ks[h,j] = Σ_m B[h,m]·C[h,m+j];  w = (Σ_j Ks[h,j]·k[t-j] + D·k[t]) ⊙ v   → z
-            ShiftKernel(p.Slice(L0_MixerShiftB, H * N), p.Slice(L0_MixerShiftC, H * N), b.ShiftKernel);
-            ShiftSsmTimesV(b.Key, b.Value, b.ShiftKernel, p.Slice(L0_MixerShiftD, H), b.Z, batch);
+            // (Ks and Kd come from this scratch's cache, rebuilt only when the layer's SSM parameters changed.)
+            EnsureSsmKernels(p, L0_MixerShiftB, b.Cache.Slice(0 * LayerCache, LayerCache), out Span<float> shiftKernel, out Span<float> diagKernel);
+            ShiftSsmTimesV(b.Key, b.Value, shiftKernel, p.Slice(L0_MixerShiftD, H), b.Z, batch);
             // layers.0.mixer.diag: Kd[h,l] = 2·Re Σ_n C·dB·dA^l;  m = q ⊙ (Σ_l Kd[h,l]·w[t-l] + D·w[t])   → k
-            DiagKernel(p.Slice(L0_MixerDiagLogDt, H), p.Slice(L0_MixerDiagInvAReal, H * Modes), p.Slice(L0_MixerDiagAImag, H * Modes),
-                p.Slice(L0_MixerDiagB, H * N), p.Slice(L0_MixerDiagC, H * N), b.DiagKernel);
-            DiagSsmTimesQ(b.Z, b.Q, b.DiagKernel, p.Slice(L0_MixerDiagD, H), b.Key, batch);
+            DiagSsmTimesQ(b.Z, b.Q, diagKernel, p.Slice(L0_MixerDiagD, H), b.Key, batch);
             // layers.0.mixer.conv: m = SiLU(Σ_j weight[h,0,K-1-j]·m[t-j] + bias)   → v
             ShortConv(b.Key, p.Slice(L0_MixerConvWeight, H * K), p.Slice(L0_MixerConvBias, H), b.ConvKernel, b.Value, batch);
             SiluRows(b.Value, rows, b.Temp);

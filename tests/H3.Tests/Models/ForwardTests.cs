@@ -91,6 +91,35 @@ public class ForwardTests
         Assert.Equal(first, again);
     }
 
+    [Theory]
+    [InlineData("layers.0.mixer.shift.B")]
+    [InlineData("layers.1.mixer.shift.C")]
+    [InlineData("layers.1.mixer.diag.log_dt")]
+    [InlineData("layers.0.mixer.diag.inv_A_real")]
+    [InlineData("layers.1.mixer.diag.A_imag")]
+    [InlineData("layers.0.mixer.diag.B")]
+    [InlineData("layers.1.mixer.diag.C")]
+    public void Forward_sees_every_change_of_the_SSM_parameters_its_kernel_cache_depends_on(string tensor)
+    {
+        // Forward caches the SSM kernels Ks and Kd per pooled scratch; a parameter change must rebuild them.
+        var model = new SweepB(4);
+        Sweep.Perturb(model, 5);
+        float[] input = Sweep.RandomInput(2 * SweepB.WindowSize * SweepB.EmbedDim, 6);
+        var before = new float[2 * SweepB.OutputSize];
+        model.Forward(input, before, 2);
+        H3Tensor t = SweepB.Tensors.ToArray().Single(x => x.Name == tensor);
+        model.Parameters[t.Offset + t.Length / 2] += 0.25f;
+        var after = new float[2 * SweepB.OutputSize];
+        model.Forward(input, after, 2);
+
+        var fresh = new SweepB(0);
+        model.Parameters.CopyTo(fresh.Parameters);
+        var expected = new float[2 * SweepB.OutputSize];
+        fresh.Forward(input, expected, 2);
+        Assert.Equal(expected, after);
+        Assert.NotEqual(before, after);
+    }
+
     [Fact]
     public void Concurrent_forward_calls_give_the_serial_results()
     {
