@@ -65,8 +65,6 @@ internal static class KernelEmitter
             if (seen.Add(s)) WriteLinear(w, s.In, s.Out);
         WriteShiftKernel(w);
         WriteDiagKernel(w);
-        WriteShiftSsm(w, c);
-        WriteDiagSsm(w, c);
         if (c.K > 0) WriteShortConv(w, c);
         WriteCausalConv(w, c);
         WriteActivations(w);
@@ -192,9 +190,11 @@ internal static class KernelEmitter
         w.Line($"// layers.{i}.mixer.shift: Ks[h,j] = Σ_m B[h,m]·C[h,m+j];  w = (Σ_j Ks[h,j]·k[t-j] + D·k[t]) ⊙ v   → z");
         w.Line($"// (Ks and Kd come from this scratch's cache, rebuilt only when the layer's SSM parameters changed.)");
         w.Line($"EnsureSsmKernels(p, {L("MixerShiftB")}, b.Cache.Slice({Int(i)} * LayerCache, LayerCache), out Span<float> shiftKernel, out Span<float> diagKernel);");
-        w.Line($"ShiftSsmTimesV(b.Key, b.Value, shiftKernel, p.Slice({L("MixerShiftD")}, H), b.Z, batch);");
+        w.Line($"CausalConv(b.Key, shiftKernel, ShiftTaps, p.Slice({L("MixerShiftD")}, H), b.Z, batch);");
+        w.Line("TensorPrimitives.Multiply(b.Z, b.Value, b.Z);");
         w.Line($"// layers.{i}.mixer.diag: Kd[h,l] = 2·Re Σ_n C·dB·dA^l;  m = q ⊙ (Σ_l Kd[h,l]·w[t-l] + D·w[t])   → k");
-        w.Line($"DiagSsmTimesQ(b.Z, b.Q, diagKernel, p.Slice({L("MixerDiagD")}, H), b.Key, batch);");
+        w.Line($"CausalConv(b.Z, diagKernel, T, p.Slice({L("MixerDiagD")}, H), b.Key, batch);");
+        w.Line("TensorPrimitives.Multiply(b.Key, b.Q, b.Key);");
         string m = "b.Key";
         if (c.K > 0)
         {
@@ -488,50 +488,6 @@ internal static class KernelEmitter
         }
     }
 
-    private static void WriteShiftSsm(SourceWriter w, H3Config c)
-    {
-        w.Line("/// <summary>");
-        w.Line("/// mixer.shift applied to k, times v: w[b,t,h] = (Σ_{j=0}^{min(t, ShiftTaps-1)} Ks[j,h]·k[b,t-j,h] + D[h]·k[b,t,h])·v[b,t,h].");
-        w.Line("/// A direct causal convolution: at most ShiftTaps multiply-adds per output, vectorised over channels.");
-        w.Line("/// </summary>");
-        w.Open("private static void ShiftSsmTimesV(ReadOnlySpan<float> k, ReadOnlySpan<float> v, ReadOnlySpan<float> ks, ReadOnlySpan<float> d, Span<float> w, int batch)");
-        WriteRefs(w, ("k", "batch * T * H"), ("v", "batch * T * H"), ("ks", "ShiftTaps * H"), ("d", "H"), ("w", "batch * T * H"));
-        WriteChannelLoops(w, c, "int taps = Math.Min(t + 1, ShiftTaps); // k before the window start is 0",
-            (vec, lanes) =>
-                $"{vec}<float> acc = {vec}.LoadUnsafe(ref dr, (nuint)h) * {vec}.LoadUnsafe(ref kr, (nuint)(row * H + h)); // D·k[t]\n" +
-                $"for (int j = 0; j < taps; j++)\n" +
-                $"    acc = {vec}.MultiplyAddEstimate({vec}.LoadUnsafe(ref ksr, (nuint)(j * H + h)), {vec}.LoadUnsafe(ref kr, (nuint)((row - j) * H + h)), acc);\n" +
-                $"(acc * {vec}.LoadUnsafe(ref vr, (nuint)(row * H + h))).StoreUnsafe(ref wr, (nuint)(row * H + h));",
-            "float acc = d[h] * k[row * H + h];\n" +
-            "for (int j = 0; j < taps; j++) acc += ks[j * H + h] * k[(row - j) * H + h];\n" +
-            "w[row * H + h] = acc * v[row * H + h];");
-        w.Close();
-        w.Line();
-    }
-
-    private static void WriteDiagSsm(SourceWriter w, H3Config c)
-    {
-        w.Line("/// <summary>");
-        w.Line("/// mixer.diag applied to w, times q: m[b,t,h] = q[b,t,h]·(Σ_{l=0}^{t} Kd[l,h]·w[b,t-l,h] + D[h]·w[b,t,h]).");
-        w.Line($"/// Convolution with the precomputed kernel Kd: ≤ T = {c.T} real multiply-adds per output, against 4·N/2 = {2 * c.N}");
-        w.Line("/// for the complex recurrence; the kernel is built once per call for the whole batch. The recurrence form");
-        w.Line("/// (streaming) agrees with it to float32 rounding (tested).");
-        w.Line("/// </summary>");
-        w.Open("private static void DiagSsmTimesQ(ReadOnlySpan<float> w, ReadOnlySpan<float> q, ReadOnlySpan<float> kd, ReadOnlySpan<float> d, Span<float> m, int batch)");
-        WriteRefs(w, ("w", "batch * T * H"), ("q", "batch * T * H"), ("kd", "T * H"), ("d", "H"), ("m", "batch * T * H"));
-        WriteChannelLoops(w, c, "",
-            (vec, lanes) =>
-                $"{vec}<float> acc = {vec}.LoadUnsafe(ref dr, (nuint)h) * {vec}.LoadUnsafe(ref wr, (nuint)(row * H + h)); // D·w[t]\n" +
-                $"for (int l = 0; l <= t; l++)\n" +
-                $"    acc = {vec}.MultiplyAddEstimate({vec}.LoadUnsafe(ref kdr, (nuint)(l * H + h)), {vec}.LoadUnsafe(ref wr, (nuint)((row - l) * H + h)), acc);\n" +
-                $"({vec}.LoadUnsafe(ref qr, (nuint)(row * H + h)) * acc).StoreUnsafe(ref mr, (nuint)(row * H + h));",
-            "float acc = d[h] * w[row * H + h];\n" +
-            "for (int l = 0; l <= t; l++) acc += kd[l * H + h] * w[(row - l) * H + h];\n" +
-            "m[row * H + h] = q[row * H + h] * acc;");
-        w.Close();
-        w.Line();
-    }
-
     private static void WriteShortConv(SourceWriter w, H3Config c)
     {
         w.Line("/// <summary>");
@@ -560,7 +516,10 @@ internal static class KernelEmitter
     {
         w.Line("/// <summary>");
         w.Line("/// An SSM as a causal convolution with skip: y[b,t,h] = D[h]·x[b,t,h] + Σ_{j=0}^{min(t, taps-1)} kern[j,h]·x[b,t-j,h].");
-        w.Line("/// Training keeps the SSM output before its gating product, so it uses this unfused form.");
+        w.Line("/// Both SSMs run this way, forward and training: the shift SSM with its ShiftTaps = min(N, T) taps, the diagonal");
+        w.Line($"/// SSM with the precomputed kernel Kd (≤ T = {c.T} real multiply-adds per output, against 4·N/2 = {2 * c.N} for the");
+        w.Line("/// complex recurrence; Kd is built once per weight change and shared by the whole batch). The streaming Step uses");
+        w.Line("/// the recurrence, which agrees to float32 rounding (tested). The gating products (⊙ v, ⊙ q) are separate passes.");
         w.Line("/// </summary>");
         w.Open("private static void CausalConv(ReadOnlySpan<float> x, ReadOnlySpan<float> kern, int taps, ReadOnlySpan<float> d, Span<float> y, int batch)");
         WriteRefs(w, ("x", "batch * T * H"), ("kern", "taps * H"), ("d", "H"), ("y", "batch * T * H"));

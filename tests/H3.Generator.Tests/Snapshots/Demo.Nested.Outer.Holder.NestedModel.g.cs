@@ -483,9 +483,11 @@ namespace H3.Generated
             // layers.0.mixer.shift: Ks[h,j] = Σ_m B[h,m]·C[h,m+j];  w = (Σ_j Ks[h,j]·k[t-j] + D·k[t]) ⊙ v   → z
             // (Ks and Kd come from this scratch's cache, rebuilt only when the layer's SSM parameters changed.)
             EnsureSsmKernels(p, L0_MixerShiftB, b.Cache.Slice(0 * LayerCache, LayerCache), out Span<float> shiftKernel, out Span<float> diagKernel);
-            ShiftSsmTimesV(b.Key, b.Value, shiftKernel, p.Slice(L0_MixerShiftD, H), b.Z, batch);
+            CausalConv(b.Key, shiftKernel, ShiftTaps, p.Slice(L0_MixerShiftD, H), b.Z, batch);
+            TensorPrimitives.Multiply(b.Z, b.Value, b.Z);
             // layers.0.mixer.diag: Kd[h,l] = 2·Re Σ_n C·dB·dA^l;  m = q ⊙ (Σ_l Kd[h,l]·w[t-l] + D·w[t])   → k
-            DiagSsmTimesQ(b.Z, b.Q, diagKernel, p.Slice(L0_MixerDiagD, H), b.Key, batch);
+            CausalConv(b.Z, diagKernel, T, p.Slice(L0_MixerDiagD, H), b.Key, batch);
+            TensorPrimitives.Multiply(b.Key, b.Q, b.Key);
             // layers.0.mixer.conv: m = SiLU(Σ_j weight[h,0,K-1-j]·m[t-j] + bias)   → v
             ShortConv(b.Key, p.Slice(L0_MixerConvWeight, H * K), p.Slice(L0_MixerConvBias, H), b.ConvKernel, b.Value, batch);
             SiluRows(b.Value, rows, b.Temp);
@@ -1533,69 +1535,6 @@ namespace H3.Generated
         }
 
         /// <summary>
-        /// mixer.shift applied to k, times v: w[b,t,h] = (Σ_{j=0}^{min(t, ShiftTaps-1)} Ks[j,h]·k[b,t-j,h] + D[h]·k[b,t,h])·v[b,t,h].
-        /// A direct causal convolution: at most ShiftTaps multiply-adds per output, vectorised over channels.
-        /// </summary>
-        private static void ShiftSsmTimesV(ReadOnlySpan<float> k, ReadOnlySpan<float> v, ReadOnlySpan<float> ks, ReadOnlySpan<float> d, Span<float> w, int batch)
-        {
-            // Lengths are checked once here; the loops index inside them with Unsafe loads.
-            ref float kr = ref MemoryMarshal.GetReference(k.Slice(0, batch * T * H));
-            ref float vr = ref MemoryMarshal.GetReference(v.Slice(0, batch * T * H));
-            ref float ksr = ref MemoryMarshal.GetReference(ks.Slice(0, ShiftTaps * H));
-            ref float dr = ref MemoryMarshal.GetReference(d.Slice(0, H));
-            ref float wr = ref MemoryMarshal.GetReference(w.Slice(0, batch * T * H));
-            // H < 8: one Vector128 per row (runs everywhere, in software where it is not accelerated).
-            for (int bi = 0; bi < batch; bi++)
-            {
-                for (int t = 0; t < T; t++)
-                {
-                    int row = bi * T + t;
-                    int taps = Math.Min(t + 1, ShiftTaps); // k before the window start is 0
-                    for (int h0 = 0; h0 < H; h0 += 4)
-                    {
-                        int h = Math.Min(h0, H - 4); // the last vector overlaps the previous one
-                        Vector128<float> acc = Vector128.LoadUnsafe(ref dr, (nuint)h) * Vector128.LoadUnsafe(ref kr, (nuint)(row * H + h)); // D·k[t]
-                        for (int j = 0; j < taps; j++)
-                            acc = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref ksr, (nuint)(j * H + h)), Vector128.LoadUnsafe(ref kr, (nuint)((row - j) * H + h)), acc);
-                        (acc * Vector128.LoadUnsafe(ref vr, (nuint)(row * H + h))).StoreUnsafe(ref wr, (nuint)(row * H + h));
-                    }
-                }
-            }
-        }
-
-        /// <summary>
-        /// mixer.diag applied to w, times q: m[b,t,h] = q[b,t,h]·(Σ_{l=0}^{t} Kd[l,h]·w[b,t-l,h] + D[h]·w[b,t,h]).
-        /// Convolution with the precomputed kernel Kd: ≤ T = 5 real multiply-adds per output, against 4·N/2 = 8
-        /// for the complex recurrence; the kernel is built once per call for the whole batch. The recurrence form
-        /// (streaming) agrees with it to float32 rounding (tested).
-        /// </summary>
-        private static void DiagSsmTimesQ(ReadOnlySpan<float> w, ReadOnlySpan<float> q, ReadOnlySpan<float> kd, ReadOnlySpan<float> d, Span<float> m, int batch)
-        {
-            // Lengths are checked once here; the loops index inside them with Unsafe loads.
-            ref float wr = ref MemoryMarshal.GetReference(w.Slice(0, batch * T * H));
-            ref float qr = ref MemoryMarshal.GetReference(q.Slice(0, batch * T * H));
-            ref float kdr = ref MemoryMarshal.GetReference(kd.Slice(0, T * H));
-            ref float dr = ref MemoryMarshal.GetReference(d.Slice(0, H));
-            ref float mr = ref MemoryMarshal.GetReference(m.Slice(0, batch * T * H));
-            // H < 8: one Vector128 per row (runs everywhere, in software where it is not accelerated).
-            for (int bi = 0; bi < batch; bi++)
-            {
-                for (int t = 0; t < T; t++)
-                {
-                    int row = bi * T + t;
-                    for (int h0 = 0; h0 < H; h0 += 4)
-                    {
-                        int h = Math.Min(h0, H - 4); // the last vector overlaps the previous one
-                        Vector128<float> acc = Vector128.LoadUnsafe(ref dr, (nuint)h) * Vector128.LoadUnsafe(ref wr, (nuint)(row * H + h)); // D·w[t]
-                        for (int l = 0; l <= t; l++)
-                            acc = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref kdr, (nuint)(l * H + h)), Vector128.LoadUnsafe(ref wr, (nuint)((row - l) * H + h)), acc);
-                        (Vector128.LoadUnsafe(ref qr, (nuint)(row * H + h)) * acc).StoreUnsafe(ref mr, (nuint)(row * H + h));
-                    }
-                }
-            }
-        }
-
-        /// <summary>
         /// mixer.conv before its SiLU: causal depthwise convolution y[b,t,h] = Σ_{j=0}^{min(t,K-1)} weight[h,0,K-1-j]·m[b,t-j,h] + bias[h].
         /// The weights are first transposed to ck[j, h] so the channel loop reads them contiguously.
         /// </summary>
@@ -1631,7 +1570,10 @@ namespace H3.Generated
 
         /// <summary>
         /// An SSM as a causal convolution with skip: y[b,t,h] = D[h]·x[b,t,h] + Σ_{j=0}^{min(t, taps-1)} kern[j,h]·x[b,t-j,h].
-        /// Training keeps the SSM output before its gating product, so it uses this unfused form.
+        /// Both SSMs run this way, forward and training: the shift SSM with its ShiftTaps = min(N, T) taps, the diagonal
+        /// SSM with the precomputed kernel Kd (≤ T = 5 real multiply-adds per output, against 4·N/2 = 8 for the
+        /// complex recurrence; Kd is built once per weight change and shared by the whole batch). The streaming Step uses
+        /// the recurrence, which agrees to float32 rounding (tested). The gating products (⊙ v, ⊙ q) are separate passes.
         /// </summary>
         private static void CausalConv(ReadOnlySpan<float> x, ReadOnlySpan<float> kern, int taps, ReadOnlySpan<float> d, Span<float> y, int batch)
         {
