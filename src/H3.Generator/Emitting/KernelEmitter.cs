@@ -246,6 +246,17 @@ internal static class KernelEmitter
     {
         string name = $"Linear_{inDim}x{outDim}";
         w.Line($"/// <summary>y[r, o] (+)= Σ_i x[r, i]·W[o, i] + bias[o]: x [rows, {inDim}], W [{outDim}, {inDim}] (PyTorch layout), y [rows, {outDim}].</summary>");
+        WriteDenseEntry(w, name, inDim, outDim);
+        WriteLinearWidth(w, name, inDim, outDim, "Vector256", 8);
+        WriteLinearWidth(w, name, inDim, outDim, "Vector128", 4);
+    }
+
+    /// <summary>
+    /// The entry of a dense kernel y (+)= x·Wᵀ + bias (Linear and the streaming MatVec): one length check per span,
+    /// then the Vector256 or Vector128 body chosen once.
+    /// </summary>
+    internal static void WriteDenseEntry(SourceWriter w, string name, long inDim, long outDim)
+    {
         w.Open($"private static void {name}(ReadOnlySpan<float> x, int rows, ReadOnlySpan<float> w, ReadOnlySpan<float> bias, Span<float> y, bool accumulate)");
         w.Line($"const int In = {Int(inDim)}, Out = {Int(outDim)};");
         w.Line("// Every length is checked once here; the loops below index inside these lengths with Unsafe.Add.");
@@ -263,9 +274,11 @@ internal static class KernelEmitter
         w.Line($"    {name}_V128(ref xr, rows, ref wr, ref br, ref yr, accumulate);");
         w.Close();
         w.Line();
-        WriteLinearWidth(w, name, inDim, outDim, "Vector256", 8);
-        WriteLinearWidth(w, name, inDim, outDim, "Vector128", 4);
     }
+
+    /// <summary>The mask of a reduction tail: the vector at In - lanes keeps only its last <paramref name="tail"/> lanes.</summary>
+    internal static void WriteTailMask(SourceWriter w, string vec, int lanes, long tail) =>
+        w.Line($"{vec}<float> tailMask = {vec}.GreaterThanOrEqual({vec}<int>.Indices, {vec}.Create({lanes - tail})).AsSingle();");
 
     private const int RowBlock = 4, OutBlock = 2;
 
@@ -285,7 +298,7 @@ internal static class KernelEmitter
         w.Open($"private static void {name}_{vec.Replace("Vector", "V")}(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate)");
         w.Line($"const int In = {Int(inDim)}, Out = {Int(outDim)};");
         if (masked)
-            w.Line($"Vector{lanes * 32}<float> tailMask = {vec}.GreaterThanOrEqual({vec}<int>.Indices, {vec}.Create({lanes - tail})).AsSingle();");
+            WriteTailMask(w, vec, lanes, tail);
         w.Line("int r = 0;");
         w.Open($"for (; r + {RowBlock} <= rows; r += {RowBlock})");
         WriteRowBlock(w, RowBlock, outDim, vectors, masked, vec, lanes);

@@ -280,22 +280,7 @@ internal static class StreamingEmitter
         w.Line($"/// Outputs in blocks of {OutBlock}, all rows per block: W is streamed once whatever the number of rows. Each (row, output)");
         w.Line($"/// sum runs in the same order as Linear_{inDim}x{outDim}'s, so a step's products equal Forward's bit for bit.");
         w.Line($"/// </summary>");
-        w.Open($"private static void {name}(ReadOnlySpan<float> x, int rows, ReadOnlySpan<float> w, ReadOnlySpan<float> bias, Span<float> y, bool accumulate)");
-        w.Line("const int In = " + Int(inDim) + ", Out = " + Int(outDim) + ";");
-        w.Line("x = x.Slice(0, rows * In);");
-        w.Line("w = w.Slice(0, Out * In);");
-        w.Line("bias = bias.Slice(0, Out);");
-        w.Line("y = y.Slice(0, rows * Out);");
-        w.Line("ref float xr = ref MemoryMarshal.GetReference(x);");
-        w.Line("ref float wr = ref MemoryMarshal.GetReference(w);");
-        w.Line("ref float br = ref MemoryMarshal.GetReference(bias);");
-        w.Line("ref float yr = ref MemoryMarshal.GetReference(y);");
-        w.Line("if (Vector256.IsHardwareAccelerated)");
-        w.Line($"    {name}_V256(ref xr, rows, ref wr, ref br, ref yr, accumulate);");
-        w.Line("else");
-        w.Line($"    {name}_V128(ref xr, rows, ref wr, ref br, ref yr, accumulate);");
-        w.Close();
-        w.Line();
+        KernelEmitter.WriteDenseEntry(w, name, inDim, outDim);
         WriteMatVecWidth(w, name, inDim, outDim, "Vector256", 8);
         WriteMatVecWidth(w, name, inDim, outDim, "Vector128", 4);
     }
@@ -311,7 +296,7 @@ internal static class StreamingEmitter
         w.Open($"private static void {name}_{vec.Replace("Vector", "V")}(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate)");
         w.Line($"const int In = {Int(inDim)}, Out = {Int(outDim)};");
         if (masked)
-            w.Line($"{vec}<float> tailMask = {vec}.GreaterThanOrEqual({vec}<int>.Indices, {vec}.Create({lanes - tail})).AsSingle();");
+            KernelEmitter.WriteTailMask(w, vec, lanes, tail);
         long blocks = outDim / OutBlock;
         if (blocks > 0)
         {

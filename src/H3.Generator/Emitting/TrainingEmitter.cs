@@ -330,7 +330,7 @@ internal static class TrainingEmitter
         w.Open($"private static void {name}_{vec.Replace("Vector", "V")}(ref float dy, ref float x, int rows, ref float dw)");
         w.Line($"const int In = {Int(inDim)}, Out = {Int(outDim)};");
         if (masked)
-            w.Line($"{vec}<float> tailMask = {vec}.GreaterThanOrEqual({vec}<int>.Indices, {vec}.Create({lanes - tail})).AsSingle();");
+            KernelEmitter.WriteTailMask(w, vec, lanes, tail);
         w.Line("int o = 0;");
         w.Open($"for (; o + {OutBlock} <= Out; o += {OutBlock})");
         WriteOutBlock(w, OutBlock, inDim, vectors, masked, vec, lanes);

@@ -1829,6 +1829,7 @@ namespace H3.Generated
         private static void MatVec_4x6(ReadOnlySpan<float> x, int rows, ReadOnlySpan<float> w, ReadOnlySpan<float> bias, Span<float> y, bool accumulate)
         {
             const int In = 4, Out = 6;
+            // Every length is checked once here; the loops below index inside these lengths with Unsafe.Add.
             x = x.Slice(0, rows * In);
             w = w.Slice(0, Out * In);
             bias = bias.Slice(0, Out);
@@ -2145,6 +2146,7 @@ namespace H3.Generated
         private static void MatVec_6x6(ReadOnlySpan<float> x, int rows, ReadOnlySpan<float> w, ReadOnlySpan<float> bias, Span<float> y, bool accumulate)
         {
             const int In = 6, Out = 6;
+            // Every length is checked once here; the loops below index inside these lengths with Unsafe.Add.
             x = x.Slice(0, rows * In);
             w = w.Slice(0, Out * In);
             bias = bias.Slice(0, Out);
@@ -2513,6 +2515,7 @@ namespace H3.Generated
         private static void MatVec_6x24(ReadOnlySpan<float> x, int rows, ReadOnlySpan<float> w, ReadOnlySpan<float> bias, Span<float> y, bool accumulate)
         {
             const int In = 6, Out = 24;
+            // Every length is checked once here; the loops below index inside these lengths with Unsafe.Add.
             x = x.Slice(0, rows * In);
             w = w.Slice(0, Out * In);
             bias = bias.Slice(0, Out);
@@ -2810,6 +2813,7 @@ namespace H3.Generated
         private static void MatVec_24x6(ReadOnlySpan<float> x, int rows, ReadOnlySpan<float> w, ReadOnlySpan<float> bias, Span<float> y, bool accumulate)
         {
             const int In = 24, Out = 6;
+            // Every length is checked once here; the loops below index inside these lengths with Unsafe.Add.
             x = x.Slice(0, rows * In);
             w = w.Slice(0, Out * In);
             bias = bias.Slice(0, Out);

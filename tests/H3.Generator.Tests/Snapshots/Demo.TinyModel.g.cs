@@ -1817,6 +1817,7 @@ namespace H3.Generated
         private static void MatVec_3x4(ReadOnlySpan<float> x, int rows, ReadOnlySpan<float> w, ReadOnlySpan<float> bias, Span<float> y, bool accumulate)
         {
             const int In = 3, Out = 4;
+            // Every length is checked once here; the loops below index inside these lengths with Unsafe.Add.
             x = x.Slice(0, rows * In);
             w = w.Slice(0, Out * In);
             bias = bias.Slice(0, Out);
@@ -1965,6 +1966,7 @@ namespace H3.Generated
         private static void MatVec_4x4(ReadOnlySpan<float> x, int rows, ReadOnlySpan<float> w, ReadOnlySpan<float> bias, Span<float> y, bool accumulate)
         {
             const int In = 4, Out = 4;
+            // Every length is checked once here; the loops below index inside these lengths with Unsafe.Add.
             x = x.Slice(0, rows * In);
             w = w.Slice(0, Out * In);
             bias = bias.Slice(0, Out);
@@ -2129,6 +2131,7 @@ namespace H3.Generated
         private static void MatVec_4x16(ReadOnlySpan<float> x, int rows, ReadOnlySpan<float> w, ReadOnlySpan<float> bias, Span<float> y, bool accumulate)
         {
             const int In = 4, Out = 16;
+            // Every length is checked once here; the loops below index inside these lengths with Unsafe.Add.
             x = x.Slice(0, rows * In);
             w = w.Slice(0, Out * In);
             bias = bias.Slice(0, Out);
@@ -2379,6 +2382,7 @@ namespace H3.Generated
         private static void MatVec_16x4(ReadOnlySpan<float> x, int rows, ReadOnlySpan<float> w, ReadOnlySpan<float> bias, Span<float> y, bool accumulate)
         {
             const int In = 16, Out = 4;
+            // Every length is checked once here; the loops below index inside these lengths with Unsafe.Add.
             x = x.Slice(0, rows * In);
             w = w.Slice(0, Out * In);
             bias = bias.Slice(0, Out);

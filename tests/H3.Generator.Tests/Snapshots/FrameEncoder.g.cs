@@ -2465,6 +2465,7 @@ namespace H3.Generated
         private static void MatVec_287x256(ReadOnlySpan<float> x, int rows, ReadOnlySpan<float> w, ReadOnlySpan<float> bias, Span<float> y, bool accumulate)
         {
             const int In = 287, Out = 256;
+            // Every length is checked once here; the loops below index inside these lengths with Unsafe.Add.
             x = x.Slice(0, rows * In);
             w = w.Slice(0, Out * In);
             bias = bias.Slice(0, Out);
@@ -2841,6 +2842,7 @@ namespace H3.Generated
         private static void MatVec_256x256(ReadOnlySpan<float> x, int rows, ReadOnlySpan<float> w, ReadOnlySpan<float> bias, Span<float> y, bool accumulate)
         {
             const int In = 256, Out = 256;
+            // Every length is checked once here; the loops below index inside these lengths with Unsafe.Add.
             x = x.Slice(0, rows * In);
             w = w.Slice(0, Out * In);
             bias = bias.Slice(0, Out);
@@ -3123,6 +3125,7 @@ namespace H3.Generated
         private static void MatVec_256x1024(ReadOnlySpan<float> x, int rows, ReadOnlySpan<float> w, ReadOnlySpan<float> bias, Span<float> y, bool accumulate)
         {
             const int In = 256, Out = 1024;
+            // Every length is checked once here; the loops below index inside these lengths with Unsafe.Add.
             x = x.Slice(0, rows * In);
             w = w.Slice(0, Out * In);
             bias = bias.Slice(0, Out);
@@ -3405,6 +3408,7 @@ namespace H3.Generated
         private static void MatVec_1024x256(ReadOnlySpan<float> x, int rows, ReadOnlySpan<float> w, ReadOnlySpan<float> bias, Span<float> y, bool accumulate)
         {
             const int In = 1024, Out = 256;
+            // Every length is checked once here; the loops below index inside these lengths with Unsafe.Add.
             x = x.Slice(0, rows * In);
             w = w.Slice(0, Out * In);
             bias = bias.Slice(0, Out);
