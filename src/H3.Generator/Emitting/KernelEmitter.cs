@@ -43,6 +43,7 @@ internal static class KernelEmitter
         w.Line("using System.Runtime.CompilerServices;");
         w.Line("using System.Runtime.InteropServices;");
         w.Line("using System.Runtime.Intrinsics;");
+        w.Line("using System.Runtime.Intrinsics.X86;");
         w.Line();
         w.Line("/// <summary>");
         w.Line($"/// The forward pass of {spec.TypeName}, specialised to its shapes. Visible only in this file.");
@@ -59,14 +60,15 @@ internal static class KernelEmitter
         shapes.Add((c.H, c.H));
         shapes.Add((c.H, c.F));
         shapes.Add((c.F, c.H));
-        if (c.HasInputProjection) shapes.Add((c.H, c.E)); // input gradient: du = dx·W_in
         var seen = new HashSet<(long, long)>();
         foreach (var s in shapes)
-            if (seen.Add(s)) WriteLinear(w, s.In, s.Out);
+            if (seen.Add(s)) GemmEmitter.WriteLinear(w, s.In, s.Out);
+        w.Lines(GemmEmitter.PanelKernels);
+        w.Line();
         WriteShiftKernel(w);
         WriteDiagKernel(w);
         if (c.K > 0) WriteShortConv(w, c);
-        WriteCausalConv(w, c);
+        ConvEmitter.Write(w, c);
         WriteActivations(w);
         w.Line();
         StreamingEmitter.EmitKernels(w, c, layout);
@@ -93,10 +95,11 @@ internal static class KernelEmitter
         w.Line("/// <summary>");
         w.Line("/// Views into one scratch slab. First the per-layer SSM kernel cache (its layout does not depend on the batch, so a");
         w.Line("/// pooled scratch keeps it across calls), then activations X, Z, Q, Key, Value, U [rows, H], Ffn [rows, F], the");
-        w.Line("/// short-convolution kernel (channel-minor, so the channel loops read it contiguously) and a temporary [F].");
+        w.Line("/// short-convolution kernel (channel-minor, so the channel loops read it contiguously), a temporary [F] and the");
+        w.Line("/// matrix products' panel scratch.");
         w.Line("/// </summary>");
         w.Open("private readonly ref struct Buffers");
-        w.Line("public readonly Span<float> Cache, X, Z, Q, Key, Value, U, Ffn, ConvKernel, Temp;");
+        w.Line("public readonly Span<float> Cache, X, Z, Q, Key, Value, U, Ffn, ConvKernel, Temp, Pack;");
         w.Line();
         w.Open("public Buffers(Span<float> scratch, int rows)");
         w.Line("int n = rows * H, o = L * LayerCache;");
@@ -109,7 +112,8 @@ internal static class KernelEmitter
         w.Line("U = scratch.Slice(o, n); o += n;");
         w.Line("Ffn = scratch.Slice(o, rows * F); o += rows * F;");
         w.Line("ConvKernel = scratch.Slice(o, K * H); o += K * H;");
-        w.Line("Temp = scratch.Slice(o, F);");
+        w.Line("Temp = scratch.Slice(o, F); o += F;");
+        w.Line("Pack = scratch.Slice(o, PackLength);");
         w.Close();
         w.Close();
         w.Line();
@@ -120,7 +124,7 @@ internal static class KernelEmitter
         w.Line("public const int LayerCache = 1 + SsmParams + ShiftTaps * H + T * H;");
         w.Line();
         w.Line("/// <summary>Floats of scratch one Forward call needs for <paramref name=\"batch\"/> windows.</summary>");
-        w.Line("public static long ScratchLength(int batch) => (long)L * LayerCache + (long)batch * T * (6L * H + F) + (long)K * H + F;");
+        w.Line("public static long ScratchLength(int batch) => (long)L * LayerCache + (long)batch * T * (6L * H + F) + (long)K * H + F + PackLength;");
         w.Line();
         w.Line("/// <summary>");
         w.Line("/// The layer's cached SSM kernels in <paramref name=\"entry\"/>, rebuilt first when its SSM parameters differ (bitwise)");
@@ -151,7 +155,7 @@ internal static class KernelEmitter
         if (c.HasInputProjection)
         {
             w.Line("// input_proj: x = u·Wᵀ + b   [rows, E] → [rows, H]");
-            w.Line($"Linear_{c.E}x{c.H}(input, rows, p.Slice(InputProjWeight, H * E), p.Slice(InputProjBias, H), b.X, accumulate: false);");
+            w.Line($"Linear_{c.E}x{c.H}(input, rows, p.Slice(InputProjWeight, H * E), p.Slice(InputProjBias, H), b.X, accumulate: false, b.Pack);");
         }
         else
         {
@@ -184,9 +188,9 @@ internal static class KernelEmitter
         w.Line($"LayerNorm(b.X, rows, p.Slice({L("Norm1Weight")}, H), p.Slice({L("Norm1Bias")}, H), b.Z);");
         w.Line($"// layers.{i}.mixer.{{q,k,v}}_proj: q, k, v = z·Wᵀ + b");
         string hh = $"Linear_{c.H}x{c.H}";
-        w.Line($"{hh}(b.Z, rows, p.Slice({L("MixerQProjWeight")}, H * H), p.Slice({L("MixerQProjBias")}, H), b.Q, accumulate: false);");
-        w.Line($"{hh}(b.Z, rows, p.Slice({L("MixerKProjWeight")}, H * H), p.Slice({L("MixerKProjBias")}, H), b.Key, accumulate: false);");
-        w.Line($"{hh}(b.Z, rows, p.Slice({L("MixerVProjWeight")}, H * H), p.Slice({L("MixerVProjBias")}, H), b.Value, accumulate: false);");
+        w.Line($"{hh}(b.Z, rows, p.Slice({L("MixerQProjWeight")}, H * H), p.Slice({L("MixerQProjBias")}, H), b.Q, accumulate: false, b.Pack);");
+        w.Line($"{hh}(b.Z, rows, p.Slice({L("MixerKProjWeight")}, H * H), p.Slice({L("MixerKProjBias")}, H), b.Key, accumulate: false, b.Pack);");
+        w.Line($"{hh}(b.Z, rows, p.Slice({L("MixerVProjWeight")}, H * H), p.Slice({L("MixerVProjBias")}, H), b.Value, accumulate: false, b.Pack);");
         w.Line($"// layers.{i}.mixer.shift: Ks[h,j] = Σ_m B[h,m]·C[h,m+j];  w = (Σ_j Ks[h,j]·k[t-j] + D·k[t]) ⊙ v   → z");
         w.Line($"// (Ks and Kd come from this scratch's cache, rebuilt only when the layer's SSM parameters changed.)");
         w.Line($"EnsureSsmKernels(p, {L("MixerShiftB")}, b.Cache.Slice({Int(i)} * LayerCache, LayerCache), out Span<float> shiftKernel, out Span<float> diagKernel);");
@@ -214,12 +218,12 @@ internal static class KernelEmitter
         w.Line("n = batch;");
         w.Close();
         w.Line($"// layers.{i}.mixer.out_proj + residual: x += m·W_outᵀ + b");
-        w.Line($"{hh}(m, n, p.Slice({L("MixerOutProjWeight")}, H * H), p.Slice({L("MixerOutProjBias")}, H), x, accumulate: true);");
+        w.Line($"{hh}(m, n, p.Slice({L("MixerOutProjWeight")}, H * H), p.Slice({L("MixerOutProjBias")}, H), x, accumulate: true, b.Pack);");
         w.Line($"// layers.{i}.norm2, mlp: x += fc2(GELU(fc1(LayerNorm(x))))");
         w.Line($"LayerNorm(x, n, p.Slice({L("Norm2Weight")}, H), p.Slice({L("Norm2Bias")}, H), b.U);");
-        w.Line($"Linear_{c.H}x{c.F}(b.U, n, p.Slice({L("MlpFc1Weight")}, F * H), p.Slice({L("MlpFc1Bias")}, F), b.Ffn, accumulate: false);");
+        w.Line($"Linear_{c.H}x{c.F}(b.U, n, p.Slice({L("MlpFc1Weight")}, F * H), p.Slice({L("MlpFc1Bias")}, F), b.Ffn, accumulate: false, b.Pack);");
         w.Line("GeluRows(b.Ffn, n, b.Temp);");
-        w.Line($"Linear_{c.F}x{c.H}(b.Ffn, n, p.Slice({L("MlpFc2Weight")}, H * F), p.Slice({L("MlpFc2Bias")}, H), x, accumulate: true);");
+        w.Line($"Linear_{c.F}x{c.H}(b.Ffn, n, p.Slice({L("MlpFc2Weight")}, H * F), p.Slice({L("MlpFc2Bias")}, H), x, accumulate: true, b.Pack);");
         w.Close();
         w.Line();
     }
@@ -240,15 +244,6 @@ internal static class KernelEmitter
         w.Close();
         w.Close();
         w.Line();
-    }
-
-    private static void WriteLinear(SourceWriter w, long inDim, long outDim)
-    {
-        string name = $"Linear_{inDim}x{outDim}";
-        w.Line($"/// <summary>y[r, o] (+)= Σ_i x[r, i]·W[o, i] + bias[o]: x [rows, {inDim}], W [{outDim}, {inDim}] (PyTorch layout), y [rows, {outDim}].</summary>");
-        WriteDenseEntry(w, name, inDim, outDim);
-        WriteLinearWidth(w, name, inDim, outDim, "Vector256", 8);
-        WriteLinearWidth(w, name, inDim, outDim, "Vector128", 4);
     }
 
     /// <summary>
@@ -279,114 +274,6 @@ internal static class KernelEmitter
     /// <summary>The mask of a reduction tail: the vector at In - lanes keeps only its last <paramref name="tail"/> lanes.</summary>
     internal static void WriteTailMask(SourceWriter w, string vec, int lanes, long tail) =>
         w.Line($"{vec}<float> tailMask = {vec}.GreaterThanOrEqual({vec}<int>.Indices, {vec}.Create({lanes - tail})).AsSingle();");
-
-    private const int RowBlock = 4, OutBlock = 2;
-
-    private static void WriteLinearWidth(SourceWriter w, string name, long inDim, long outDim, string vec, int lanes)
-    {
-        long vectors = inDim / lanes, tail = inDim % lanes;
-        bool masked = vectors > 0 && tail > 0;
-        w.Line("/// <summary>");
-        w.Line($"/// {name} on {vec}: blocks of {RowBlock} rows × {OutBlock} outputs ({RowBlock * OutBlock} accumulators of {lanes} lanes).");
-        if (vectors == 0)
-            w.Line($"/// In = {inDim} is shorter than one vector: plain scalar dot products.");
-        else if (masked)
-            w.Line($"/// In = {inDim} = {vectors}·{lanes} + {tail}: the last {tail} lanes come from one more vector at In - {lanes} with its first {lanes - tail} lanes masked off.");
-        else
-            w.Line($"/// In = {inDim} = {vectors}·{lanes}: no tail.");
-        w.Line("/// </summary>");
-        w.Open($"private static void {name}_{vec.Replace("Vector", "V")}(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate)");
-        w.Line($"const int In = {Int(inDim)}, Out = {Int(outDim)};");
-        if (masked)
-            WriteTailMask(w, vec, lanes, tail);
-        w.Line("int r = 0;");
-        w.Open($"for (; r + {RowBlock} <= rows; r += {RowBlock})");
-        WriteRowBlock(w, RowBlock, outDim, vectors, masked, vec, lanes);
-        w.Close();
-        w.Open("for (; r < rows; r++)");
-        WriteRowBlock(w, 1, outDim, vectors, masked, vec, lanes);
-        w.Close();
-        w.Close();
-        w.Line();
-    }
-
-    private static void WriteRowBlock(SourceWriter w, int rowsInBlock, long outDim, long vectors, bool masked, string vec, int lanes)
-    {
-        for (int ri = 0; ri < rowsInBlock; ri++)
-            w.Line($"ref float x{ri} = ref Unsafe.Add(ref x, (r + {ri}) * In);");
-        long pairs = outDim / OutBlock;
-        if (pairs > 0)
-        {
-            w.Open($"for (int o = 0; o < {Int(pairs * OutBlock)}; o += {OutBlock})");
-            WriteDotBlock(w, rowsInBlock, OutBlock, vectors, masked, vec, lanes);
-            w.Close();
-        }
-        if (outDim % OutBlock != 0)
-        {
-            w.Open("");
-            w.Line($"const int o = Out - 1; // odd output count: the last output alone");
-            WriteDotBlock(w, rowsInBlock, 1, vectors, masked, vec, lanes);
-            w.Close();
-        }
-    }
-
-    private static void WriteDotBlock(SourceWriter w, int rowsInBlock, int outsInBlock, long vectors, bool masked, string vec, int lanes)
-    {
-        for (int oi = 0; oi < outsInBlock; oi++)
-            w.Line($"ref float w{oi} = ref Unsafe.Add(ref w, (o + {oi}) * In);");
-        if (vectors > 0)
-        {
-            var accs = new List<string>();
-            for (int ri = 0; ri < rowsInBlock; ri++)
-                for (int oi = 0; oi < outsInBlock; oi++)
-                    accs.Add($"a{ri}{oi}");
-            w.Line($"{vec}<float> {string.Join(", ", accs.ConvertAll(a => a + $" = {vec}<float>.Zero"))};");
-            w.Open($"for (int i = 0; i < {Int(vectors * lanes)}; i += {lanes})");
-            WriteFmaStep(w, rowsInBlock, outsInBlock, vec, "i", "");
-            w.Close();
-            if (masked)
-            {
-                w.Open("");
-                w.Line($"const int i = In - {lanes}; // tail: lanes already counted are masked off in x");
-                WriteFmaStep(w, rowsInBlock, outsInBlock, vec, "i", " & tailMask");
-                w.Close();
-            }
-            for (int ri = 0; ri < rowsInBlock; ri++)
-                for (int oi = 0; oi < outsInBlock; oi++)
-                    w.Line($"float s{ri}{oi} = {vec}.Sum(a{ri}{oi});");
-        }
-        else
-        {
-            for (int ri = 0; ri < rowsInBlock; ri++)
-                for (int oi = 0; oi < outsInBlock; oi++)
-                    w.Line($"float s{ri}{oi} = 0f;");
-            w.Open("for (int i = 0; i < In; i++)");
-            for (int oi = 0; oi < outsInBlock; oi++)
-                w.Line($"float wv{oi} = Unsafe.Add(ref w{oi}, i);");
-            for (int ri = 0; ri < rowsInBlock; ri++)
-            {
-                w.Line($"float xv{ri} = Unsafe.Add(ref x{ri}, i);");
-                for (int oi = 0; oi < outsInBlock; oi++)
-                    w.Line($"s{ri}{oi} += xv{ri} * wv{oi};");
-            }
-            w.Close();
-        }
-        for (int ri = 0; ri < rowsInBlock; ri++)
-            for (int oi = 0; oi < outsInBlock; oi++)
-                w.Line($"Store(ref Unsafe.Add(ref y, (r + {ri}) * Out + o + {oi}), s{ri}{oi} + Unsafe.Add(ref bias, o + {oi}), accumulate);");
-    }
-
-    private static void WriteFmaStep(SourceWriter w, int rowsInBlock, int outsInBlock, string vec, string index, string mask)
-    {
-        for (int oi = 0; oi < outsInBlock; oi++)
-            w.Line($"{vec}<float> wv{oi} = {vec}.LoadUnsafe(ref w{oi}, (nuint){index});");
-        for (int ri = 0; ri < rowsInBlock; ri++)
-        {
-            w.Line($"{vec}<float> xv{ri} = {vec}.LoadUnsafe(ref x{ri}, (nuint){index}){mask};");
-            for (int oi = 0; oi < outsInBlock; oi++)
-                w.Line($"a{ri}{oi} = {vec}.MultiplyAddEstimate(xv{ri}, wv{oi}, a{ri}{oi});");
-        }
-    }
 
     private static void WriteShiftKernel(SourceWriter w)
     {
@@ -521,55 +408,6 @@ internal static class KernelEmitter
             "float acc = bias[h];\n" +
             "for (int j = 0; j < taps; j++) acc += ck[j * H + h] * m[(row - j) * H + h];\n" +
             "y[row * H + h] = acc;");
-        w.Close();
-        w.Line();
-    }
-
-    private static void WriteCausalConv(SourceWriter w, H3Config c)
-    {
-        w.Line("/// <summary>");
-        w.Line("/// An SSM as a causal convolution with skip: y[b,t,h] = D[h]·x[b,t,h] + Σ_{j=0}^{min(t, taps-1)} kern[j,h]·x[b,t-j,h].");
-        w.Line("/// Both SSMs run this way, forward and training: the shift SSM with its ShiftTaps = min(N, T) taps, the diagonal");
-        w.Line($"/// SSM with the precomputed kernel Kd (≤ T = {c.T} real multiply-adds per output, against 4·N/2 = {2 * c.N} for the");
-        w.Line("/// complex recurrence; Kd is built once per weight change and shared by the whole batch). The streaming Step uses");
-        w.Line("/// the recurrence, which agrees to float32 rounding (tested). The gating products (⊙ v, ⊙ q) are separate passes.");
-        w.Line("/// </summary>");
-        w.Open("private static void CausalConv(ReadOnlySpan<float> x, ReadOnlySpan<float> kern, int taps, ReadOnlySpan<float> d, Span<float> y, int batch)");
-        WriteRefs(w, ("x", "batch * T * H"), ("kern", "taps * H"), ("d", "H"), ("y", "batch * T * H"));
-        WriteChannelLoops(w, c, "int n = Math.Min(t + 1, taps);",
-            (vec, lanes) =>
-                $"{vec}<float> acc = {vec}.LoadUnsafe(ref dr, (nuint)h) * {vec}.LoadUnsafe(ref xr, (nuint)(row * H + h));\n" +
-                $"for (int j = 0; j < n; j++)\n" +
-                $"    acc = {vec}.MultiplyAddEstimate({vec}.LoadUnsafe(ref kernr, (nuint)(j * H + h)), {vec}.LoadUnsafe(ref xr, (nuint)((row - j) * H + h)), acc);\n" +
-                $"acc.StoreUnsafe(ref yr, (nuint)(row * H + h));",
-            "float acc = d[h] * x[row * H + h];\n" +
-            "for (int j = 0; j < n; j++) acc += kern[j * H + h] * x[(row - j) * H + h];\n" +
-            "y[row * H + h] = acc;");
-        w.Close();
-        w.Line();
-        w.Line("/// <summary>");
-        w.Line("/// Backward of <see cref=\"CausalConv\"/>: dx[t] = D·dy[t] + Σ_{j=0}^{min(taps-1, T-1-t)} kern[j]·dy[t+j] (written),");
-        w.Line("/// dKern[j] += Σ_{t≥j} dy[t]·x[t-j] and dD += Σ_t dy[t]·x[t] (accumulated), per channel.");
-        w.Line("/// </summary>");
-        w.Open("private static void CausalConvBackward(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, ReadOnlySpan<float> kern, int taps, ReadOnlySpan<float> d, Span<float> dx, Span<float> dKern, Span<float> dD, int batch)");
-        WriteRefs(w, ("dy", "batch * T * H"), ("x", "batch * T * H"), ("kern", "taps * H"), ("d", "H"), ("dx", "batch * T * H"), ("dKern", "taps * H"), ("dD", "H"));
-        WriteChannelLoops(w, c, "int ahead = Math.Min(taps, T - t), back = Math.Min(t + 1, taps);",
-            (vec, lanes) =>
-                $"{vec}<float> g = {vec}.LoadUnsafe(ref dyr, (nuint)(row * H + h));\n" +
-                $"{vec}<float> acc = {vec}.LoadUnsafe(ref dr, (nuint)h) * g;\n" +
-                $"for (int j = 0; j < ahead; j++)\n" +
-                $"    acc = {vec}.MultiplyAddEstimate({vec}.LoadUnsafe(ref kernr, (nuint)(j * H + h)), {vec}.LoadUnsafe(ref dyr, (nuint)((row + j) * H + h)), acc);\n" +
-                $"acc.StoreUnsafe(ref dxr, (nuint)(row * H + h));\n" +
-                $"if (h != h0) g &= {vec}.GreaterThanOrEqual({vec}<int>.Indices, {vec}.Create(h0 - h)).AsSingle(); // overlapping last vector: accumulate only its new lanes\n" +
-                $"for (int j = 0; j < back; j++)\n" +
-                $"    {vec}.MultiplyAddEstimate(g, {vec}.LoadUnsafe(ref xr, (nuint)((row - j) * H + h)), {vec}.LoadUnsafe(ref dKernr, (nuint)(j * H + h))).StoreUnsafe(ref dKernr, (nuint)(j * H + h));\n" +
-                $"{vec}.MultiplyAddEstimate(g, {vec}.LoadUnsafe(ref xr, (nuint)(row * H + h)), {vec}.LoadUnsafe(ref dDr, (nuint)h)).StoreUnsafe(ref dDr, (nuint)h);",
-            "float g = dy[row * H + h];\n" +
-            "float acc = d[h] * g;\n" +
-            "for (int j = 0; j < ahead; j++) acc += kern[j * H + h] * dy[(row + j) * H + h];\n" +
-            "dx[row * H + h] = acc;\n" +
-            "for (int j = 0; j < back; j++) dKern[j * H + h] += g * x[(row - j) * H + h];\n" +
-            "dD[h] += g * x[row * H + h];");
         w.Close();
         w.Line();
     }

@@ -278,7 +278,8 @@ internal static class StreamingEmitter
         w.Line($"/// <summary>");
         w.Line($"/// y[r, o] (+)= Σ_i x[r, i]·W[o, i] + bias[o] for one frame per stream: x [rows, {inDim}], W [{outDim}, {inDim}], y [rows, {outDim}].");
         w.Line($"/// Outputs in blocks of {OutBlock}, all rows per block: W is streamed once whatever the number of rows. Each (row, output)");
-        w.Line($"/// sum runs in the same order as Linear_{inDim}x{outDim}'s, so a step's products equal Forward's bit for bit.");
+        w.Line($"/// sum is a dot product over vectors of i (Linear_{inDim}x{outDim} sums i in order instead), so Step and Forward agree to float");
+        w.Line("/// rounding, not bit for bit (tested).");
         w.Line($"/// </summary>");
         KernelEmitter.WriteDenseEntry(w, name, inDim, outDim);
         WriteMatVecWidth(w, name, inDim, outDim, "Vector256", 8);

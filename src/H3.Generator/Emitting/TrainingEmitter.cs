@@ -26,7 +26,11 @@ internal static class TrainingEmitter
         shapes.Add((c.F, c.H));
         var seen = new HashSet<(long, long)>();
         foreach (var s in shapes)
-            if (seen.Add(s)) WriteWeightGrad(w, s.In, s.Out);
+            if (seen.Add(s))
+            {
+                GemmEmitter.WriteWeightGrad(w, s.In, s.Out);
+                GemmEmitter.WriteInputGrad(w, s.In, s.Out);
+            }
         w.Lines(FixedKernels);
     }
 
@@ -50,7 +54,7 @@ internal static class TrainingEmitter
         w.Line("{");
         w.Line("    long rows = (long)batch * T;");
         w.Line("    return L * LayerFloats(rows) + rows * (E + 2L * H + 2) + rows * (5L * H + F) + (long)ShiftTaps * H + (long)T * H + (long)K * H");
-        w.Line("        + 2L * F + (long)H * Math.Max(E, F) + Math.Max(E, F); // the transposed-weight scratch holds the largest matrix, [H, max(E, F)]");
+        w.Line("        + 2L * F + PackLength + Math.Max(E, F);");
         w.Line("}");
         w.Line();
         w.Line("/// <summary>The activations layer <c>layer</c> keeps for its backward pass.</summary>");
@@ -74,7 +78,7 @@ internal static class TrainingEmitter
         w.Line();
         w.Line("/// <summary>Everything after the layers: the saved input and final LayerNorm, and the gradient scratch.</summary>");
         w.Open("private readonly ref struct Shared");
-        w.Line("public readonly Span<float> Input, X, EmbedMask, MeanF, RstdF, DX, D1, D2, D3, D4, DF, DShiftKernel, DDiagKernel, DConvKernel, Temp1, Temp2, WeightT, Zeros;");
+        w.Line("public readonly Span<float> Input, X, EmbedMask, MeanF, RstdF, DX, D1, D2, D3, D4, DF, DShiftKernel, DDiagKernel, DConvKernel, Temp1, Temp2, Pack, Zeros;");
         w.Line();
         w.Open("public Shared(Span<float> slab, int rows)");
         w.Line("int n = rows * H, o = (int)(L * LayerFloats(rows));");
@@ -91,7 +95,7 @@ internal static class TrainingEmitter
         w.Line("DConvKernel = slab.Slice(o, K * H); o += K * H;");
         w.Line("Temp1 = slab.Slice(o, F); o += F;");
         w.Line("Temp2 = slab.Slice(o, F); o += F;");
-        w.Line("WeightT = slab.Slice(o, H * Math.Max(E, F)); o += H * Math.Max(E, F);");
+        w.Line("Pack = slab.Slice(o, PackLength); o += PackLength;");
         w.Line("Zeros = slab.Slice(o, Math.Max(E, F));");
         w.Close();
         w.Close();
@@ -113,7 +117,7 @@ internal static class TrainingEmitter
         if (c.HasInputProjection)
         {
             w.Line("// input_proj: x = u·Wᵀ + b");
-            w.Line($"Linear_{c.E}x{c.H}(s.Input, rows, p.Slice(InputProjWeight, H * E), p.Slice(InputProjBias, H), s.X, accumulate: false);");
+            w.Line($"Linear_{c.E}x{c.H}(s.Input, rows, p.Slice(InputProjWeight, H * E), p.Slice(InputProjBias, H), s.X, accumulate: false, s.Pack);");
         }
         else
         {
@@ -150,9 +154,9 @@ internal static class TrainingEmitter
         w.Line($"// layers.{i}.norm1: z = LayerNorm(x)");
         w.Line($"LayerNormSave(a.Xin, rows, p.Slice({L("Norm1Weight")}, H), p.Slice({L("Norm1Bias")}, H), a.Z, a.Mean1, a.Rstd1);");
         w.Line($"// layers.{i}.mixer.{{q,k,v}}_proj");
-        w.Line($"{hh}(a.Z, rows, p.Slice({L("MixerQProjWeight")}, H * H), p.Slice({L("MixerQProjBias")}, H), a.Q, accumulate: false);");
-        w.Line($"{hh}(a.Z, rows, p.Slice({L("MixerKProjWeight")}, H * H), p.Slice({L("MixerKProjBias")}, H), a.Key, accumulate: false);");
-        w.Line($"{hh}(a.Z, rows, p.Slice({L("MixerVProjWeight")}, H * H), p.Slice({L("MixerVProjBias")}, H), a.Value, accumulate: false);");
+        w.Line($"{hh}(a.Z, rows, p.Slice({L("MixerQProjWeight")}, H * H), p.Slice({L("MixerQProjBias")}, H), a.Q, accumulate: false, s.Pack);");
+        w.Line($"{hh}(a.Z, rows, p.Slice({L("MixerKProjWeight")}, H * H), p.Slice({L("MixerKProjBias")}, H), a.Key, accumulate: false, s.Pack);");
+        w.Line($"{hh}(a.Z, rows, p.Slice({L("MixerVProjWeight")}, H * H), p.Slice({L("MixerVProjBias")}, H), a.Value, accumulate: false, s.Pack);");
         w.Line($"// layers.{i}.mixer.shift: ks = Ks * k + D·k;  w = ks ⊙ v");
         w.Line($"ShiftKernel(p.Slice({L("MixerShiftB")}, H * N), p.Slice({L("MixerShiftC")}, H * N), a.ShiftKernel);");
         w.Line($"CausalConv(a.Key, a.ShiftKernel, ShiftTaps, p.Slice({L("MixerShiftD")}, H), a.Shift, batch);");
@@ -172,16 +176,16 @@ internal static class TrainingEmitter
             m = "a.Conv";
         }
         w.Line($"// layers.{i}.mixer.out_proj, dropout, residual: x += Dropout(m·W_outᵀ + b)");
-        w.Line($"{hh}({m}, rows, p.Slice({L("MixerOutProjWeight")}, H * H), p.Slice({L("MixerOutProjBias")}, H), s.D1, accumulate: false);");
+        w.Line($"{hh}({m}, rows, p.Slice({L("MixerOutProjWeight")}, H * H), p.Slice({L("MixerOutProjBias")}, H), s.D1, accumulate: false, s.Pack);");
         w.Line("DropoutMask(a.Mask1, training, P, ref rng);");
         w.Line("TensorPrimitives.MultiplyAdd(s.D1, a.Mask1, s.X, s.X);");
         w.Line("s.X.CopyTo(a.Xmid);");
         w.Line($"// layers.{i}.norm2, mlp, dropout, residual: x += Dropout(fc2(GELU(fc1(LayerNorm(x)))))");
         w.Line($"LayerNormSave(a.Xmid, rows, p.Slice({L("Norm2Weight")}, H), p.Slice({L("Norm2Bias")}, H), a.Z2, a.Mean2, a.Rstd2);");
-        w.Line($"Linear_{c.H}x{c.F}(a.Z2, rows, p.Slice({L("MlpFc1Weight")}, F * H), p.Slice({L("MlpFc1Bias")}, F), a.H1, accumulate: false);");
+        w.Line($"Linear_{c.H}x{c.F}(a.Z2, rows, p.Slice({L("MlpFc1Weight")}, F * H), p.Slice({L("MlpFc1Bias")}, F), a.H1, accumulate: false, s.Pack);");
         w.Line("a.H1.CopyTo(a.G);");
         w.Line("GeluRows(a.G, rows, s.Temp1);");
-        w.Line($"Linear_{c.F}x{c.H}(a.G, rows, p.Slice({L("MlpFc2Weight")}, H * F), p.Slice({L("MlpFc2Bias")}, H), s.D1, accumulate: false);");
+        w.Line($"Linear_{c.F}x{c.H}(a.G, rows, p.Slice({L("MlpFc2Weight")}, H * F), p.Slice({L("MlpFc2Bias")}, H), s.D1, accumulate: false, s.Pack);");
         w.Line("DropoutMask(a.Mask2, training, P, ref rng);");
         w.Line("TensorPrimitives.MultiplyAdd(s.D1, a.Mask2, s.X, s.X);");
         w.Close();
@@ -217,8 +221,7 @@ internal static class TrainingEmitter
             w.Line("// input_proj: dW += dxᵀ·u, db += Σ dx, du = dx·W");
             w.Line($"WeightGrad_{c.E}x{c.H}(s.DX, s.Input, rows, g.Slice(InputProjWeight, H * E), g.Slice(InputProjBias, H));");
             w.Open("if (!dInput.IsEmpty)");
-            w.Line("Transpose(p.Slice(InputProjWeight, H * E), H, E, s.WeightT);");
-            w.Line($"Linear_{c.H}x{c.E}(s.DX, rows, s.WeightT, s.Zeros, dInput, accumulate: false);");
+            w.Line($"InputGrad_{c.E}x{c.H}(s.DX, rows, p.Slice(InputProjWeight, H * E), dInput, accumulate: false);");
             w.Close();
         }
         else
@@ -232,7 +235,7 @@ internal static class TrainingEmitter
     private static void WriteLayerBackward(SourceWriter w, H3Config c, int i)
     {
         string L(string s) => "L" + Int(i) + "_" + s;
-        string hh = $"Linear_{c.H}x{c.H}";
+        string ih = $"InputGrad_{c.H}x{c.H}";
         string wh = $"WeightGrad_{c.H}x{c.H}";
         w.Line("/// <summary>");
         w.Line($"/// layers.{i} backward, <see cref=\"Layer{i}TrainForward\"/> in exact reverse. On entry s.DX is the gradient at the");
@@ -243,19 +246,16 @@ internal static class TrainingEmitter
         w.Line($"// x += Dropout(fc2(GELU(fc1(LN2(x)))))  (layers.{i}.mlp, norm2)");
         w.Line("TensorPrimitives.Multiply(s.DX, a.Mask2, s.D1);");
         w.Line($"WeightGrad_{c.F}x{c.H}(s.D1, a.G, rows, g.Slice({L("MlpFc2Weight")}, H * F), g.Slice({L("MlpFc2Bias")}, H));");
-        w.Line($"Transpose(p.Slice({L("MlpFc2Weight")}, H * F), H, F, s.WeightT);");
-        w.Line($"Linear_{c.H}x{c.F}(s.D1, rows, s.WeightT, s.Zeros, s.DF, accumulate: false);");
+        w.Line($"InputGrad_{c.F}x{c.H}(s.D1, rows, p.Slice({L("MlpFc2Weight")}, H * F), s.DF, accumulate: false);");
         w.Line("GeluBackwardRows(s.DF, a.H1, rows, s.Temp1, s.Temp2);");
         w.Line($"WeightGrad_{c.H}x{c.F}(s.DF, a.Z2, rows, g.Slice({L("MlpFc1Weight")}, F * H), g.Slice({L("MlpFc1Bias")}, F));");
-        w.Line($"Transpose(p.Slice({L("MlpFc1Weight")}, F * H), F, H, s.WeightT);");
-        w.Line($"Linear_{c.F}x{c.H}(s.DF, rows, s.WeightT, s.Zeros, s.D2, accumulate: false);");
+        w.Line($"InputGrad_{c.H}x{c.F}(s.DF, rows, p.Slice({L("MlpFc1Weight")}, F * H), s.D2, accumulate: false);");
         w.Line($"LayerNormBackward(s.D2, a.Xmid, a.Mean2, a.Rstd2, p.Slice({L("Norm2Weight")}, H), s.DX, g.Slice({L("Norm2Weight")}, H), g.Slice({L("Norm2Bias")}, H), rows);");
         w.Line($"// x += Dropout(out_proj(m))  (layers.{i}.mixer.out_proj)");
         string m = c.K > 0 ? "a.Conv" : "a.M";
         w.Line("TensorPrimitives.Multiply(s.DX, a.Mask1, s.D1);");
         w.Line($"{wh}(s.D1, {m}, rows, g.Slice({L("MixerOutProjWeight")}, H * H), g.Slice({L("MixerOutProjBias")}, H));");
-        w.Line($"Transpose(p.Slice({L("MixerOutProjWeight")}, H * H), H, H, s.WeightT);");
-        w.Line($"{hh}(s.D1, rows, s.WeightT, s.Zeros, s.D2, accumulate: false);");
+        w.Line($"{ih}(s.D1, rows, p.Slice({L("MixerOutProjWeight")}, H * H), s.D2, accumulate: false);");
         if (c.K > 0)
         {
             w.Line($"// m = SiLU(conv(m) + bias)  (layers.{i}.mixer.conv)");
@@ -287,121 +287,13 @@ internal static class TrainingEmitter
         w.Line($"{wh}(s.D4, a.Z, rows, g.Slice({L("MixerQProjWeight")}, H * H), g.Slice({L("MixerQProjBias")}, H));");
         w.Line($"{wh}(s.D1, a.Z, rows, g.Slice({L("MixerKProjWeight")}, H * H), g.Slice({L("MixerKProjBias")}, H));");
         w.Line($"{wh}(s.D2, a.Z, rows, g.Slice({L("MixerVProjWeight")}, H * H), g.Slice({L("MixerVProjBias")}, H));");
-        w.Line($"Transpose(p.Slice({L("MixerQProjWeight")}, H * H), H, H, s.WeightT);");
-        w.Line($"{hh}(s.D4, rows, s.WeightT, s.Zeros, s.D3, accumulate: false);");
-        w.Line($"Transpose(p.Slice({L("MixerKProjWeight")}, H * H), H, H, s.WeightT);");
-        w.Line($"{hh}(s.D1, rows, s.WeightT, s.Zeros, s.D3, accumulate: true);");
-        w.Line($"Transpose(p.Slice({L("MixerVProjWeight")}, H * H), H, H, s.WeightT);");
-        w.Line($"{hh}(s.D2, rows, s.WeightT, s.Zeros, s.D3, accumulate: true);");
+        w.Line($"{ih}(s.D4, rows, p.Slice({L("MixerQProjWeight")}, H * H), s.D3, accumulate: false);");
+        w.Line($"{ih}(s.D1, rows, p.Slice({L("MixerKProjWeight")}, H * H), s.D3, accumulate: true);");
+        w.Line($"{ih}(s.D2, rows, p.Slice({L("MixerVProjWeight")}, H * H), s.D3, accumulate: true);");
         w.Line($"// z = LN1(x)  (layers.{i}.norm1); the residual path carries s.DX through unchanged");
         w.Line($"LayerNormBackward(s.D3, a.Xin, a.Mean1, a.Rstd1, p.Slice({L("Norm1Weight")}, H), s.DX, g.Slice({L("Norm1Weight")}, H), g.Slice({L("Norm1Bias")}, H), rows);");
         w.Close();
         w.Line();
-    }
-
-    private static void WriteWeightGrad(SourceWriter w, long inDim, long outDim)
-    {
-        string name = $"WeightGrad_{inDim}x{outDim}";
-        w.Line($"/// <summary>dW[o, i] += Σ_r dy[r, o]·x[r, i] and db[o] += Σ_r dy[r, o]: dy [rows, {outDim}], x [rows, {inDim}], dW [{outDim}, {inDim}].</summary>");
-        w.Open($"private static void {name}(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, int rows, Span<float> dw, Span<float> db)");
-        w.Line($"const int In = {Int(inDim)}, Out = {Int(outDim)};");
-        w.Line("dy = dy.Slice(0, rows * Out);");
-        w.Line("x = x.Slice(0, rows * In);");
-        w.Line("dw = dw.Slice(0, Out * In);");
-        w.Line("db = db.Slice(0, Out);");
-        w.Line("if (Vector256.IsHardwareAccelerated)");
-        w.Line($"    {name}_V256(ref MemoryMarshal.GetReference(dy), ref MemoryMarshal.GetReference(x), rows, ref MemoryMarshal.GetReference(dw));");
-        w.Line("else");
-        w.Line($"    {name}_V128(ref MemoryMarshal.GetReference(dy), ref MemoryMarshal.GetReference(x), rows, ref MemoryMarshal.GetReference(dw));");
-        w.Line("ColumnSums(dy, rows, db);");
-        w.Close();
-        w.Line();
-        WriteWeightGradWidth(w, name, inDim, outDim, "Vector256", 8);
-        WriteWeightGradWidth(w, name, inDim, outDim, "Vector128", 4);
-    }
-
-    private const int OutBlock = 4;
-
-    private static void WriteWeightGradWidth(SourceWriter w, string name, long inDim, long outDim, string vec, int lanes)
-    {
-        long vectors = inDim / lanes, tail = inDim % lanes;
-        bool masked = vectors > 0 && tail > 0;
-        w.Line($"/// <summary>{name} on {vec}: blocks of {OutBlock} outputs × 2 vectors of inputs, reducing over rows.</summary>");
-        w.Open($"private static void {name}_{vec.Replace("Vector", "V")}(ref float dy, ref float x, int rows, ref float dw)");
-        w.Line($"const int In = {Int(inDim)}, Out = {Int(outDim)};");
-        if (masked)
-            KernelEmitter.WriteTailMask(w, vec, lanes, tail);
-        w.Line("int o = 0;");
-        w.Open($"for (; o + {OutBlock} <= Out; o += {OutBlock})");
-        WriteOutBlock(w, OutBlock, inDim, vectors, masked, vec, lanes);
-        w.Close();
-        w.Open("for (; o < Out; o++)");
-        WriteOutBlock(w, 1, inDim, vectors, masked, vec, lanes);
-        w.Close();
-        w.Close();
-        w.Line();
-    }
-
-    private static void WriteOutBlock(SourceWriter w, int outs, long inDim, long vectors, bool masked, string vec, int lanes)
-    {
-        if (vectors == 0)
-        {
-            w.Open("for (int i = 0; i < In; i++)");
-            for (int oi = 0; oi < outs; oi++) w.Line($"float s{oi} = 0f;");
-            w.Open("for (int r = 0; r < rows; r++)");
-            w.Line("float xv = Unsafe.Add(ref x, r * In + i);");
-            for (int oi = 0; oi < outs; oi++) w.Line($"s{oi} += Unsafe.Add(ref dy, r * Out + o + {oi}) * xv;");
-            w.Close();
-            for (int oi = 0; oi < outs; oi++) w.Line($"Unsafe.Add(ref dw, (o + {oi}) * In + i) += s{oi};");
-            w.Close();
-            return;
-        }
-        w.Line("int i = 0;");
-        w.Open($"for (; i + {2 * lanes} <= {Int(vectors * lanes)}; i += {2 * lanes})");
-        WriteGradTile(w, outs, 2, vec, lanes, false);
-        w.Close();
-        if (vectors % 2 == 1)
-        {
-            w.Open("");
-            w.Line($"i = {Int((vectors - 1) * lanes)};");
-            WriteGradTile(w, outs, 1, vec, lanes, false);
-            w.Close();
-        }
-        if (masked)
-        {
-            w.Open("");
-            w.Line($"i = In - {lanes}; // tail: only the lanes past the last full vector are updated");
-            WriteGradTile(w, outs, 1, vec, lanes, true);
-            w.Close();
-        }
-    }
-
-    private static void WriteGradTile(SourceWriter w, int outs, int vecs, string vec, int lanes, bool masked)
-    {
-        var accs = new List<string>();
-        for (int oi = 0; oi < outs; oi++)
-            for (int vi = 0; vi < vecs; vi++)
-                accs.Add($"a{oi}{vi} = {vec}<float>.Zero");
-        w.Line($"{vec}<float> {string.Join(", ", accs)};");
-        w.Open("for (int r = 0; r < rows; r++)");
-        for (int vi = 0; vi < vecs; vi++)
-            w.Line($"{vec}<float> xv{vi} = {vec}.LoadUnsafe(ref x, (nuint)(r * In + i + {vi * lanes}));");
-        for (int oi = 0; oi < outs; oi++)
-        {
-            w.Line($"{vec}<float> g{oi} = {vec}.Create(Unsafe.Add(ref dy, r * Out + o + {oi}));");
-            for (int vi = 0; vi < vecs; vi++)
-                w.Line($"a{oi}{vi} = {vec}.MultiplyAddEstimate(g{oi}, xv{vi}, a{oi}{vi});");
-        }
-        w.Close();
-        for (int oi = 0; oi < outs; oi++)
-            for (int vi = 0; vi < vecs; vi++)
-            {
-                string at = $"ref Unsafe.Add(ref dw, (o + {oi}) * In + i + {vi * lanes})";
-                w.Line($"{vec}<float> d{oi}{vi} = {vec}.LoadUnsafe({at});");
-                w.Line(masked
-                    ? $"{vec}.ConditionalSelect(tailMask, d{oi}{vi} + a{oi}{vi}, d{oi}{vi}).StoreUnsafe({at});"
-                    : $"(d{oi}{vi} + a{oi}{vi}).StoreUnsafe({at});");
-            }
     }
 
     // Shape-generic training kernels: they use only the class's shape constants.
@@ -500,16 +392,6 @@ private static void ColumnSums(ReadOnlySpan<float> m, int rows, Span<float> sums
 {
     int width = sums.Length;
     for (int r = 0; r < rows; r++) TensorPrimitives.Add(sums, m.Slice(r * width, width), sums);
-}
-
-/// <summary>wt[i, o] = w[o, i]: W [outDim, inDim] → Wᵀ [inDim, outDim], for input gradients dx = dy·W.</summary>
-private static void Transpose(ReadOnlySpan<float> w, int outDim, int inDim, Span<float> wt)
-{
-    for (int o = 0; o < outDim; o++)
-    {
-        ReadOnlySpan<float> row = w.Slice(o * inDim, inDim);
-        for (int i = 0; i < inDim; i++) wt[i * outDim + o] = row[i];
-    }
 }
 
 /// <summary>

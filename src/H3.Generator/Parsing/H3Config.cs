@@ -68,7 +68,7 @@ internal readonly record struct H3Config(int E, int H, int N, int K, int L, int 
         long rows = batch * T, h = H, f = F, widest = Math.Max(E, f);
         long kernels = (long)ShiftTaps * h + (long)T * h + (long)K * h;
         long layer = rows * (15 * h + 2 * f + 4) + kernels;
-        return L * layer + rows * (E + 2 * h + 2) + rows * (5 * h + f) + kernels + 2 * f + h * widest + widest;
+        return L * layer + rows * (E + 2 * h + 2) + rows * (5 * h + f) + kernels + 2 * f + 16 * (h + widest) + widest; // 16·(H + widest): the panel scratch
     }
 
     // Σ_{t=0}^{T-1} min(t + 1, taps): multiply-adds of a causal convolution with `taps` taps.
