@@ -15,6 +15,7 @@ using H3.Benchmarks.Profile;
 // Usage (from the repository root):
 //   dotnet run -c Release --project benchmarks/H3.Benchmarks                 all cases, ShortRun, in-process; table + chart
 //   dotnet run -c Release --project benchmarks/H3.Benchmarks -- --profile    phase profile of the generated Forward (batch 1)
+//   dotnet run -c Release --project benchmarks/H3.Benchmarks -- --kernels [batch]   each generated kernel alone at batch·T rows
 //   dotnet run -c Release --project benchmarks/H3.Benchmarks -- --alloc      exact bytes allocated per timed call
 //   dotnet run -c Release --project benchmarks/H3.Benchmarks -- --split      training forward/backward split; Step with/without CheckParameters
 //   dotnet run -c Release --project benchmarks/H3.Benchmarks -- --bdn <BDN args>   plain BenchmarkSwitcher (e.g. --filter '*Step*')
@@ -22,6 +23,12 @@ if (args.Length > 0 && args[0] == "--profile")
 {
     int batch = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 1;
     PhaseProfile.Run(batch, reps: batch == 1 ? 300 : 30);
+    return;
+}
+
+if (args.Length > 0 && args[0] == "--kernels")
+{
+    KernelBench.Run(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 32);
     return;
 }
 
@@ -63,16 +70,19 @@ if (args.Length > 0 && args[0] == "--split")
     for (int i = 0; i < dOut.Length; i++) dOut[i] = (float)rng.NextGaussian() / 64;
     H3Workspace ws = model.CreateWorkspace(b);
     double fwd = 0, bwd = 0;
+    // Thread CPU time (ThreadClock): the split stays meaningful while other processes share the machine.
     for (int rep = -1; rep < 4; rep++)
     {
-        long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
+        double t0 = ThreadClock.Microseconds();
         model.Forward(input, output, b, ws, training: true);
-        long t1 = System.Diagnostics.Stopwatch.GetTimestamp();
+        double t1 = ThreadClock.Microseconds();
         model.Backward(dOut, ws);
-        long t2 = System.Diagnostics.Stopwatch.GetTimestamp();
-        if (rep >= 0) { fwd += (t1 - t0) * 1e3 / System.Diagnostics.Stopwatch.Frequency / 4; bwd += (t2 - t1) * 1e3 / System.Diagnostics.Stopwatch.Frequency / 4; }
+        double t2 = ThreadClock.Microseconds();
+        if (rep >= 0) { fwd += (t1 - t0) / 1e3 / 4; bwd += (t2 - t1) / 1e3 / 4; }
     }
-    Console.WriteLine($"training batch 32, 1 thread: Forward(workspace) {fwd:F1} ms, Backward {bwd:F1} ms (backward/forward {bwd / fwd:F2}; FLOP ratio 2.0)");
+    double peakNow = PeakBench.MeasureNow();
+    Console.WriteLine($"training batch 32, 1 thread: Forward(workspace) {fwd:F1} ms, Backward {bwd:F1} ms (backward/forward {bwd / fwd:F2}; FLOP ratio 2.0); "
+        + $"step {3 * Flops.ForwardPerWindow * b / ((fwd + bwd) * 1e6):F1} GFLOP/s on the full-model count = {100 * 3 * Flops.ForwardPerWindow * b / ((fwd + bwd) * 1e6) / peakNow:F0} % of the {peakNow:F1} GFLOP/s measured now");
     foreach (bool check in new[] { true, false })
     {
         H3StreamState st = model.CreateStream(1);
@@ -80,9 +90,9 @@ if (args.Length > 0 && args[0] == "--split")
         var frame = input.AsSpan(0, BenchModel.EmbedDim).ToArray();
         var o = new float[BenchModel.OutputSize];
         for (int i = 0; i < 200; i++) model.Step(frame, o, st);
-        var sw = System.Diagnostics.Stopwatch.StartNew();
+        double s0 = ThreadClock.Microseconds();
         for (int i = 0; i < 2000; i++) model.Step(frame, o, st);
-        double us = sw.Elapsed.TotalMicroseconds / 2000;
+        double us = (ThreadClock.Microseconds() - s0) / 2000;
         Console.WriteLine($"Step, CheckParameters={check}: {us:F1} µs per frame, {Flops.ParameterBytes / us / 1e3:F1} GB/s of weights");
     }
     return;

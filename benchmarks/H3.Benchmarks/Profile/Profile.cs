@@ -12,7 +12,7 @@ namespace H3.Benchmarks.Profile;
 /// </summary>
 public static class PhaseProfile
 {
-    private const int H = 256, E = 287, F = 1024, T = 60, Layers = 4, N = 64, Modes = 32, K = 4;
+    private const int H = 256, E = 287, F = 1024, T = 60, Layers = 4, K = 4;
 
     public static void Run(int batch, int reps)
     {
@@ -28,11 +28,11 @@ public static class PhaseProfile
         var scratch = new float[KernelsCopy.ScratchLength(batch)];
         var times = new Dictionary<string, double>();
         var order = new List<string>();
-        long t0 = 0;
-        void Start() => t0 = Stopwatch.GetTimestamp();
+        double t0 = 0;
+        void Start() => t0 = ThreadClock.Microseconds();
         void Stop(string name)
         {
-            double us = Stopwatch.GetElapsedTime(t0).TotalMicroseconds;
+            double us = ThreadClock.Microseconds() - t0;
             if (!times.TryAdd(name, us)) times[name] += us; else order.Add(name);
         }
         ReadOnlySpan<float> P(string name, int len) => p.AsSpan(off[name], len);
@@ -42,24 +42,28 @@ public static class PhaseProfile
             if (rep == 0) { times.Clear(); order.Clear(); }
             int rows = batch * T;
             var b = new KernelsCopy.Buffers(scratch, rows);
-            Start(); KernelsCopy.Linear_287x256(input, rows, P("input_proj.weight", H * E), P("input_proj.bias", H), b.X, false); Stop("input_proj 287→256 (GEMM)");
+            Start(); KernelsCopy.Linear_287x256(input, rows, P("input_proj.weight", H * E), P("input_proj.bias", H), b.X, false, b.Pack); Stop("input_proj 287→256 (GEMM)");
             for (int i = 0; i < Layers; i++)
             {
                 string l = "layers." + i.ToString(CultureInfo.InvariantCulture) + ".";
                 bool last = i == Layers - 1;
                 Start(); KernelsCopy.LayerNorm(b.X, rows, P(l + "norm1.weight", H), P(l + "norm1.bias", H), b.Z); Stop("LayerNorm ×2 + final");
                 Start();
-                KernelsCopy.Linear_256x256(b.Z, rows, P(l + "mixer.q_proj.weight", H * H), P(l + "mixer.q_proj.bias", H), b.Q, false);
-                KernelsCopy.Linear_256x256(b.Z, rows, P(l + "mixer.k_proj.weight", H * H), P(l + "mixer.k_proj.bias", H), b.Key, false);
-                KernelsCopy.Linear_256x256(b.Z, rows, P(l + "mixer.v_proj.weight", H * H), P(l + "mixer.v_proj.bias", H), b.Value, false);
+                KernelsCopy.Linear_256x256(b.Z, rows, P(l + "mixer.q_proj.weight", H * H), P(l + "mixer.q_proj.bias", H), b.Q, false, b.Pack);
+                KernelsCopy.Linear_256x256(b.Z, rows, P(l + "mixer.k_proj.weight", H * H), P(l + "mixer.k_proj.bias", H), b.Key, false, b.Pack);
+                KernelsCopy.Linear_256x256(b.Z, rows, P(l + "mixer.v_proj.weight", H * H), P(l + "mixer.v_proj.bias", H), b.Value, false, b.Pack);
                 Stop("q,k,v 256→256 (GEMM)");
-                Start(); KernelsCopy.ShiftKernel(P(l + "mixer.shift.B", H * N), P(l + "mixer.shift.C", H * N), b.ShiftKernel); Stop("shift kernel Ks build (float64)");
-                Start(); KernelsCopy.ShiftSsmTimesV(b.Key, b.Value, b.ShiftKernel, P(l + "mixer.shift.D", H), b.Z, batch); Stop("shift SSM conv ⊙ v");
                 Start();
-                KernelsCopy.DiagKernel(P(l + "mixer.diag.log_dt", H), P(l + "mixer.diag.inv_A_real", H * Modes), P(l + "mixer.diag.A_imag", H * Modes),
-                    P(l + "mixer.diag.B", H * N), P(l + "mixer.diag.C", H * N), b.DiagKernel);
-                Stop("diag kernel Kd build (float64)");
-                Start(); KernelsCopy.DiagSsmTimesQ(b.Z, b.Q, b.DiagKernel, P(l + "mixer.diag.D", H), b.Key, batch); Stop("diag SSM conv ⊙ q");
+                KernelsCopy.EnsureSsmKernels(p, off[l + "mixer.shift.B"], b.Cache.Slice(i * KernelsCopy.LayerCache, KernelsCopy.LayerCache), out Span<float> ks, out Span<float> kd);
+                Stop("SSM kernel cache check (Ks, Kd)");
+                Start();
+                KernelsCopy.CausalConv(b.Key, ks, KernelsCopy.ShiftTaps, P(l + "mixer.shift.D", H), b.Z, batch);
+                System.Numerics.Tensors.TensorPrimitives.Multiply(b.Z, b.Value, b.Z);
+                Stop("shift SSM conv ⊙ v");
+                Start();
+                KernelsCopy.CausalConv(b.Z, kd, T, P(l + "mixer.diag.D", H), b.Key, batch);
+                System.Numerics.Tensors.TensorPrimitives.Multiply(b.Key, b.Q, b.Key);
+                Stop("diag SSM conv ⊙ q");
                 Start(); KernelsCopy.ShortConv(b.Key, P(l + "mixer.conv.weight", H * K), P(l + "mixer.conv.bias", H), b.ConvKernel, b.Value, batch);
                 KernelsCopy.SiluRows(b.Value, rows, b.Temp); Stop("short conv + SiLU");
                 Span<float> x = b.X, m = b.Value;
@@ -71,11 +75,11 @@ public static class PhaseProfile
                     x = b.Q.Slice(0, batch * H); m = b.Z.Slice(0, batch * H); n = batch;
                 }
                 string tag = last ? " (last layer, last frame)" : "";
-                Start(); KernelsCopy.Linear_256x256(m, n, P(l + "mixer.out_proj.weight", H * H), P(l + "mixer.out_proj.bias", H), x, true); Stop("out_proj 256→256 (GEMM)" + tag);
+                Start(); KernelsCopy.Linear_256x256(m, n, P(l + "mixer.out_proj.weight", H * H), P(l + "mixer.out_proj.bias", H), x, true, b.Pack); Stop("out_proj 256→256 (GEMM)" + tag);
                 Start(); KernelsCopy.LayerNorm(x, n, P(l + "norm2.weight", H), P(l + "norm2.bias", H), b.U); Stop("LayerNorm ×2 + final");
-                Start(); KernelsCopy.Linear_256x1024(b.U, n, P(l + "mlp.fc1.weight", F * H), P(l + "mlp.fc1.bias", F), b.Ffn, false); Stop("fc1 256→1024 (GEMM)" + tag);
+                Start(); KernelsCopy.Linear_256x1024(b.U, n, P(l + "mlp.fc1.weight", F * H), P(l + "mlp.fc1.bias", F), b.Ffn, false, b.Pack); Stop("fc1 256→1024 (GEMM)" + tag);
                 Start(); KernelsCopy.GeluRows(b.Ffn, n, b.Temp); Stop("GELU");
-                Start(); KernelsCopy.Linear_1024x256(b.Ffn, n, P(l + "mlp.fc2.weight", H * F), P(l + "mlp.fc2.bias", H), x, true); Stop("fc2 1024→256 (GEMM)" + tag);
+                Start(); KernelsCopy.Linear_1024x256(b.Ffn, n, P(l + "mlp.fc2.weight", H * F), P(l + "mlp.fc2.bias", H), x, true, b.Pack); Stop("fc2 1024→256 (GEMM)" + tag);
             }
             Start(); KernelsCopy.LayerNorm(b.Q, batch, P("final_norm.weight", H), P("final_norm.bias", H), output); Stop("LayerNorm ×2 + final");
         }
@@ -85,9 +89,9 @@ public static class PhaseProfile
         for (int i = 0; i < check.Length; i++)
             if (Math.Abs(check[i] - output[i]) > 1e-5f) throw new InvalidOperationException("kernel copy disagrees with the generated Forward");
         for (int i = 0; i < 20; i++) model.Forward(input, check, batch);
-        var sw = Stopwatch.StartNew();
+        double start = ThreadClock.Microseconds();
         for (int i = 0; i < reps; i++) model.Forward(input, check, batch);
-        double real = sw.Elapsed.TotalMicroseconds / reps;
+        double real = (ThreadClock.Microseconds() - start) / reps;
 
         double rowsD = batch * T;
         var flops = new Dictionary<string, double>
@@ -105,16 +109,20 @@ public static class PhaseProfile
         };
         double total = 0;
         foreach (string k in order) total += times[k] / reps;
-        Console.WriteLine($"Generated Forward phase profile, batch {batch}, {reps} reps (µs per call):");
-        Console.WriteLine("| phase | µs | % | GFLOP/s |");
-        Console.WriteLine("|---|---:|---:|---:|");
+        double peak = PeakBench.MeasureNow();
+        Console.WriteLine($"FMA peak of this core measured just now: {peak.ToString("F1", CultureInfo.InvariantCulture)} GFLOP/s (a busy machine lowers it: compare fractions).");
+        Console.WriteLine($"Generated Forward phase profile, batch {batch}, {reps} reps (µs per call, {(ThreadClock.IsThreadTime ? "thread CPU time" : "wall clock")}):");
+        Console.WriteLine("| phase | µs | % | GFLOP/s | % of peak |");
+        Console.WriteLine("|---|---:|---:|---:|---:|");
         foreach (string k in order)
         {
             double us = times[k] / reps;
-            string g = flops.TryGetValue(k, out double fl) ? (fl / us / 1e3).ToString("F1", CultureInfo.InvariantCulture) : "";
-            Console.WriteLine($"| {k} | {us.ToString("F0", CultureInfo.InvariantCulture)} | {(100 * us / total).ToString("F1", CultureInfo.InvariantCulture)} | {g} |");
+            bool counted = flops.TryGetValue(k, out double fl);
+            string g = counted ? (fl / us / 1e3).ToString("F1", CultureInfo.InvariantCulture) : "";
+            string f = counted ? (100 * fl / us / 1e3 / peak).ToString("F0", CultureInfo.InvariantCulture) : "";
+            Console.WriteLine($"| {k} | {us.ToString("F0", CultureInfo.InvariantCulture)} | {(100 * us / total).ToString("F1", CultureInfo.InvariantCulture)} | {g} | {f} |");
         }
-        Console.WriteLine($"| **sum of phases** | {total.ToString("F0", CultureInfo.InvariantCulture)} | 100 | {(Flops.ForwardPerWindow * batch / total / 1e3).ToString("F1", CultureInfo.InvariantCulture)} (full-model count) |");
-        Console.WriteLine($"| real generated Forward (Stopwatch, same input) | {real.ToString("F0", CultureInfo.InvariantCulture)} | | {(Flops.ForwardPerWindow * batch / real / 1e3).ToString("F1", CultureInfo.InvariantCulture)} |");
+        Console.WriteLine($"| **sum of phases** | {total.ToString("F0", CultureInfo.InvariantCulture)} | 100 | {(Flops.ForwardPerWindow * batch / total / 1e3).ToString("F1", CultureInfo.InvariantCulture)} (full-model count) | {(100 * Flops.ForwardPerWindow * batch / total / 1e3 / peak).ToString("F0", CultureInfo.InvariantCulture)} |");
+        Console.WriteLine($"| real generated Forward (same clock, same input) | {real.ToString("F0", CultureInfo.InvariantCulture)} | | {(Flops.ForwardPerWindow * batch / real / 1e3).ToString("F1", CultureInfo.InvariantCulture)} | {(100 * Flops.ForwardPerWindow * batch / real / 1e3 / peak).ToString("F0", CultureInfo.InvariantCulture)} |");
     }
 }

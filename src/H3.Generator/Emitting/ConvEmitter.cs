@@ -113,6 +113,7 @@ internal static class ConvEmitter
         foreach (var (vec, lanes) in Widths(c))
         {
             w.Line($"/// <summary>CausalConv on {vec}: per window and vector of channels, blocks of {Block} frames with one accumulator each.</summary>");
+            w.Line(GemmEmitter.HotKernel);
             w.Open($"private static void CausalConv_{V(vec)}(ref float x, ref float kern, int taps, ref float d, ref float y, int batch)");
             WriteChannelLoop(w, c, lanes, () =>
             {
@@ -185,6 +186,7 @@ internal static class ConvEmitter
         foreach (var (vec, lanes) in Widths(c))
         {
             w.Line($"/// <summary>CausalConvBackward on {vec}: dx in blocks of {Block} frames, dKern in blocks of {Block} taps, per window and vector of channels.</summary>");
+            w.Line(GemmEmitter.HotKernel);
             w.Open($"private static void CausalConvBackward_{V(vec)}(ref float dy, ref float x, ref float kern, int taps, ref float d, ref float dx, ref float dKern, ref float dD, int batch)");
             WriteChannelLoop(w, c, lanes, () =>
             {

@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using H3.Generator.Parsing;
 using static H3.Generator.Parsing.Format;
 
 namespace H3.Generator.Emitting;
@@ -24,10 +25,13 @@ internal static class GemmEmitter
     /// <summary>Rows of the broadcast operand per register tile.</summary>
     public const int TileRows = 6;
 
-    /// <summary>Floats of the panel scratch every Linear needs: room for xᵀ [In, 16] and yᵀ [Out, 16] of the widest shape.</summary>
-    public const string PackLengthExpression = "16 * (H + Math.Max(E, F))";
-
     private static string V(string vec) => vec.Replace("Vector", "V");
+
+    /// <summary>
+    /// On every kernel with a hot loop: the JIT compiles it fully optimised on first use instead of starting at Tier 0 and
+    /// patching the running loop (OSR), so the first calls are as fast as the thousandth. Native AOT ignores it.
+    /// </summary>
+    public const string HotKernel = "[MethodImpl(MethodImplOptions.AggressiveOptimization)]";
 
     // ---------------------------------------------------------------------------------------------------------
     // The register tile
@@ -47,6 +51,7 @@ internal static class GemmEmitter
         public string Advance = "";                           // end of the loop body (pointer bumps), may be empty
         public Func<int, string> Init = _ => "";             // initial accumulator of row a
         public Action<SourceWriter, int, int, string> Store = (_, _, _, _) => { };
+        public Action<SourceWriter, int>? StoreAll;                // replaces Store: gets the number of rows
     }
 
     /// <summary>Prints the tile's statements in the current block (callers open a scope for it).</summary>
@@ -70,6 +75,11 @@ internal static class GemmEmitter
         }
         if (t.Advance.Length > 0) w.Line(t.Advance);
         w.Close();
+        if (t.StoreAll is not null)
+        {
+            t.StoreAll(w, t.Rows);
+            return;
+        }
         for (int a = 0; a < t.Rows; a++)
             for (int v = 0; v < t.Vectors; v++)
                 t.Store(w, a, v, $"a{a}{v}");
@@ -113,6 +123,7 @@ internal static class GemmEmitter
         w.Line($"/// {name} on {vec}: panels of {panel} rows. Per panel, xᵀ [In, {panel}] is packed, then each block of {TileRows} outputs");
         w.Line($"/// accumulates yᵀ[o, 0..{panel}) = bias[o] + Σ_i W[o, i]·xᵀ[i, ·] ({TileRows} broadcasts × 2 vectors), and yᵀ is added back into y.");
         w.Line("/// </summary>");
+        w.Line(HotKernel);
         w.Open($"private static void {name}_{V(vec)}(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate, ref float pack)");
         w.Line($"const int In = {Int(inDim)}, Out = {Int(outDim)}, P = {panel};");
         w.Line("ref float xt = ref pack;                          // xᵀ [In, P]");
@@ -159,6 +170,36 @@ internal static class GemmEmitter
         w.Line();
     }
 
+    /// <summary>
+    /// Stores a tile's rows (a{a}0, a{a}1) at <paramref name="at"/>(a): whole vectors when the tile is full, else every row
+    /// into the staging buffer first and then StoreFirst per row. No call may come while an accumulator is still live:
+    /// the JIT would then keep all of them in memory inside the loop.
+    /// </summary>
+    private static void WriteColumnStores(SourceWriter w, string vec, int lanes, int rows, Func<int, string> at, string accumulate)
+    {
+        w.Open($"if (valid == {2 * lanes})");
+        for (int a = 0; a < rows; a++)
+        {
+            w.Line($"ref float dst{a} = {at(a)};");
+            string Sum(int v, string offset) => accumulate == "true"
+                ? $"{vec}.LoadUnsafe(ref dst{a}{offset}) + a{a}{v}"
+                : $"{accumulate} ? {vec}.LoadUnsafe(ref dst{a}{offset}) + a{a}{v} : a{a}{v}";
+            w.Line($"({Sum(0, "")}).StoreUnsafe(ref dst{a});");
+            w.Line($"({Sum(1, $", {lanes}")}).StoreUnsafe(ref dst{a}, {lanes});");
+        }
+        w.Close();
+        w.Open("else");
+        w.Line("// A partial tile (the last columns of a row): stage every row, then copy the valid columns.");
+        for (int a = 0; a < rows; a++)
+        {
+            w.Line($"a{a}0.StoreUnsafe(ref staged, {a * 2 * lanes});");
+            w.Line($"a{a}1.StoreUnsafe(ref staged, {a * 2 * lanes + lanes});");
+        }
+        for (int a = 0; a < rows; a++)
+            w.Line($"StoreFirst({at(a)}, ref Unsafe.Add(ref staged, {a * 2 * lanes}), valid, {accumulate});");
+        w.Close();
+    }
+
     // ---------------------------------------------------------------------------------------------------------
     // Input gradient: dx (+)= dy·W
     // ---------------------------------------------------------------------------------------------------------
@@ -166,16 +207,17 @@ internal static class GemmEmitter
     public static void WriteInputGrad(SourceWriter w, long inDim, long outDim)
     {
         string name = $"InputGrad_{inDim}x{outDim}";
-        w.Line($"/// <summary>dx[r, i] (+)= Σ_o dy[r, o]·W[o, i]: dy [rows, {outDim}], W [{outDim}, {inDim}], dx [rows, {inDim}] (W read in place, no transpose).</summary>");
-        w.Open($"private static void {name}(ReadOnlySpan<float> dy, int rows, ReadOnlySpan<float> w, Span<float> dx, bool accumulate)");
+        w.Line($"/// <summary>dx[r, i] (+)= Σ_o dy[r, o]·W[o, i]: dy [rows, {outDim}], W [{outDim}, {inDim}], dx [rows, {inDim}]. <paramref name=\"pack\"/>: PackLength floats.</summary>");
+        w.Open($"private static void {name}(ReadOnlySpan<float> dy, int rows, ReadOnlySpan<float> w, Span<float> dx, bool accumulate, Span<float> pack)");
         w.Line($"const int In = {Int(inDim)}, Out = {Int(outDim)};");
         w.Line("ref float dyr = ref MemoryMarshal.GetReference(dy.Slice(0, rows * Out));");
         w.Line("ref float wr = ref MemoryMarshal.GetReference(w.Slice(0, Out * In));");
         w.Line("ref float dxr = ref MemoryMarshal.GetReference(dx.Slice(0, rows * In));");
+        w.Line($"ref float pr = ref MemoryMarshal.GetReference(pack.Slice(0, Out * {Int(H3Config.InputGradChunk(inDim))}));");
         w.Line("if (Vector256.IsHardwareAccelerated)");
-        w.Line($"    {name}_V256(ref dyr, rows, ref wr, ref dxr, accumulate);");
+        w.Line($"    {name}_V256(ref dyr, rows, ref wr, ref dxr, accumulate, ref pr);");
         w.Line("else");
-        w.Line($"    {name}_V128(ref dyr, rows, ref wr, ref dxr, accumulate);");
+        w.Line($"    {name}_V128(ref dyr, rows, ref wr, ref dxr, accumulate, ref pr);");
         w.Close();
         w.Line();
         WriteInputGradWidth(w, name, inDim, outDim, "Vector256", 8);
@@ -184,86 +226,44 @@ internal static class GemmEmitter
 
     private static void WriteInputGradWidth(SourceWriter w, string name, long inDim, long outDim, string vec, int lanes)
     {
-        long vectors = inDim / lanes, tail = inDim % lanes;
+        int tw = 2 * lanes;
+        long chunk = H3Config.InputGradChunk(inDim);
         w.Line("/// <summary>");
-        w.Line($"/// {name} on {vec}: tiles of {TileRows} rows of dy (broadcast) × 2 vectors of a W row, reducing over the {outDim} outputs.");
-        w.Line("/// Columns go in chunks of 8 vectors so the chunk of W stays in cache while every row block passes over it.");
-        if (vectors > 0 && tail > 0)
-            w.Line($"/// In = {inDim} = {vectors}·{lanes} + {tail}: the last vector starts at In - {lanes} and writes only its last {tail} lanes.");
+        w.Line($"/// {name} on {vec}: W's columns in chunks of {chunk}, each packed as tiles [{tw} columns][Out] so the reduction over");
+        w.Line($"/// outputs reads them contiguously (a W column at stride In would thrash L1); then tiles of {TileRows} rows of dy (broadcast)");
+        w.Line($"/// × {tw} columns for every row block.");
         w.Line("/// </summary>");
-        w.Open($"private static void {name}_{V(vec)}(ref float dy, int rows, ref float w, ref float dx, bool accumulate)");
-        w.Line($"const int In = {Int(inDim)}, Out = {Int(outDim)};");
-        if (vectors == 0)
+        w.Line(HotKernel);
+        w.Open($"private static void {name}_{V(vec)}(ref float dy, int rows, ref float w, ref float dx, bool accumulate, ref float pack)");
+        w.Line($"const int In = {Int(inDim)}, Out = {Int(outDim)}, TW = {tw}, Chunk = {Int(chunk)};");
+        w.Line("ref float staged = ref MemoryMarshal.GetReference(stackalloc float[" + TileRows + " * TW]); // a partial tile on its way out");
+        w.Open("for (int c0 = 0; c0 < In; c0 += Chunk)");
+        w.Line("int width = Math.Min(Chunk, In - c0), tiles = (width + TW - 1) / TW;");
+        w.Line($"PackColumns_{V(vec)}(ref Unsafe.Add(ref w, c0), Out, In, width, ref pack); // pack[t, o, 0..TW) = W[o, c0 + t·TW ..]");
+        Tile Block(int rowsInTile) => new()
         {
-            w.Line($"// In = {inDim} is narrower than one vector: scalar sums.");
-            w.Open("for (int r = 0; r < rows; r++)");
-            w.Open("for (int i = 0; i < In; i++)");
-            w.Line("float sum = 0f;");
-            w.Line("for (int o = 0; o < Out; o++) sum += Unsafe.Add(ref dy, r * Out + o) * Unsafe.Add(ref w, o * In + i);");
-            w.Line("Store(ref Unsafe.Add(ref dx, r * In + i), sum, accumulate);");
-            w.Close();
-            w.Close();
-            w.Close();
-            w.Line();
-            return;
-        }
-        if (tail > 0) KernelEmitter.WriteTailMask(w, vec, lanes, tail);
-        Tile Block(int rowsInTile, int vecs, bool masked) => new()
-        {
-            Vec = vec, Lanes = lanes, Rows = rowsInTile, Vectors = vecs,
+            Vec = vec, Lanes = lanes, Rows = rowsInTile, Vectors = 2,
             RowRef = a => $"ref float d{a} = ref Unsafe.Add(ref dy, (r + {a}) * Out);",
             Init = _ => $"{vec}<float>.Zero",
             Loop = "for (int o = 0; o < Out; o++)",
-            Load = v => $"{vec}.LoadUnsafe(ref Unsafe.Add(ref w, o * In + i + {v * lanes}))",
+            Load = v => $"{vec}.LoadUnsafe(ref wt, (nuint)(o * TW + {v * lanes}))",
             Broadcast = a => $"Unsafe.Add(ref d{a}, o)",
-            Store = (sw, a, v, acc) =>
-            {
-                string at = $"ref Unsafe.Add(ref dx, (r + {a}) * In + i + {v * lanes})";
-                if (masked)
-                {
-                    sw.Line($"{vec}<float> old{a} = {vec}.LoadUnsafe({at});");
-                    sw.Line($"{vec}.ConditionalSelect(tailMask, accumulate ? old{a} + {acc} : {acc}, old{a}).StoreUnsafe({at});");
-                }
-                else
-                {
-                    sw.Line($"(accumulate ? {vec}.LoadUnsafe({at}) + {acc} : {acc}).StoreUnsafe({at});");
-                }
-            },
+            StoreAll = (sw, n) => WriteColumnStores(sw, vec, lanes, n, a => $"ref Unsafe.Add(ref dx, (r + {a}) * In + c)", "accumulate"),
         };
-        void Columns(int rowsInTile)
+        void Rows(int size)
         {
-            // Pairs of vectors inside the chunk [c, c + 8·lanes), then (last chunk only) an odd vector and the masked tail.
-            w.Open($"for (int i = c; i < Math.Min(c + {8 * lanes}, {Int(vectors / 2 * 2 * lanes)}); i += {2 * lanes})");
-            WriteTileBody(w, Block(rowsInTile, 2, false));
+            w.Open("for (int t = 0; t < tiles; t++)");
+            w.Line("int c = c0 + t * TW, valid = Math.Min(TW, In - c);");
+            w.Line("ref float wt = ref Unsafe.Add(ref pack, t * Out * TW);");
+            WriteTileBody(w, Block(size));
             w.Close();
-            if (vectors % 2 == 1 || tail > 0)
-            {
-                w.Open($"if (c + {8 * lanes} >= {Int(vectors / 2 * 2 * lanes)})");
-                if (vectors % 2 == 1)
-                {
-                    w.Open("");
-                    w.Line($"const int i = {Int((vectors - 1) * lanes)}; // the odd last full vector");
-                    WriteTileBody(w, Block(rowsInTile, 1, false));
-                    w.Close();
-                }
-                if (tail > 0)
-                {
-                    w.Open("");
-                    w.Line($"const int i = In - {lanes}; // tail");
-                    WriteTileBody(w, Block(rowsInTile, 1, true));
-                    w.Close();
-                }
-                w.Close();
-            }
         }
-        long chunkEnd = Math.Max(vectors / 2 * 2 * lanes, 1);
-        w.Open($"for (int c = 0; c < {Int(chunkEnd)}; c += {8 * lanes})");
         w.Line("int r = 0;");
         w.Open($"for (; r + {TileRows} <= rows; r += {TileRows})");
-        Columns(TileRows);
+        Rows(TileRows);
         w.Close();
         w.Open("for (; r < rows; r++)");
-        Columns(1);
+        Rows(1);
         w.Close();
         w.Close();
         w.Close();
@@ -274,23 +274,21 @@ internal static class GemmEmitter
     // Weight gradient: dW += dyᵀ·x, db += Σ dy
     // ---------------------------------------------------------------------------------------------------------
 
-    /// <summary>Rows of dy and x reduced per pass over dW: the pass's x rows stay in L2 while every output block reads them.</summary>
-    private const int RowChunk = 128;
-
     public static void WriteWeightGrad(SourceWriter w, long inDim, long outDim)
     {
         string name = $"WeightGrad_{inDim}x{outDim}";
-        w.Line($"/// <summary>dW[o, i] += Σ_r dy[r, o]·x[r, i] and db[o] += Σ_r dy[r, o]: dy [rows, {outDim}], x [rows, {inDim}], dW [{outDim}, {inDim}].</summary>");
-        w.Open($"private static void {name}(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, int rows, Span<float> dw, Span<float> db)");
+        w.Line($"/// <summary>dW[o, i] += Σ_r dy[r, o]·x[r, i] and db[o] += Σ_r dy[r, o]: dy [rows, {outDim}], x [rows, {inDim}], dW [{outDim}, {inDim}]. <paramref name=\"pack\"/>: PackLength floats.</summary>");
+        w.Open($"private static void {name}(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, int rows, Span<float> dw, Span<float> db, Span<float> pack)");
         w.Line($"const int In = {Int(inDim)}, Out = {Int(outDim)};");
         w.Line("dy = dy.Slice(0, rows * Out);");
         w.Line("ref float dyr = ref MemoryMarshal.GetReference(dy);");
         w.Line("ref float xr = ref MemoryMarshal.GetReference(x.Slice(0, rows * In));");
         w.Line("ref float dwr = ref MemoryMarshal.GetReference(dw.Slice(0, Out * In));");
+        w.Line($"ref float pr = ref MemoryMarshal.GetReference(pack.Slice(0, {H3Config.WeightGradRows} * {Int(H3Config.WeightGradChunk(inDim))} + {H3Config.WeightGradRows} * 8));");
         w.Line("if (Vector256.IsHardwareAccelerated)");
-        w.Line($"    {name}_V256(ref dyr, ref xr, rows, ref dwr);");
+        w.Line($"    {name}_V256(ref dyr, ref xr, rows, ref dwr, ref pr);");
         w.Line("else");
-        w.Line($"    {name}_V128(ref dyr, ref xr, rows, ref dwr);");
+        w.Line($"    {name}_V128(ref dyr, ref xr, rows, ref dwr, ref pr);");
         w.Line("ColumnSums(dy, rows, db.Slice(0, Out));");
         w.Close();
         w.Line();
@@ -300,85 +298,58 @@ internal static class GemmEmitter
 
     private static void WriteWeightGradWidth(SourceWriter w, string name, long inDim, long outDim, string vec, int lanes)
     {
-        long vectors = inDim / lanes, tail = inDim % lanes;
+        int tw = 2 * lanes;
+        long chunk = H3Config.WeightGradChunk(inDim);
         long blocks = outDim / TileRows, rest = outDim % TileRows;
         w.Line("/// <summary>");
-        w.Line($"/// {name} on {vec}: tiles of {TileRows} outputs (dy broadcast) × 2 vectors of x, reducing over rows in chunks of {RowChunk}.");
-        if (vectors > 0 && tail > 0)
-            w.Line($"/// In = {inDim} = {vectors}·{lanes} + {tail}: the last vector starts at In - {lanes} and adds only its last {tail} lanes.");
+        w.Line($"/// {name} on {vec}: rows in chunks of {H3Config.WeightGradRows} and x's columns in chunks of {chunk}, packed as tiles");
+        w.Line($"/// [{tw} columns][rows]; per block of {TileRows} outputs the block's dy columns are packed [rows][8]. Tiles of {TileRows} outputs");
+        w.Line($"/// (dy broadcast) × {tw} columns of x reduce over the chunk's rows, reading both packs contiguously.");
         w.Line("/// </summary>");
-        w.Open($"private static void {name}_{V(vec)}(ref float dy, ref float x, int rows, ref float dw)");
-        w.Line($"const int In = {Int(inDim)}, Out = {Int(outDim)};");
-        if (vectors == 0)
+        w.Line(HotKernel);
+        w.Open($"private static void {name}_{V(vec)}(ref float dy, ref float x, int rows, ref float dw, ref float pack)");
+        w.Line($"const int In = {Int(inDim)}, Out = {Int(outDim)}, TW = {tw}, Chunk = {Int(chunk)}, RowChunk = {H3Config.WeightGradRows};");
+        w.Line("ref float gp = ref Unsafe.Add(ref pack, RowChunk * Chunk); // dy columns o .. o+5 of the chunk's rows, [r][8]");
+        w.Line("ref float staged = ref MemoryMarshal.GetReference(stackalloc float[" + TileRows + " * TW]); // a partial tile on its way out");
+        w.Open("for (int r0 = 0; r0 < rows; r0 += RowChunk)");
+        w.Line("int n = Math.Min(RowChunk, rows - r0);");
+        w.Open("for (int c0 = 0; c0 < In; c0 += Chunk)");
+        w.Line("int width = Math.Min(Chunk, In - c0), tiles = (width + TW - 1) / TW;");
+        w.Line($"PackColumns_{V(vec)}(ref Unsafe.Add(ref x, r0 * In + c0), n, In, width, ref pack); // pack[t, r, 0..TW) = x[r0 + r, c0 + t·TW ..]");
+        Tile Block(int outs) => new()
         {
-            w.Line($"// In = {inDim} is narrower than one vector: scalar sums.");
-            w.Open("for (int o = 0; o < Out; o++)");
-            w.Open("for (int i = 0; i < In; i++)");
-            w.Line("float sum = 0f;");
-            w.Line("for (int r = 0; r < rows; r++) sum += Unsafe.Add(ref dy, r * Out + o) * Unsafe.Add(ref x, r * In + i);");
-            w.Line("Unsafe.Add(ref dw, o * In + i) += sum;");
-            w.Close();
-            w.Close();
-            w.Close();
-            w.Line();
-            return;
-        }
-        if (tail > 0) KernelEmitter.WriteTailMask(w, vec, lanes, tail);
-        Tile Block(int outs, int vecs, bool masked) => new()
-        {
-            Vec = vec, Lanes = lanes, Rows = outs, Vectors = vecs,
-            RowRef = a => a == 0 ? "ref float g = ref Unsafe.Add(ref dy, r0 * Out + o);" : "",
+            Vec = vec, Lanes = lanes, Rows = outs, Vectors = 2,
+            RowRef = a => a == 0 ? "ref float g = ref gp;" : "",
             Init = _ => $"{vec}<float>.Zero",
-            Loop = "for (int r = r0; r < r1; r++)",
-            Load = v => $"{vec}.LoadUnsafe(ref Unsafe.Add(ref x, r * In + i + {v * lanes}))",
+            Loop = "for (int r = 0; r < n; r++)",
+            Load = v => $"{vec}.LoadUnsafe(ref xt, (nuint)(r * TW + {v * lanes}))",
             Broadcast = a => $"Unsafe.Add(ref g, {a})",
-            Advance = "g = ref Unsafe.Add(ref g, Out);",
-            Store = (sw, a, v, acc) =>
-            {
-                string at = $"ref Unsafe.Add(ref dw, (o + {a}) * In + i + {v * lanes})";
-                sw.Line(masked
-                    ? $"({vec}.LoadUnsafe({at}) + ({acc} & tailMask)).StoreUnsafe({at});"
-                    : $"({vec}.LoadUnsafe({at}) + {acc}).StoreUnsafe({at});");
-            },
+            Advance = "g = ref Unsafe.Add(ref g, 8);",
+            StoreAll = (sw, n) => WriteColumnStores(sw, vec, lanes, n, a => $"ref Unsafe.Add(ref dw, (o + {a}) * In + c)", "true"),
         };
-        void Columns(int outs)
+        void Tiles(int outs)
         {
-            if (vectors >= 2)
-            {
-                w.Open($"for (int i = 0; i < {Int(vectors / 2 * 2 * lanes)}; i += {2 * lanes})");
-                WriteTileBody(w, Block(outs, 2, false));
-                w.Close();
-            }
-            if (vectors % 2 == 1)
-            {
-                w.Open("");
-                w.Line($"const int i = {Int((vectors - 1) * lanes)}; // the odd last full vector");
-                WriteTileBody(w, Block(outs, 1, false));
-                w.Close();
-            }
-            if (tail > 0)
-            {
-                w.Open("");
-                w.Line($"const int i = In - {lanes}; // tail");
-                WriteTileBody(w, Block(outs, 1, true));
-                w.Close();
-            }
+            w.Line("PackRows8(ref Unsafe.Add(ref dy, r0 * Out + o), n, Out, Math.Min(8, Out - o), ref gp);");
+            w.Open("for (int t = 0; t < tiles; t++)");
+            w.Line("int c = c0 + t * TW, valid = Math.Min(TW, In - c);");
+            w.Line("ref float xt = ref Unsafe.Add(ref pack, t * n * TW);");
+            WriteTileBody(w, Block(outs));
+            w.Close();
         }
-        w.Open($"for (int r0 = 0; r0 < rows; r0 += {RowChunk})");
-        w.Line($"int r1 = Math.Min(rows, r0 + {RowChunk});");
         if (blocks > 0)
         {
             w.Open($"for (int o = 0; o < {Int(blocks * TileRows)}; o += {TileRows})");
-            Columns(TileRows);
+            Tiles(TileRows);
             w.Close();
         }
         if (rest > 0)
         {
             w.Open("");
             w.Line($"const int o = {Int(blocks * TileRows)}; // the last {rest} output{(rest == 1 ? "" : "s")}");
-            Columns((int)rest);
+            Tiles((int)rest);
             w.Close();
         }
+        w.Close();
         w.Close();
         w.Close();
         w.Line();
@@ -389,13 +360,11 @@ internal static class GemmEmitter
     // ---------------------------------------------------------------------------------------------------------
 
     public const string PanelKernels = """
-/// <summary>Floats of panel scratch the Linear kernels need (xᵀ and yᵀ of the widest shape, 16-row panels).</summary>
-public const int PackLength = 16 * (H + (E > F ? E : F));
-
 /// <summary>
 /// xt[i, j] = x[j, i] for j &lt; n and 0 for n ≤ j &lt; 16: a panel of n ≤ 16 rows of x [·, cols], transposed. Full panels
 /// go through 8×8 in-register transposes (AVX), the rest element by element.
 /// </summary>
+[MethodImpl(MethodImplOptions.AggressiveOptimization)]
 private static void PackPanel_V256(ref float x, int n, int cols, ref float xt)
 {
     const int P = 16;
@@ -414,6 +383,7 @@ private static void PackPanel_V256(ref float x, int n, int cols, ref float xt)
 }
 
 /// <summary>y[j, o] (+)= yt[o, j] for j &lt; n: the panel's yᵀ [cols, 16] added (or written) back into n rows of y [·, cols].</summary>
+[MethodImpl(MethodImplOptions.AggressiveOptimization)]
 private static void UnpackPanel_V256(ref float yt, int cols, ref float y, int n, bool accumulate)
 {
     const int P = 16;
@@ -431,7 +401,85 @@ private static void UnpackPanel_V256(ref float yt, int cols, ref float y, int n,
             Store(ref Unsafe.Add(ref y, j * cols + c), Unsafe.Add(ref yt, c * P + j), accumulate);
 }
 
+/// <summary>
+/// dst[t, r, 0..16) = src[r, t·16 ..] for r &lt; n and tiles t covering <paramref name="width"/> columns (zeros past it):
+/// columns of a row-major block [n, stride] regrouped into contiguous 16-wide tiles.
+/// </summary>
+[MethodImpl(MethodImplOptions.AggressiveOptimization)]
+private static void PackColumns_V256(ref float src, int n, int stride, int width, ref float dst)
+{
+    const int TW = 16;
+    int full = width / TW, rest = width % TW;
+    for (int t = 0; t < full; t++)
+    {
+        ref float d = ref Unsafe.Add(ref dst, t * n * TW);
+        ref float s = ref Unsafe.Add(ref src, t * TW);
+        for (int r = 0; r < n; r++)
+        {
+            Vector256.LoadUnsafe(ref s, (nuint)(r * stride)).StoreUnsafe(ref d, (nuint)(r * TW));
+            Vector256.LoadUnsafe(ref s, (nuint)(r * stride + 8)).StoreUnsafe(ref d, (nuint)(r * TW + 8));
+        }
+    }
+    if (rest > 0)
+    {
+        ref float d = ref Unsafe.Add(ref dst, full * n * TW);
+        for (int r = 0; r < n; r++)
+            for (int j = 0; j < TW; j++)
+                Unsafe.Add(ref d, r * TW + j) = j < rest ? Unsafe.Add(ref src, r * stride + full * TW + j) : 0f;
+    }
+}
+
+/// <summary>The Vector128 form of <see cref="PackColumns_V256"/>: 8-wide tiles.</summary>
+[MethodImpl(MethodImplOptions.AggressiveOptimization)]
+private static void PackColumns_V128(ref float src, int n, int stride, int width, ref float dst)
+{
+    const int TW = 8;
+    int full = width / TW, rest = width % TW;
+    for (int t = 0; t < full; t++)
+    {
+        ref float d = ref Unsafe.Add(ref dst, t * n * TW);
+        ref float s = ref Unsafe.Add(ref src, t * TW);
+        for (int r = 0; r < n; r++)
+        {
+            Vector128.LoadUnsafe(ref s, (nuint)(r * stride)).StoreUnsafe(ref d, (nuint)(r * TW));
+            Vector128.LoadUnsafe(ref s, (nuint)(r * stride + 4)).StoreUnsafe(ref d, (nuint)(r * TW + 4));
+        }
+    }
+    if (rest > 0)
+    {
+        ref float d = ref Unsafe.Add(ref dst, full * n * TW);
+        for (int r = 0; r < n; r++)
+            for (int j = 0; j < TW; j++)
+                Unsafe.Add(ref d, r * TW + j) = j < rest ? Unsafe.Add(ref src, r * stride + full * TW + j) : 0f;
+    }
+}
+
+/// <summary>
+/// dst[r, 0..count) = src[r, 0..count) for r &lt; n, rows of 8 floats: a weight gradient's block of dy columns, contiguous.
+/// The tiles read only the block's own columns, so when 8 are available (count = 8) whole vectors are copied.
+/// </summary>
+[MethodImpl(MethodImplOptions.AggressiveOptimization)]
+private static void PackRows8(ref float src, int n, int stride, int count, ref float dst)
+{
+    if (count == 8 && Vector256.IsHardwareAccelerated)
+    {
+        for (int r = 0; r < n; r++)
+            Vector256.LoadUnsafe(ref src, (nuint)(r * stride)).StoreUnsafe(ref dst, (nuint)(r * 8));
+        return;
+    }
+    for (int r = 0; r < n; r++)
+        for (int j = 0; j < count; j++)
+            Unsafe.Add(ref dst, r * 8 + j) = Unsafe.Add(ref src, r * stride + j);
+}
+
+/// <summary>dst[0..valid) (+)= staged[0..valid): the columns of a partial tile row.</summary>
+private static void StoreFirst(ref float dst, ref float staged, int valid, bool accumulate)
+{
+    for (int j = 0; j < valid; j++) Store(ref Unsafe.Add(ref dst, j), Unsafe.Add(ref staged, j), accumulate);
+}
+
 /// <summary>The Vector128 panels (8 rows), transposed element by element.</summary>
+[MethodImpl(MethodImplOptions.AggressiveOptimization)]
 private static void PackPanel_V128(ref float x, int n, int cols, ref float xt)
 {
     const int P = 8;
@@ -440,6 +488,7 @@ private static void PackPanel_V128(ref float x, int n, int cols, ref float xt)
             Unsafe.Add(ref xt, i * P + j) = j < n ? Unsafe.Add(ref x, j * cols + i) : 0f;
 }
 
+[MethodImpl(MethodImplOptions.AggressiveOptimization)]
 private static void UnpackPanel_V128(ref float yt, int cols, ref float y, int n, bool accumulate)
 {
     const int P = 8;

@@ -55,13 +55,8 @@ internal static class KernelEmitter
         WriteForward(w, spec, c);
         for (int i = 0; i < c.L; i++) WriteLayer(w, c, i);
         WriteLayerNorm(w);
-        var shapes = new List<(long In, long Out)>();
-        if (c.HasInputProjection) shapes.Add((c.E, c.H));
-        shapes.Add((c.H, c.H));
-        shapes.Add((c.H, c.F));
-        shapes.Add((c.F, c.H));
         var seen = new HashSet<(long, long)>();
-        foreach (var s in shapes)
+        foreach (var s in c.DenseShapes())
             if (seen.Add(s)) GemmEmitter.WriteLinear(w, s.In, s.Out);
         w.Lines(GemmEmitter.PanelKernels);
         w.Line();
@@ -122,6 +117,9 @@ internal static class KernelEmitter
         w.Line("/// and Kd [T, H]. The kernels depend only on the weights; rebuilding them costs far more than comparing the parameters.");
         w.Line("/// </summary>");
         w.Line("public const int LayerCache = 1 + SsmParams + ShiftTaps * H + T * H;");
+        w.Line();
+        w.Line($"/// <summary>Floats of the matrix kernels' panel scratch: the largest forward panel pair, input-gradient chunk of W or weight-gradient block.</summary>");
+        w.Line($"public const int PackLength = {Int(c.PackFloats())};");
         w.Line();
         w.Line("/// <summary>Floats of scratch one Forward call needs for <paramref name=\"batch\"/> windows.</summary>");
         w.Line("public static long ScratchLength(int batch) => (long)L * LayerCache + (long)batch * T * (6L * H + F) + (long)K * H + F + PackLength;");

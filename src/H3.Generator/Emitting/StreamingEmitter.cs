@@ -294,6 +294,7 @@ internal static class StreamingEmitter
         w.Line($"/// {name} on {vec}: per block of {OutBlock} outputs, rows in pairs ({OutBlock / 2} outputs × 2 rows at a time) and a last");
         w.Line($"/// single row ({OutBlock} outputs at once): {OutBlock} independent accumulators of {lanes} lanes either way.");
         w.Line("/// </summary>");
+        w.Line(GemmEmitter.HotKernel);
         w.Open($"private static void {name}_{vec.Replace("Vector", "V")}(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate)");
         w.Line($"const int In = {Int(inDim)}, Out = {Int(outDim)};");
         if (masked)

@@ -19,13 +19,8 @@ internal static class TrainingEmitter
         for (int i = 0; i < c.L; i++) WriteLayerForward(w, c, i);
         WriteBackward(w, c);
         for (int i = 0; i < c.L; i++) WriteLayerBackward(w, c, i);
-        var shapes = new List<(long In, long Out)>();
-        if (c.HasInputProjection) shapes.Add((c.E, c.H));
-        shapes.Add((c.H, c.H));
-        shapes.Add((c.H, c.F));
-        shapes.Add((c.F, c.H));
         var seen = new HashSet<(long, long)>();
-        foreach (var s in shapes)
+        foreach (var s in c.DenseShapes())
             if (seen.Add(s))
             {
                 GemmEmitter.WriteWeightGrad(w, s.In, s.Out);
@@ -219,9 +214,9 @@ internal static class TrainingEmitter
         if (c.HasInputProjection)
         {
             w.Line("// input_proj: dW += dxᵀ·u, db += Σ dx, du = dx·W");
-            w.Line($"WeightGrad_{c.E}x{c.H}(s.DX, s.Input, rows, g.Slice(InputProjWeight, H * E), g.Slice(InputProjBias, H));");
+            w.Line($"WeightGrad_{c.E}x{c.H}(s.DX, s.Input, rows, g.Slice(InputProjWeight, H * E), g.Slice(InputProjBias, H), s.Pack);");
             w.Open("if (!dInput.IsEmpty)");
-            w.Line($"InputGrad_{c.E}x{c.H}(s.DX, rows, p.Slice(InputProjWeight, H * E), dInput, accumulate: false);");
+            w.Line($"InputGrad_{c.E}x{c.H}(s.DX, rows, p.Slice(InputProjWeight, H * E), dInput, accumulate: false, s.Pack);");
             w.Close();
         }
         else
@@ -245,17 +240,17 @@ internal static class TrainingEmitter
         w.Line("int rows = batch * T;");
         w.Line($"// x += Dropout(fc2(GELU(fc1(LN2(x)))))  (layers.{i}.mlp, norm2)");
         w.Line("TensorPrimitives.Multiply(s.DX, a.Mask2, s.D1);");
-        w.Line($"WeightGrad_{c.F}x{c.H}(s.D1, a.G, rows, g.Slice({L("MlpFc2Weight")}, H * F), g.Slice({L("MlpFc2Bias")}, H));");
-        w.Line($"InputGrad_{c.F}x{c.H}(s.D1, rows, p.Slice({L("MlpFc2Weight")}, H * F), s.DF, accumulate: false);");
+        w.Line($"WeightGrad_{c.F}x{c.H}(s.D1, a.G, rows, g.Slice({L("MlpFc2Weight")}, H * F), g.Slice({L("MlpFc2Bias")}, H), s.Pack);");
+        w.Line($"InputGrad_{c.F}x{c.H}(s.D1, rows, p.Slice({L("MlpFc2Weight")}, H * F), s.DF, accumulate: false, s.Pack);");
         w.Line("GeluBackwardRows(s.DF, a.H1, rows, s.Temp1, s.Temp2);");
-        w.Line($"WeightGrad_{c.H}x{c.F}(s.DF, a.Z2, rows, g.Slice({L("MlpFc1Weight")}, F * H), g.Slice({L("MlpFc1Bias")}, F));");
-        w.Line($"InputGrad_{c.H}x{c.F}(s.DF, rows, p.Slice({L("MlpFc1Weight")}, F * H), s.D2, accumulate: false);");
+        w.Line($"WeightGrad_{c.H}x{c.F}(s.DF, a.Z2, rows, g.Slice({L("MlpFc1Weight")}, F * H), g.Slice({L("MlpFc1Bias")}, F), s.Pack);");
+        w.Line($"InputGrad_{c.H}x{c.F}(s.DF, rows, p.Slice({L("MlpFc1Weight")}, F * H), s.D2, accumulate: false, s.Pack);");
         w.Line($"LayerNormBackward(s.D2, a.Xmid, a.Mean2, a.Rstd2, p.Slice({L("Norm2Weight")}, H), s.DX, g.Slice({L("Norm2Weight")}, H), g.Slice({L("Norm2Bias")}, H), rows);");
         w.Line($"// x += Dropout(out_proj(m))  (layers.{i}.mixer.out_proj)");
         string m = c.K > 0 ? "a.Conv" : "a.M";
         w.Line("TensorPrimitives.Multiply(s.DX, a.Mask1, s.D1);");
-        w.Line($"{wh}(s.D1, {m}, rows, g.Slice({L("MixerOutProjWeight")}, H * H), g.Slice({L("MixerOutProjBias")}, H));");
-        w.Line($"{ih}(s.D1, rows, p.Slice({L("MixerOutProjWeight")}, H * H), s.D2, accumulate: false);");
+        w.Line($"{wh}(s.D1, {m}, rows, g.Slice({L("MixerOutProjWeight")}, H * H), g.Slice({L("MixerOutProjBias")}, H), s.Pack);");
+        w.Line($"{ih}(s.D1, rows, p.Slice({L("MixerOutProjWeight")}, H * H), s.D2, accumulate: false, s.Pack);");
         if (c.K > 0)
         {
             w.Line($"// m = SiLU(conv(m) + bias)  (layers.{i}.mixer.conv)");
@@ -284,12 +279,12 @@ internal static class TrainingEmitter
         w.Line($"CausalConvBackward(s.D3, a.Key, a.ShiftKernel, ShiftTaps, p.Slice({L("MixerShiftD")}, H), s.D1, s.DShiftKernel, g.Slice({L("MixerShiftD")}, H), batch);");
         w.Line($"ShiftKernelBackward(s.DShiftKernel, p.Slice({L("MixerShiftB")}, H * N), p.Slice({L("MixerShiftC")}, H * N), g.Slice({L("MixerShiftB")}, H * N), g.Slice({L("MixerShiftC")}, H * N));");
         w.Line($"// q, k, v = z·Wᵀ + b  (layers.{i}.mixer.{{q,k,v}}_proj): dq in D4, dk in D1, dv in D2");
-        w.Line($"{wh}(s.D4, a.Z, rows, g.Slice({L("MixerQProjWeight")}, H * H), g.Slice({L("MixerQProjBias")}, H));");
-        w.Line($"{wh}(s.D1, a.Z, rows, g.Slice({L("MixerKProjWeight")}, H * H), g.Slice({L("MixerKProjBias")}, H));");
-        w.Line($"{wh}(s.D2, a.Z, rows, g.Slice({L("MixerVProjWeight")}, H * H), g.Slice({L("MixerVProjBias")}, H));");
-        w.Line($"{ih}(s.D4, rows, p.Slice({L("MixerQProjWeight")}, H * H), s.D3, accumulate: false);");
-        w.Line($"{ih}(s.D1, rows, p.Slice({L("MixerKProjWeight")}, H * H), s.D3, accumulate: true);");
-        w.Line($"{ih}(s.D2, rows, p.Slice({L("MixerVProjWeight")}, H * H), s.D3, accumulate: true);");
+        w.Line($"{wh}(s.D4, a.Z, rows, g.Slice({L("MixerQProjWeight")}, H * H), g.Slice({L("MixerQProjBias")}, H), s.Pack);");
+        w.Line($"{wh}(s.D1, a.Z, rows, g.Slice({L("MixerKProjWeight")}, H * H), g.Slice({L("MixerKProjBias")}, H), s.Pack);");
+        w.Line($"{wh}(s.D2, a.Z, rows, g.Slice({L("MixerVProjWeight")}, H * H), g.Slice({L("MixerVProjBias")}, H), s.Pack);");
+        w.Line($"{ih}(s.D4, rows, p.Slice({L("MixerQProjWeight")}, H * H), s.D3, accumulate: false, s.Pack);");
+        w.Line($"{ih}(s.D1, rows, p.Slice({L("MixerKProjWeight")}, H * H), s.D3, accumulate: true, s.Pack);");
+        w.Line($"{ih}(s.D2, rows, p.Slice({L("MixerVProjWeight")}, H * H), s.D3, accumulate: true, s.Pack);");
         w.Line($"// z = LN1(x)  (layers.{i}.norm1); the residual path carries s.DX through unchanged");
         w.Line($"LayerNormBackward(s.D3, a.Xin, a.Mean1, a.Rstd1, p.Slice({L("Norm1Weight")}, H), s.DX, g.Slice({L("Norm1Weight")}, H), g.Slice({L("Norm1Bias")}, H), rows);");
         w.Close();

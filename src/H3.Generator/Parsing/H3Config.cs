@@ -68,8 +68,41 @@ internal readonly record struct H3Config(int E, int H, int N, int K, int L, int 
         long rows = batch * T, h = H, f = F, widest = Math.Max(E, f);
         long kernels = (long)ShiftTaps * h + (long)T * h + (long)K * h;
         long layer = rows * (15 * h + 2 * f + 4) + kernels;
-        return L * layer + rows * (E + 2 * h + 2) + rows * (5 * h + f) + kernels + 2 * f + 16 * (h + widest) + widest; // 16·(H + widest): the panel scratch
+        return L * layer + rows * (E + 2 * h + 2) + rows * (5 * h + f) + kernels + 2 * f + PackFloats() + widest;
     }
+
+    /// <summary>The (In, Out) shapes of the model's matrix products: input_proj (when E != H), q/k/v/out_proj, fc1, fc2.</summary>
+    public IEnumerable<(long In, long Out)> DenseShapes()
+    {
+        if (HasInputProjection) yield return (E, H);
+        yield return (H, H);
+        yield return (H, F);
+        yield return (F, H);
+    }
+
+    /// <summary>Columns of W an input gradient packs at a time (GemmEmitter): at most 64, a multiple of the 16-wide tile.</summary>
+    public static long InputGradChunk(long inDim) => Math.Min(64, RoundUp(inDim, 16));
+
+    /// <summary>Columns of x a weight gradient packs at a time (GemmEmitter): at most 256, a multiple of the 16-wide tile.</summary>
+    public static long WeightGradChunk(long inDim) => Math.Min(256, RoundUp(inDim, 16));
+
+    /// <summary>Rows of dy and x a weight gradient reduces per pass over dW.</summary>
+    public const int WeightGradRows = 256;
+
+    /// <summary>
+    /// Floats of the matrix kernels' panel scratch (<c>PackLength</c>): the largest of a forward panel pair 16·(In + Out),
+    /// an input-gradient chunk of W, Out·InputGradChunk(In), and a weight-gradient block of x and dy,
+    /// 256·(WeightGradChunk(In) + 8).
+    /// </summary>
+    public long PackFloats()
+    {
+        long pack = 0;
+        foreach (var (i, o) in DenseShapes())
+            pack = Math.Max(pack, Math.Max(16 * (i + o), Math.Max(o * InputGradChunk(i), WeightGradRows * (WeightGradChunk(i) + 8))));
+        return pack;
+    }
+
+    private static long RoundUp(long value, long multiple) => (value + multiple - 1) / multiple * multiple;
 
     // Σ_{t=0}^{T-1} min(t + 1, taps): multiply-adds of a causal convolution with `taps` taps.
     private static double SumMin(int t, int taps)
