@@ -56,8 +56,8 @@ internal static class StreamingEmitter
         w.Line("/// Uses the parameters as they are at this call (unless <c>state.CheckParameters</c> was turned off). Allocates");
         w.Line("/// nothing. A state is not thread-safe; different states may step concurrently while nobody writes the parameters.");
         w.Line("/// </summary>");
-        w.Line($"/// <param name=\"frames\">[state.Batch, {c.E}]: this frame of every stream.</param>");
-        w.Line($"/// <param name=\"output\">[state.Batch, {c.H}] receives every stream's encoding.</param>");
+        w.Line($"/// <param name=\"frames\">[state.Batch, EmbedDim = {c.E}] floats, row-major: this frame of every stream.</param>");
+        w.Line($"/// <param name=\"output\">[state.Batch, OutputSize = {c.H}] floats, row-major: receives every stream's encoding.</param>");
         w.Line("/// <param name=\"state\">From <see cref=\"CreateStream\"/> of this model instance; advanced by one frame.</param>");
         w.Line("/// <exception cref=\"global::System.ArgumentException\">A span has the wrong length for state.Batch, or the state belongs to another model; nothing is written.</exception>");
         w.Open($"public void Step(global::System.ReadOnlySpan<float> frames, global::System.Span<float> output, {st} state)");
@@ -465,7 +465,7 @@ internal static class StreamingEmitter
     {
         w.Line("/// <summary>");
         w.Line("/// mixer.shift on one frame, times v: k[b] joins the ring at <paramref name=\"slot\"/>, then");
-        w.Line("/// w[b,h] = (D[h]·k[b,h] + Σ_{j<taps} Ks[j,h]·ring[b, (slot - j) mod ShiftTaps, h])·v[b,h], summed in Forward's order.");
+        w.Line("/// w[b,h] = (D[h]·k[b,h] + Σ_{j&lt;taps} Ks[j,h]·ring[b, (slot - j) mod ShiftTaps, h])·v[b,h], summed in Forward's order.");
         w.Line("/// Taps outer, channels inner, accumulating in w: every array is read front to back.");
         w.Line("/// </summary>");
         w.Open("private static void ShiftStep(ReadOnlySpan<float> k, ReadOnlySpan<float> v, ReadOnlySpan<float> ks, ReadOnlySpan<float> d, Span<float> ring, Span<float> w, int batch, int slot, int taps)");
@@ -569,7 +569,7 @@ internal static class StreamingEmitter
     private static void WriteConvStep(SourceWriter w, H3Config c)
     {
         w.Line("/// <summary>");
-        w.Line("/// mixer.conv before its SiLU on one frame: y[b,h] = bias[h] + ck[0,h]·m[b,h] + Σ_{1≤j<taps} ck[j,h]·history[b, j-1, h] with");
+        w.Line("/// mixer.conv before its SiLU on one frame: y[b,h] = bias[h] + ck[0,h]·m[b,h] + Σ_{1≤j&lt;taps} ck[j,h]·history[b, j-1, h] with");
         w.Line("/// ck[j,h] = weight[h,0,K-1-j] (Forward's order); then m[b] joins the front of the history (the last K-1 values).");
         w.Line("/// </summary>");
         w.Open("private static void ConvStep(ReadOnlySpan<float> m, ReadOnlySpan<float> weight, ReadOnlySpan<float> bias, Span<float> ck, Span<float> history, Span<float> y, int batch, int taps)");
