@@ -364,6 +364,7 @@ namespace H3.Generated
     using System.Runtime.CompilerServices;
     using System.Runtime.InteropServices;
     using System.Runtime.Intrinsics;
+    using System.Runtime.Intrinsics.X86;
 
     /// <summary>
     /// The forward pass of TinyModel, specialised to its shapes. Visible only in this file.
@@ -412,11 +413,12 @@ namespace H3.Generated
         /// <summary>
         /// Views into one scratch slab. First the per-layer SSM kernel cache (its layout does not depend on the batch, so a
         /// pooled scratch keeps it across calls), then activations X, Z, Q, Key, Value, U [rows, H], Ffn [rows, F], the
-        /// short-convolution kernel (channel-minor, so the channel loops read it contiguously) and a temporary [F].
+        /// short-convolution kernel (channel-minor, so the channel loops read it contiguously), a temporary [F] and the
+        /// matrix products' panel scratch.
         /// </summary>
         private readonly ref struct Buffers
         {
-            public readonly Span<float> Cache, X, Z, Q, Key, Value, U, Ffn, ConvKernel, Temp;
+            public readonly Span<float> Cache, X, Z, Q, Key, Value, U, Ffn, ConvKernel, Temp, Pack;
 
             public Buffers(Span<float> scratch, int rows)
             {
@@ -430,7 +432,8 @@ namespace H3.Generated
                 U = scratch.Slice(o, n); o += n;
                 Ffn = scratch.Slice(o, rows * F); o += rows * F;
                 ConvKernel = scratch.Slice(o, K * H); o += K * H;
-                Temp = scratch.Slice(o, F);
+                Temp = scratch.Slice(o, F); o += F;
+                Pack = scratch.Slice(o, PackLength);
             }
         }
 
@@ -440,8 +443,11 @@ namespace H3.Generated
         /// </summary>
         public const int LayerCache = 1 + SsmParams + ShiftTaps * H + T * H;
 
+        /// <summary>Floats of the matrix kernels' panel scratch: the largest forward panel pair, input-gradient chunk of W or weight-gradient block.</summary>
+        public const int PackLength = 6144;
+
         /// <summary>Floats of scratch one Forward call needs for <paramref name="batch"/> windows.</summary>
-        public static long ScratchLength(int batch) => (long)L * LayerCache + (long)batch * T * (6L * H + F) + (long)K * H + F;
+        public static long ScratchLength(int batch) => (long)L * LayerCache + (long)batch * T * (6L * H + F) + (long)K * H + F + PackLength;
 
         /// <summary>
         /// The layer's cached SSM kernels in <paramref name="entry"/>, rebuilt first when its SSM parameters differ (bitwise)
@@ -468,7 +474,7 @@ namespace H3.Generated
             int rows = batch * T;
             var b = new Buffers(scratch, rows);
             // input_proj: x = u·Wᵀ + b   [rows, E] → [rows, H]
-            Linear_3x4(input, rows, p.Slice(InputProjWeight, H * E), p.Slice(InputProjBias, H), b.X, accumulate: false);
+            Linear_3x4(input, rows, p.Slice(InputProjWeight, H * E), p.Slice(InputProjBias, H), b.X, accumulate: false, b.Pack);
             Layer0Forward(p, b, batch, lastFrameOnly: true); // only the last frame reaches the output
             // final_norm at the last frame of each window (the last block left those rows compact in b.Q).
             LayerNorm(b.Q, batch, p.Slice(FinalNormWeight, H), p.Slice(FinalNormBias, H), output);
@@ -484,9 +490,9 @@ namespace H3.Generated
             // layers.0.norm1: z = LayerNorm(x)
             LayerNorm(b.X, rows, p.Slice(L0_Norm1Weight, H), p.Slice(L0_Norm1Bias, H), b.Z);
             // layers.0.mixer.{q,k,v}_proj: q, k, v = z·Wᵀ + b
-            Linear_4x4(b.Z, rows, p.Slice(L0_MixerQProjWeight, H * H), p.Slice(L0_MixerQProjBias, H), b.Q, accumulate: false);
-            Linear_4x4(b.Z, rows, p.Slice(L0_MixerKProjWeight, H * H), p.Slice(L0_MixerKProjBias, H), b.Key, accumulate: false);
-            Linear_4x4(b.Z, rows, p.Slice(L0_MixerVProjWeight, H * H), p.Slice(L0_MixerVProjBias, H), b.Value, accumulate: false);
+            Linear_4x4(b.Z, rows, p.Slice(L0_MixerQProjWeight, H * H), p.Slice(L0_MixerQProjBias, H), b.Q, accumulate: false, b.Pack);
+            Linear_4x4(b.Z, rows, p.Slice(L0_MixerKProjWeight, H * H), p.Slice(L0_MixerKProjBias, H), b.Key, accumulate: false, b.Pack);
+            Linear_4x4(b.Z, rows, p.Slice(L0_MixerVProjWeight, H * H), p.Slice(L0_MixerVProjBias, H), b.Value, accumulate: false, b.Pack);
             // layers.0.mixer.shift: Ks[h,j] = Σ_m B[h,m]·C[h,m+j];  w = (Σ_j Ks[h,j]·k[t-j] + D·k[t]) ⊙ v   → z
             // (Ks and Kd come from this scratch's cache, rebuilt only when the layer's SSM parameters changed.)
             EnsureSsmKernels(p, L0_MixerShiftB, b.Cache.Slice(0 * LayerCache, LayerCache), out Span<float> shiftKernel, out Span<float> diagKernel);
@@ -510,12 +516,12 @@ namespace H3.Generated
                 n = batch;
             }
             // layers.0.mixer.out_proj + residual: x += m·W_outᵀ + b
-            Linear_4x4(m, n, p.Slice(L0_MixerOutProjWeight, H * H), p.Slice(L0_MixerOutProjBias, H), x, accumulate: true);
+            Linear_4x4(m, n, p.Slice(L0_MixerOutProjWeight, H * H), p.Slice(L0_MixerOutProjBias, H), x, accumulate: true, b.Pack);
             // layers.0.norm2, mlp: x += fc2(GELU(fc1(LayerNorm(x))))
             LayerNorm(x, n, p.Slice(L0_Norm2Weight, H), p.Slice(L0_Norm2Bias, H), b.U);
-            Linear_4x16(b.U, n, p.Slice(L0_MlpFc1Weight, F * H), p.Slice(L0_MlpFc1Bias, F), b.Ffn, accumulate: false);
+            Linear_4x16(b.U, n, p.Slice(L0_MlpFc1Weight, F * H), p.Slice(L0_MlpFc1Bias, F), b.Ffn, accumulate: false, b.Pack);
             GeluRows(b.Ffn, n, b.Temp);
-            Linear_16x4(b.Ffn, n, p.Slice(L0_MlpFc2Weight, H * F), p.Slice(L0_MlpFc2Bias, H), x, accumulate: true);
+            Linear_16x4(b.Ffn, n, p.Slice(L0_MlpFc2Weight, H * F), p.Slice(L0_MlpFc2Bias, H), x, accumulate: true, b.Pack);
         }
 
         /// <summary>y[r] = (x[r] - mean)·rstd·γ + β over H channels (biased variance, eps 1e-5), for r &lt; rows.</summary>
@@ -534,944 +540,1061 @@ namespace H3.Generated
             }
         }
 
-        /// <summary>y[r, o] (+)= Σ_i x[r, i]·W[o, i] + bias[o]: x [rows, 3], W [4, 3] (PyTorch layout), y [rows, 4].</summary>
-        private static void Linear_3x4(ReadOnlySpan<float> x, int rows, ReadOnlySpan<float> w, ReadOnlySpan<float> bias, Span<float> y, bool accumulate)
+        /// <summary>
+        /// y[r, o] (+)= Σ_i x[r, i]·W[o, i] + bias[o]: x [rows, 3], W [4, 3] (PyTorch layout), y [rows, 4].
+        /// Rows run in panels of transposed rows through the register tile; <paramref name="pack"/> is panel scratch (PackLength).
+        /// Every (row, output) sum runs bias first, then i in order, whatever the panel: a window's result never depends on its batch.
+        /// </summary>
+        private static void Linear_3x4(ReadOnlySpan<float> x, int rows, ReadOnlySpan<float> w, ReadOnlySpan<float> bias, Span<float> y, bool accumulate, Span<float> pack)
         {
             const int In = 3, Out = 4;
             // Every length is checked once here; the loops below index inside these lengths with Unsafe.Add.
-            x = x.Slice(0, rows * In);
-            w = w.Slice(0, Out * In);
-            bias = bias.Slice(0, Out);
-            y = y.Slice(0, rows * Out);
-            ref float xr = ref MemoryMarshal.GetReference(x);
-            ref float wr = ref MemoryMarshal.GetReference(w);
-            ref float br = ref MemoryMarshal.GetReference(bias);
-            ref float yr = ref MemoryMarshal.GetReference(y);
+            ref float xr = ref MemoryMarshal.GetReference(x.Slice(0, rows * In));
+            ref float wr = ref MemoryMarshal.GetReference(w.Slice(0, Out * In));
+            ref float br = ref MemoryMarshal.GetReference(bias.Slice(0, Out));
+            ref float yr = ref MemoryMarshal.GetReference(y.Slice(0, rows * Out));
+            ref float pr = ref MemoryMarshal.GetReference(pack.Slice(0, 16 * (In + Out)));
             if (Vector256.IsHardwareAccelerated)
-                Linear_3x4_V256(ref xr, rows, ref wr, ref br, ref yr, accumulate);
+                Linear_3x4_V256(ref xr, rows, ref wr, ref br, ref yr, accumulate, ref pr);
             else
-                Linear_3x4_V128(ref xr, rows, ref wr, ref br, ref yr, accumulate);
+                Linear_3x4_V128(ref xr, rows, ref wr, ref br, ref yr, accumulate, ref pr);
         }
 
         /// <summary>
-        /// Linear_3x4 on Vector256: blocks of 4 rows × 2 outputs (8 accumulators of 8 lanes).
-        /// In = 3 is shorter than one vector: plain scalar dot products.
+        /// Linear_3x4 on Vector256: panels of 16 rows. Per panel, xᵀ [In, 16] is packed, then each block of 6 outputs
+        /// accumulates yᵀ[o, 0..16) = bias[o] + Σ_i W[o, i]·xᵀ[i, ·] (6 broadcasts × 2 vectors), and yᵀ is added back into y.
         /// </summary>
-        private static void Linear_3x4_V256(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate)
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void Linear_3x4_V256(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate, ref float pack)
         {
-            const int In = 3, Out = 4;
-            int r = 0;
-            for (; r + 4 <= rows; r += 4)
+            const int In = 3, Out = 4, P = 16;
+            ref float xt = ref pack;                          // xᵀ [In, P]
+            ref float yt = ref Unsafe.Add(ref pack, In * P);  // yᵀ [Out, P]
+            for (int r = 0; r < rows; r += P)
             {
-                ref float x0 = ref Unsafe.Add(ref x, (r + 0) * In);
-                ref float x1 = ref Unsafe.Add(ref x, (r + 1) * In);
-                ref float x2 = ref Unsafe.Add(ref x, (r + 2) * In);
-                ref float x3 = ref Unsafe.Add(ref x, (r + 3) * In);
-                for (int o = 0; o < 4; o += 2)
+                int n = Math.Min(P, rows - r);
+                PackPanel_V256(ref Unsafe.Add(ref x, r * In), n, In, ref xt);
+                if (n > 8)
                 {
-                    ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
-                    ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
-                    float s00 = 0f;
-                    float s01 = 0f;
-                    float s10 = 0f;
-                    float s11 = 0f;
-                    float s20 = 0f;
-                    float s21 = 0f;
-                    float s30 = 0f;
-                    float s31 = 0f;
-                    for (int i = 0; i < In; i++)
                     {
-                        float wv0 = Unsafe.Add(ref w0, i);
-                        float wv1 = Unsafe.Add(ref w1, i);
-                        float xv0 = Unsafe.Add(ref x0, i);
-                        s00 += xv0 * wv0;
-                        s01 += xv0 * wv1;
-                        float xv1 = Unsafe.Add(ref x1, i);
-                        s10 += xv1 * wv0;
-                        s11 += xv1 * wv1;
-                        float xv2 = Unsafe.Add(ref x2, i);
-                        s20 += xv2 * wv0;
-                        s21 += xv2 * wv1;
-                        float xv3 = Unsafe.Add(ref x3, i);
-                        s30 += xv3 * wv0;
-                        s31 += xv3 * wv1;
+                        const int o = 0; // the last 4 outputs
+                        ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
+                        ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
+                        ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
+                        ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
+                        Vector256<float> a00 = Vector256.Create(Unsafe.Add(ref bias, o + 0)), a01 = a00, a10 = Vector256.Create(Unsafe.Add(ref bias, o + 1)), a11 = a10, a20 = Vector256.Create(Unsafe.Add(ref bias, o + 2)), a21 = a20, a30 = Vector256.Create(Unsafe.Add(ref bias, o + 3)), a31 = a30;
+                        for (int i = 0; i < In; i++)
+                        {
+                            Vector256<float> b0 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 0));
+                            Vector256<float> b1 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 8));
+                            Vector256<float> s = Vector256.Create(Unsafe.Add(ref w0, i));
+                            a00 = Vector256.MultiplyAddEstimate(s, b0, a00);
+                            a01 = Vector256.MultiplyAddEstimate(s, b1, a01);
+                            s = Vector256.Create(Unsafe.Add(ref w1, i));
+                            a10 = Vector256.MultiplyAddEstimate(s, b0, a10);
+                            a11 = Vector256.MultiplyAddEstimate(s, b1, a11);
+                            s = Vector256.Create(Unsafe.Add(ref w2, i));
+                            a20 = Vector256.MultiplyAddEstimate(s, b0, a20);
+                            a21 = Vector256.MultiplyAddEstimate(s, b1, a21);
+                            s = Vector256.Create(Unsafe.Add(ref w3, i));
+                            a30 = Vector256.MultiplyAddEstimate(s, b0, a30);
+                            a31 = Vector256.MultiplyAddEstimate(s, b1, a31);
+                        }
+                        a00.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 0));
+                        a01.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 8));
+                        a10.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 0));
+                        a11.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 8));
+                        a20.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 0));
+                        a21.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 8));
+                        a30.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 0));
+                        a31.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 8));
                     }
-                    Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 0), s00 + Unsafe.Add(ref bias, o + 0), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 1), s01 + Unsafe.Add(ref bias, o + 1), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 0), s10 + Unsafe.Add(ref bias, o + 0), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 1), s11 + Unsafe.Add(ref bias, o + 1), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 2) * Out + o + 0), s20 + Unsafe.Add(ref bias, o + 0), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 2) * Out + o + 1), s21 + Unsafe.Add(ref bias, o + 1), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 3) * Out + o + 0), s30 + Unsafe.Add(ref bias, o + 0), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 3) * Out + o + 1), s31 + Unsafe.Add(ref bias, o + 1), accumulate);
                 }
-            }
-            for (; r < rows; r++)
-            {
-                ref float x0 = ref Unsafe.Add(ref x, (r + 0) * In);
-                for (int o = 0; o < 4; o += 2)
+                else
                 {
-                    ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
-                    ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
-                    float s00 = 0f;
-                    float s01 = 0f;
-                    for (int i = 0; i < In; i++)
+                    // At most 8 rows (a small batch's last frames, or the last panel): one vector per tile row.
                     {
-                        float wv0 = Unsafe.Add(ref w0, i);
-                        float wv1 = Unsafe.Add(ref w1, i);
-                        float xv0 = Unsafe.Add(ref x0, i);
-                        s00 += xv0 * wv0;
-                        s01 += xv0 * wv1;
+                        const int o = 0; // the last 4 outputs
+                        ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
+                        ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
+                        ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
+                        ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
+                        Vector256<float> a00 = Vector256.Create(Unsafe.Add(ref bias, o + 0)), a10 = Vector256.Create(Unsafe.Add(ref bias, o + 1)), a20 = Vector256.Create(Unsafe.Add(ref bias, o + 2)), a30 = Vector256.Create(Unsafe.Add(ref bias, o + 3));
+                        for (int i = 0; i < In; i++)
+                        {
+                            Vector256<float> b0 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 0));
+                            Vector256<float> s = Vector256.Create(Unsafe.Add(ref w0, i));
+                            a00 = Vector256.MultiplyAddEstimate(s, b0, a00);
+                            s = Vector256.Create(Unsafe.Add(ref w1, i));
+                            a10 = Vector256.MultiplyAddEstimate(s, b0, a10);
+                            s = Vector256.Create(Unsafe.Add(ref w2, i));
+                            a20 = Vector256.MultiplyAddEstimate(s, b0, a20);
+                            s = Vector256.Create(Unsafe.Add(ref w3, i));
+                            a30 = Vector256.MultiplyAddEstimate(s, b0, a30);
+                        }
+                        a00.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 0));
+                        a10.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 0));
+                        a20.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 0));
+                        a30.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 0));
                     }
-                    Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 0), s00 + Unsafe.Add(ref bias, o + 0), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 1), s01 + Unsafe.Add(ref bias, o + 1), accumulate);
                 }
+                UnpackPanel_V256(ref yt, Out, ref Unsafe.Add(ref y, r * Out), n, accumulate);
             }
         }
 
         /// <summary>
-        /// Linear_3x4 on Vector128: blocks of 4 rows × 2 outputs (8 accumulators of 4 lanes).
-        /// In = 3 is shorter than one vector: plain scalar dot products.
+        /// Linear_3x4 on Vector128: panels of 8 rows. Per panel, xᵀ [In, 8] is packed, then each block of 6 outputs
+        /// accumulates yᵀ[o, 0..8) = bias[o] + Σ_i W[o, i]·xᵀ[i, ·] (6 broadcasts × 2 vectors), and yᵀ is added back into y.
         /// </summary>
-        private static void Linear_3x4_V128(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate)
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void Linear_3x4_V128(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate, ref float pack)
         {
-            const int In = 3, Out = 4;
-            int r = 0;
-            for (; r + 4 <= rows; r += 4)
+            const int In = 3, Out = 4, P = 8;
+            ref float xt = ref pack;                          // xᵀ [In, P]
+            ref float yt = ref Unsafe.Add(ref pack, In * P);  // yᵀ [Out, P]
+            for (int r = 0; r < rows; r += P)
             {
-                ref float x0 = ref Unsafe.Add(ref x, (r + 0) * In);
-                ref float x1 = ref Unsafe.Add(ref x, (r + 1) * In);
-                ref float x2 = ref Unsafe.Add(ref x, (r + 2) * In);
-                ref float x3 = ref Unsafe.Add(ref x, (r + 3) * In);
-                for (int o = 0; o < 4; o += 2)
+                int n = Math.Min(P, rows - r);
+                PackPanel_V128(ref Unsafe.Add(ref x, r * In), n, In, ref xt);
+                if (n > 4)
                 {
-                    ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
-                    ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
-                    float s00 = 0f;
-                    float s01 = 0f;
-                    float s10 = 0f;
-                    float s11 = 0f;
-                    float s20 = 0f;
-                    float s21 = 0f;
-                    float s30 = 0f;
-                    float s31 = 0f;
-                    for (int i = 0; i < In; i++)
                     {
-                        float wv0 = Unsafe.Add(ref w0, i);
-                        float wv1 = Unsafe.Add(ref w1, i);
-                        float xv0 = Unsafe.Add(ref x0, i);
-                        s00 += xv0 * wv0;
-                        s01 += xv0 * wv1;
-                        float xv1 = Unsafe.Add(ref x1, i);
-                        s10 += xv1 * wv0;
-                        s11 += xv1 * wv1;
-                        float xv2 = Unsafe.Add(ref x2, i);
-                        s20 += xv2 * wv0;
-                        s21 += xv2 * wv1;
-                        float xv3 = Unsafe.Add(ref x3, i);
-                        s30 += xv3 * wv0;
-                        s31 += xv3 * wv1;
+                        const int o = 0; // the last 4 outputs
+                        ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
+                        ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
+                        ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
+                        ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
+                        Vector128<float> a00 = Vector128.Create(Unsafe.Add(ref bias, o + 0)), a01 = a00, a10 = Vector128.Create(Unsafe.Add(ref bias, o + 1)), a11 = a10, a20 = Vector128.Create(Unsafe.Add(ref bias, o + 2)), a21 = a20, a30 = Vector128.Create(Unsafe.Add(ref bias, o + 3)), a31 = a30;
+                        for (int i = 0; i < In; i++)
+                        {
+                            Vector128<float> b0 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 0));
+                            Vector128<float> b1 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 4));
+                            Vector128<float> s = Vector128.Create(Unsafe.Add(ref w0, i));
+                            a00 = Vector128.MultiplyAddEstimate(s, b0, a00);
+                            a01 = Vector128.MultiplyAddEstimate(s, b1, a01);
+                            s = Vector128.Create(Unsafe.Add(ref w1, i));
+                            a10 = Vector128.MultiplyAddEstimate(s, b0, a10);
+                            a11 = Vector128.MultiplyAddEstimate(s, b1, a11);
+                            s = Vector128.Create(Unsafe.Add(ref w2, i));
+                            a20 = Vector128.MultiplyAddEstimate(s, b0, a20);
+                            a21 = Vector128.MultiplyAddEstimate(s, b1, a21);
+                            s = Vector128.Create(Unsafe.Add(ref w3, i));
+                            a30 = Vector128.MultiplyAddEstimate(s, b0, a30);
+                            a31 = Vector128.MultiplyAddEstimate(s, b1, a31);
+                        }
+                        a00.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 0));
+                        a01.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 4));
+                        a10.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 0));
+                        a11.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 4));
+                        a20.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 0));
+                        a21.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 4));
+                        a30.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 0));
+                        a31.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 4));
                     }
-                    Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 0), s00 + Unsafe.Add(ref bias, o + 0), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 1), s01 + Unsafe.Add(ref bias, o + 1), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 0), s10 + Unsafe.Add(ref bias, o + 0), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 1), s11 + Unsafe.Add(ref bias, o + 1), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 2) * Out + o + 0), s20 + Unsafe.Add(ref bias, o + 0), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 2) * Out + o + 1), s21 + Unsafe.Add(ref bias, o + 1), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 3) * Out + o + 0), s30 + Unsafe.Add(ref bias, o + 0), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 3) * Out + o + 1), s31 + Unsafe.Add(ref bias, o + 1), accumulate);
                 }
-            }
-            for (; r < rows; r++)
-            {
-                ref float x0 = ref Unsafe.Add(ref x, (r + 0) * In);
-                for (int o = 0; o < 4; o += 2)
+                else
                 {
-                    ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
-                    ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
-                    float s00 = 0f;
-                    float s01 = 0f;
-                    for (int i = 0; i < In; i++)
+                    // At most 4 rows (a small batch's last frames, or the last panel): one vector per tile row.
                     {
-                        float wv0 = Unsafe.Add(ref w0, i);
-                        float wv1 = Unsafe.Add(ref w1, i);
-                        float xv0 = Unsafe.Add(ref x0, i);
-                        s00 += xv0 * wv0;
-                        s01 += xv0 * wv1;
+                        const int o = 0; // the last 4 outputs
+                        ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
+                        ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
+                        ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
+                        ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
+                        Vector128<float> a00 = Vector128.Create(Unsafe.Add(ref bias, o + 0)), a10 = Vector128.Create(Unsafe.Add(ref bias, o + 1)), a20 = Vector128.Create(Unsafe.Add(ref bias, o + 2)), a30 = Vector128.Create(Unsafe.Add(ref bias, o + 3));
+                        for (int i = 0; i < In; i++)
+                        {
+                            Vector128<float> b0 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 0));
+                            Vector128<float> s = Vector128.Create(Unsafe.Add(ref w0, i));
+                            a00 = Vector128.MultiplyAddEstimate(s, b0, a00);
+                            s = Vector128.Create(Unsafe.Add(ref w1, i));
+                            a10 = Vector128.MultiplyAddEstimate(s, b0, a10);
+                            s = Vector128.Create(Unsafe.Add(ref w2, i));
+                            a20 = Vector128.MultiplyAddEstimate(s, b0, a20);
+                            s = Vector128.Create(Unsafe.Add(ref w3, i));
+                            a30 = Vector128.MultiplyAddEstimate(s, b0, a30);
+                        }
+                        a00.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 0));
+                        a10.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 0));
+                        a20.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 0));
+                        a30.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 0));
                     }
-                    Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 0), s00 + Unsafe.Add(ref bias, o + 0), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 1), s01 + Unsafe.Add(ref bias, o + 1), accumulate);
                 }
+                UnpackPanel_V128(ref yt, Out, ref Unsafe.Add(ref y, r * Out), n, accumulate);
             }
         }
 
-        /// <summary>y[r, o] (+)= Σ_i x[r, i]·W[o, i] + bias[o]: x [rows, 4], W [4, 4] (PyTorch layout), y [rows, 4].</summary>
-        private static void Linear_4x4(ReadOnlySpan<float> x, int rows, ReadOnlySpan<float> w, ReadOnlySpan<float> bias, Span<float> y, bool accumulate)
+        /// <summary>
+        /// y[r, o] (+)= Σ_i x[r, i]·W[o, i] + bias[o]: x [rows, 4], W [4, 4] (PyTorch layout), y [rows, 4].
+        /// Rows run in panels of transposed rows through the register tile; <paramref name="pack"/> is panel scratch (PackLength).
+        /// Every (row, output) sum runs bias first, then i in order, whatever the panel: a window's result never depends on its batch.
+        /// </summary>
+        private static void Linear_4x4(ReadOnlySpan<float> x, int rows, ReadOnlySpan<float> w, ReadOnlySpan<float> bias, Span<float> y, bool accumulate, Span<float> pack)
         {
             const int In = 4, Out = 4;
             // Every length is checked once here; the loops below index inside these lengths with Unsafe.Add.
-            x = x.Slice(0, rows * In);
-            w = w.Slice(0, Out * In);
-            bias = bias.Slice(0, Out);
-            y = y.Slice(0, rows * Out);
-            ref float xr = ref MemoryMarshal.GetReference(x);
-            ref float wr = ref MemoryMarshal.GetReference(w);
-            ref float br = ref MemoryMarshal.GetReference(bias);
-            ref float yr = ref MemoryMarshal.GetReference(y);
+            ref float xr = ref MemoryMarshal.GetReference(x.Slice(0, rows * In));
+            ref float wr = ref MemoryMarshal.GetReference(w.Slice(0, Out * In));
+            ref float br = ref MemoryMarshal.GetReference(bias.Slice(0, Out));
+            ref float yr = ref MemoryMarshal.GetReference(y.Slice(0, rows * Out));
+            ref float pr = ref MemoryMarshal.GetReference(pack.Slice(0, 16 * (In + Out)));
             if (Vector256.IsHardwareAccelerated)
-                Linear_4x4_V256(ref xr, rows, ref wr, ref br, ref yr, accumulate);
+                Linear_4x4_V256(ref xr, rows, ref wr, ref br, ref yr, accumulate, ref pr);
             else
-                Linear_4x4_V128(ref xr, rows, ref wr, ref br, ref yr, accumulate);
+                Linear_4x4_V128(ref xr, rows, ref wr, ref br, ref yr, accumulate, ref pr);
         }
 
         /// <summary>
-        /// Linear_4x4 on Vector256: blocks of 4 rows × 2 outputs (8 accumulators of 8 lanes).
-        /// In = 4 is shorter than one vector: plain scalar dot products.
+        /// Linear_4x4 on Vector256: panels of 16 rows. Per panel, xᵀ [In, 16] is packed, then each block of 6 outputs
+        /// accumulates yᵀ[o, 0..16) = bias[o] + Σ_i W[o, i]·xᵀ[i, ·] (6 broadcasts × 2 vectors), and yᵀ is added back into y.
         /// </summary>
-        private static void Linear_4x4_V256(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate)
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void Linear_4x4_V256(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate, ref float pack)
         {
-            const int In = 4, Out = 4;
-            int r = 0;
-            for (; r + 4 <= rows; r += 4)
+            const int In = 4, Out = 4, P = 16;
+            ref float xt = ref pack;                          // xᵀ [In, P]
+            ref float yt = ref Unsafe.Add(ref pack, In * P);  // yᵀ [Out, P]
+            for (int r = 0; r < rows; r += P)
             {
-                ref float x0 = ref Unsafe.Add(ref x, (r + 0) * In);
-                ref float x1 = ref Unsafe.Add(ref x, (r + 1) * In);
-                ref float x2 = ref Unsafe.Add(ref x, (r + 2) * In);
-                ref float x3 = ref Unsafe.Add(ref x, (r + 3) * In);
-                for (int o = 0; o < 4; o += 2)
+                int n = Math.Min(P, rows - r);
+                PackPanel_V256(ref Unsafe.Add(ref x, r * In), n, In, ref xt);
+                if (n > 8)
                 {
-                    ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
-                    ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
-                    float s00 = 0f;
-                    float s01 = 0f;
-                    float s10 = 0f;
-                    float s11 = 0f;
-                    float s20 = 0f;
-                    float s21 = 0f;
-                    float s30 = 0f;
-                    float s31 = 0f;
-                    for (int i = 0; i < In; i++)
                     {
-                        float wv0 = Unsafe.Add(ref w0, i);
-                        float wv1 = Unsafe.Add(ref w1, i);
-                        float xv0 = Unsafe.Add(ref x0, i);
-                        s00 += xv0 * wv0;
-                        s01 += xv0 * wv1;
-                        float xv1 = Unsafe.Add(ref x1, i);
-                        s10 += xv1 * wv0;
-                        s11 += xv1 * wv1;
-                        float xv2 = Unsafe.Add(ref x2, i);
-                        s20 += xv2 * wv0;
-                        s21 += xv2 * wv1;
-                        float xv3 = Unsafe.Add(ref x3, i);
-                        s30 += xv3 * wv0;
-                        s31 += xv3 * wv1;
+                        const int o = 0; // the last 4 outputs
+                        ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
+                        ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
+                        ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
+                        ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
+                        Vector256<float> a00 = Vector256.Create(Unsafe.Add(ref bias, o + 0)), a01 = a00, a10 = Vector256.Create(Unsafe.Add(ref bias, o + 1)), a11 = a10, a20 = Vector256.Create(Unsafe.Add(ref bias, o + 2)), a21 = a20, a30 = Vector256.Create(Unsafe.Add(ref bias, o + 3)), a31 = a30;
+                        for (int i = 0; i < In; i++)
+                        {
+                            Vector256<float> b0 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 0));
+                            Vector256<float> b1 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 8));
+                            Vector256<float> s = Vector256.Create(Unsafe.Add(ref w0, i));
+                            a00 = Vector256.MultiplyAddEstimate(s, b0, a00);
+                            a01 = Vector256.MultiplyAddEstimate(s, b1, a01);
+                            s = Vector256.Create(Unsafe.Add(ref w1, i));
+                            a10 = Vector256.MultiplyAddEstimate(s, b0, a10);
+                            a11 = Vector256.MultiplyAddEstimate(s, b1, a11);
+                            s = Vector256.Create(Unsafe.Add(ref w2, i));
+                            a20 = Vector256.MultiplyAddEstimate(s, b0, a20);
+                            a21 = Vector256.MultiplyAddEstimate(s, b1, a21);
+                            s = Vector256.Create(Unsafe.Add(ref w3, i));
+                            a30 = Vector256.MultiplyAddEstimate(s, b0, a30);
+                            a31 = Vector256.MultiplyAddEstimate(s, b1, a31);
+                        }
+                        a00.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 0));
+                        a01.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 8));
+                        a10.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 0));
+                        a11.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 8));
+                        a20.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 0));
+                        a21.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 8));
+                        a30.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 0));
+                        a31.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 8));
                     }
-                    Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 0), s00 + Unsafe.Add(ref bias, o + 0), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 1), s01 + Unsafe.Add(ref bias, o + 1), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 0), s10 + Unsafe.Add(ref bias, o + 0), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 1), s11 + Unsafe.Add(ref bias, o + 1), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 2) * Out + o + 0), s20 + Unsafe.Add(ref bias, o + 0), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 2) * Out + o + 1), s21 + Unsafe.Add(ref bias, o + 1), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 3) * Out + o + 0), s30 + Unsafe.Add(ref bias, o + 0), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 3) * Out + o + 1), s31 + Unsafe.Add(ref bias, o + 1), accumulate);
                 }
-            }
-            for (; r < rows; r++)
-            {
-                ref float x0 = ref Unsafe.Add(ref x, (r + 0) * In);
-                for (int o = 0; o < 4; o += 2)
+                else
                 {
-                    ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
-                    ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
-                    float s00 = 0f;
-                    float s01 = 0f;
-                    for (int i = 0; i < In; i++)
+                    // At most 8 rows (a small batch's last frames, or the last panel): one vector per tile row.
                     {
-                        float wv0 = Unsafe.Add(ref w0, i);
-                        float wv1 = Unsafe.Add(ref w1, i);
-                        float xv0 = Unsafe.Add(ref x0, i);
-                        s00 += xv0 * wv0;
-                        s01 += xv0 * wv1;
+                        const int o = 0; // the last 4 outputs
+                        ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
+                        ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
+                        ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
+                        ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
+                        Vector256<float> a00 = Vector256.Create(Unsafe.Add(ref bias, o + 0)), a10 = Vector256.Create(Unsafe.Add(ref bias, o + 1)), a20 = Vector256.Create(Unsafe.Add(ref bias, o + 2)), a30 = Vector256.Create(Unsafe.Add(ref bias, o + 3));
+                        for (int i = 0; i < In; i++)
+                        {
+                            Vector256<float> b0 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 0));
+                            Vector256<float> s = Vector256.Create(Unsafe.Add(ref w0, i));
+                            a00 = Vector256.MultiplyAddEstimate(s, b0, a00);
+                            s = Vector256.Create(Unsafe.Add(ref w1, i));
+                            a10 = Vector256.MultiplyAddEstimate(s, b0, a10);
+                            s = Vector256.Create(Unsafe.Add(ref w2, i));
+                            a20 = Vector256.MultiplyAddEstimate(s, b0, a20);
+                            s = Vector256.Create(Unsafe.Add(ref w3, i));
+                            a30 = Vector256.MultiplyAddEstimate(s, b0, a30);
+                        }
+                        a00.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 0));
+                        a10.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 0));
+                        a20.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 0));
+                        a30.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 0));
                     }
-                    Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 0), s00 + Unsafe.Add(ref bias, o + 0), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 1), s01 + Unsafe.Add(ref bias, o + 1), accumulate);
                 }
+                UnpackPanel_V256(ref yt, Out, ref Unsafe.Add(ref y, r * Out), n, accumulate);
             }
         }
 
         /// <summary>
-        /// Linear_4x4 on Vector128: blocks of 4 rows × 2 outputs (8 accumulators of 4 lanes).
-        /// In = 4 = 1·4: no tail.
+        /// Linear_4x4 on Vector128: panels of 8 rows. Per panel, xᵀ [In, 8] is packed, then each block of 6 outputs
+        /// accumulates yᵀ[o, 0..8) = bias[o] + Σ_i W[o, i]·xᵀ[i, ·] (6 broadcasts × 2 vectors), and yᵀ is added back into y.
         /// </summary>
-        private static void Linear_4x4_V128(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate)
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void Linear_4x4_V128(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate, ref float pack)
         {
-            const int In = 4, Out = 4;
-            int r = 0;
-            for (; r + 4 <= rows; r += 4)
+            const int In = 4, Out = 4, P = 8;
+            ref float xt = ref pack;                          // xᵀ [In, P]
+            ref float yt = ref Unsafe.Add(ref pack, In * P);  // yᵀ [Out, P]
+            for (int r = 0; r < rows; r += P)
             {
-                ref float x0 = ref Unsafe.Add(ref x, (r + 0) * In);
-                ref float x1 = ref Unsafe.Add(ref x, (r + 1) * In);
-                ref float x2 = ref Unsafe.Add(ref x, (r + 2) * In);
-                ref float x3 = ref Unsafe.Add(ref x, (r + 3) * In);
-                for (int o = 0; o < 4; o += 2)
+                int n = Math.Min(P, rows - r);
+                PackPanel_V128(ref Unsafe.Add(ref x, r * In), n, In, ref xt);
+                if (n > 4)
                 {
-                    ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
-                    ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
-                    Vector128<float> a00 = Vector128<float>.Zero, a01 = Vector128<float>.Zero, a10 = Vector128<float>.Zero, a11 = Vector128<float>.Zero, a20 = Vector128<float>.Zero, a21 = Vector128<float>.Zero, a30 = Vector128<float>.Zero, a31 = Vector128<float>.Zero;
-                    for (int i = 0; i < 4; i += 4)
                     {
-                        Vector128<float> wv0 = Vector128.LoadUnsafe(ref w0, (nuint)i);
-                        Vector128<float> wv1 = Vector128.LoadUnsafe(ref w1, (nuint)i);
-                        Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, (nuint)i);
-                        a00 = Vector128.MultiplyAddEstimate(xv0, wv0, a00);
-                        a01 = Vector128.MultiplyAddEstimate(xv0, wv1, a01);
-                        Vector128<float> xv1 = Vector128.LoadUnsafe(ref x1, (nuint)i);
-                        a10 = Vector128.MultiplyAddEstimate(xv1, wv0, a10);
-                        a11 = Vector128.MultiplyAddEstimate(xv1, wv1, a11);
-                        Vector128<float> xv2 = Vector128.LoadUnsafe(ref x2, (nuint)i);
-                        a20 = Vector128.MultiplyAddEstimate(xv2, wv0, a20);
-                        a21 = Vector128.MultiplyAddEstimate(xv2, wv1, a21);
-                        Vector128<float> xv3 = Vector128.LoadUnsafe(ref x3, (nuint)i);
-                        a30 = Vector128.MultiplyAddEstimate(xv3, wv0, a30);
-                        a31 = Vector128.MultiplyAddEstimate(xv3, wv1, a31);
+                        const int o = 0; // the last 4 outputs
+                        ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
+                        ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
+                        ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
+                        ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
+                        Vector128<float> a00 = Vector128.Create(Unsafe.Add(ref bias, o + 0)), a01 = a00, a10 = Vector128.Create(Unsafe.Add(ref bias, o + 1)), a11 = a10, a20 = Vector128.Create(Unsafe.Add(ref bias, o + 2)), a21 = a20, a30 = Vector128.Create(Unsafe.Add(ref bias, o + 3)), a31 = a30;
+                        for (int i = 0; i < In; i++)
+                        {
+                            Vector128<float> b0 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 0));
+                            Vector128<float> b1 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 4));
+                            Vector128<float> s = Vector128.Create(Unsafe.Add(ref w0, i));
+                            a00 = Vector128.MultiplyAddEstimate(s, b0, a00);
+                            a01 = Vector128.MultiplyAddEstimate(s, b1, a01);
+                            s = Vector128.Create(Unsafe.Add(ref w1, i));
+                            a10 = Vector128.MultiplyAddEstimate(s, b0, a10);
+                            a11 = Vector128.MultiplyAddEstimate(s, b1, a11);
+                            s = Vector128.Create(Unsafe.Add(ref w2, i));
+                            a20 = Vector128.MultiplyAddEstimate(s, b0, a20);
+                            a21 = Vector128.MultiplyAddEstimate(s, b1, a21);
+                            s = Vector128.Create(Unsafe.Add(ref w3, i));
+                            a30 = Vector128.MultiplyAddEstimate(s, b0, a30);
+                            a31 = Vector128.MultiplyAddEstimate(s, b1, a31);
+                        }
+                        a00.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 0));
+                        a01.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 4));
+                        a10.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 0));
+                        a11.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 4));
+                        a20.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 0));
+                        a21.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 4));
+                        a30.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 0));
+                        a31.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 4));
                     }
-                    float s00 = Vector128.Sum(a00);
-                    float s01 = Vector128.Sum(a01);
-                    float s10 = Vector128.Sum(a10);
-                    float s11 = Vector128.Sum(a11);
-                    float s20 = Vector128.Sum(a20);
-                    float s21 = Vector128.Sum(a21);
-                    float s30 = Vector128.Sum(a30);
-                    float s31 = Vector128.Sum(a31);
-                    Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 0), s00 + Unsafe.Add(ref bias, o + 0), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 1), s01 + Unsafe.Add(ref bias, o + 1), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 0), s10 + Unsafe.Add(ref bias, o + 0), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 1), s11 + Unsafe.Add(ref bias, o + 1), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 2) * Out + o + 0), s20 + Unsafe.Add(ref bias, o + 0), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 2) * Out + o + 1), s21 + Unsafe.Add(ref bias, o + 1), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 3) * Out + o + 0), s30 + Unsafe.Add(ref bias, o + 0), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 3) * Out + o + 1), s31 + Unsafe.Add(ref bias, o + 1), accumulate);
                 }
-            }
-            for (; r < rows; r++)
-            {
-                ref float x0 = ref Unsafe.Add(ref x, (r + 0) * In);
-                for (int o = 0; o < 4; o += 2)
+                else
                 {
-                    ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
-                    ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
-                    Vector128<float> a00 = Vector128<float>.Zero, a01 = Vector128<float>.Zero;
-                    for (int i = 0; i < 4; i += 4)
+                    // At most 4 rows (a small batch's last frames, or the last panel): one vector per tile row.
                     {
-                        Vector128<float> wv0 = Vector128.LoadUnsafe(ref w0, (nuint)i);
-                        Vector128<float> wv1 = Vector128.LoadUnsafe(ref w1, (nuint)i);
-                        Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, (nuint)i);
-                        a00 = Vector128.MultiplyAddEstimate(xv0, wv0, a00);
-                        a01 = Vector128.MultiplyAddEstimate(xv0, wv1, a01);
+                        const int o = 0; // the last 4 outputs
+                        ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
+                        ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
+                        ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
+                        ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
+                        Vector128<float> a00 = Vector128.Create(Unsafe.Add(ref bias, o + 0)), a10 = Vector128.Create(Unsafe.Add(ref bias, o + 1)), a20 = Vector128.Create(Unsafe.Add(ref bias, o + 2)), a30 = Vector128.Create(Unsafe.Add(ref bias, o + 3));
+                        for (int i = 0; i < In; i++)
+                        {
+                            Vector128<float> b0 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 0));
+                            Vector128<float> s = Vector128.Create(Unsafe.Add(ref w0, i));
+                            a00 = Vector128.MultiplyAddEstimate(s, b0, a00);
+                            s = Vector128.Create(Unsafe.Add(ref w1, i));
+                            a10 = Vector128.MultiplyAddEstimate(s, b0, a10);
+                            s = Vector128.Create(Unsafe.Add(ref w2, i));
+                            a20 = Vector128.MultiplyAddEstimate(s, b0, a20);
+                            s = Vector128.Create(Unsafe.Add(ref w3, i));
+                            a30 = Vector128.MultiplyAddEstimate(s, b0, a30);
+                        }
+                        a00.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 0));
+                        a10.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 0));
+                        a20.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 0));
+                        a30.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 0));
                     }
-                    float s00 = Vector128.Sum(a00);
-                    float s01 = Vector128.Sum(a01);
-                    Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 0), s00 + Unsafe.Add(ref bias, o + 0), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 1), s01 + Unsafe.Add(ref bias, o + 1), accumulate);
                 }
+                UnpackPanel_V128(ref yt, Out, ref Unsafe.Add(ref y, r * Out), n, accumulate);
             }
         }
 
-        /// <summary>y[r, o] (+)= Σ_i x[r, i]·W[o, i] + bias[o]: x [rows, 4], W [16, 4] (PyTorch layout), y [rows, 16].</summary>
-        private static void Linear_4x16(ReadOnlySpan<float> x, int rows, ReadOnlySpan<float> w, ReadOnlySpan<float> bias, Span<float> y, bool accumulate)
+        /// <summary>
+        /// y[r, o] (+)= Σ_i x[r, i]·W[o, i] + bias[o]: x [rows, 4], W [16, 4] (PyTorch layout), y [rows, 16].
+        /// Rows run in panels of transposed rows through the register tile; <paramref name="pack"/> is panel scratch (PackLength).
+        /// Every (row, output) sum runs bias first, then i in order, whatever the panel: a window's result never depends on its batch.
+        /// </summary>
+        private static void Linear_4x16(ReadOnlySpan<float> x, int rows, ReadOnlySpan<float> w, ReadOnlySpan<float> bias, Span<float> y, bool accumulate, Span<float> pack)
         {
             const int In = 4, Out = 16;
             // Every length is checked once here; the loops below index inside these lengths with Unsafe.Add.
-            x = x.Slice(0, rows * In);
-            w = w.Slice(0, Out * In);
-            bias = bias.Slice(0, Out);
-            y = y.Slice(0, rows * Out);
-            ref float xr = ref MemoryMarshal.GetReference(x);
-            ref float wr = ref MemoryMarshal.GetReference(w);
-            ref float br = ref MemoryMarshal.GetReference(bias);
-            ref float yr = ref MemoryMarshal.GetReference(y);
+            ref float xr = ref MemoryMarshal.GetReference(x.Slice(0, rows * In));
+            ref float wr = ref MemoryMarshal.GetReference(w.Slice(0, Out * In));
+            ref float br = ref MemoryMarshal.GetReference(bias.Slice(0, Out));
+            ref float yr = ref MemoryMarshal.GetReference(y.Slice(0, rows * Out));
+            ref float pr = ref MemoryMarshal.GetReference(pack.Slice(0, 16 * (In + Out)));
             if (Vector256.IsHardwareAccelerated)
-                Linear_4x16_V256(ref xr, rows, ref wr, ref br, ref yr, accumulate);
+                Linear_4x16_V256(ref xr, rows, ref wr, ref br, ref yr, accumulate, ref pr);
             else
-                Linear_4x16_V128(ref xr, rows, ref wr, ref br, ref yr, accumulate);
+                Linear_4x16_V128(ref xr, rows, ref wr, ref br, ref yr, accumulate, ref pr);
         }
 
         /// <summary>
-        /// Linear_4x16 on Vector256: blocks of 4 rows × 2 outputs (8 accumulators of 8 lanes).
-        /// In = 4 is shorter than one vector: plain scalar dot products.
+        /// Linear_4x16 on Vector256: panels of 16 rows. Per panel, xᵀ [In, 16] is packed, then each block of 6 outputs
+        /// accumulates yᵀ[o, 0..16) = bias[o] + Σ_i W[o, i]·xᵀ[i, ·] (6 broadcasts × 2 vectors), and yᵀ is added back into y.
         /// </summary>
-        private static void Linear_4x16_V256(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate)
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void Linear_4x16_V256(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate, ref float pack)
         {
-            const int In = 4, Out = 16;
-            int r = 0;
-            for (; r + 4 <= rows; r += 4)
+            const int In = 4, Out = 16, P = 16;
+            ref float xt = ref pack;                          // xᵀ [In, P]
+            ref float yt = ref Unsafe.Add(ref pack, In * P);  // yᵀ [Out, P]
+            for (int r = 0; r < rows; r += P)
             {
-                ref float x0 = ref Unsafe.Add(ref x, (r + 0) * In);
-                ref float x1 = ref Unsafe.Add(ref x, (r + 1) * In);
-                ref float x2 = ref Unsafe.Add(ref x, (r + 2) * In);
-                ref float x3 = ref Unsafe.Add(ref x, (r + 3) * In);
-                for (int o = 0; o < 16; o += 2)
+                int n = Math.Min(P, rows - r);
+                PackPanel_V256(ref Unsafe.Add(ref x, r * In), n, In, ref xt);
+                if (n > 8)
                 {
-                    ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
-                    ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
-                    float s00 = 0f;
-                    float s01 = 0f;
-                    float s10 = 0f;
-                    float s11 = 0f;
-                    float s20 = 0f;
-                    float s21 = 0f;
-                    float s30 = 0f;
-                    float s31 = 0f;
-                    for (int i = 0; i < In; i++)
+                    for (int o = 0; o < 12; o += 6)
                     {
-                        float wv0 = Unsafe.Add(ref w0, i);
-                        float wv1 = Unsafe.Add(ref w1, i);
-                        float xv0 = Unsafe.Add(ref x0, i);
-                        s00 += xv0 * wv0;
-                        s01 += xv0 * wv1;
-                        float xv1 = Unsafe.Add(ref x1, i);
-                        s10 += xv1 * wv0;
-                        s11 += xv1 * wv1;
-                        float xv2 = Unsafe.Add(ref x2, i);
-                        s20 += xv2 * wv0;
-                        s21 += xv2 * wv1;
-                        float xv3 = Unsafe.Add(ref x3, i);
-                        s30 += xv3 * wv0;
-                        s31 += xv3 * wv1;
+                        ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
+                        ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
+                        ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
+                        ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
+                        ref float w4 = ref Unsafe.Add(ref w, (o + 4) * In);
+                        ref float w5 = ref Unsafe.Add(ref w, (o + 5) * In);
+                        Vector256<float> a00 = Vector256.Create(Unsafe.Add(ref bias, o + 0)), a01 = a00, a10 = Vector256.Create(Unsafe.Add(ref bias, o + 1)), a11 = a10, a20 = Vector256.Create(Unsafe.Add(ref bias, o + 2)), a21 = a20, a30 = Vector256.Create(Unsafe.Add(ref bias, o + 3)), a31 = a30, a40 = Vector256.Create(Unsafe.Add(ref bias, o + 4)), a41 = a40, a50 = Vector256.Create(Unsafe.Add(ref bias, o + 5)), a51 = a50;
+                        for (int i = 0; i < In; i++)
+                        {
+                            Vector256<float> b0 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 0));
+                            Vector256<float> b1 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 8));
+                            Vector256<float> s = Vector256.Create(Unsafe.Add(ref w0, i));
+                            a00 = Vector256.MultiplyAddEstimate(s, b0, a00);
+                            a01 = Vector256.MultiplyAddEstimate(s, b1, a01);
+                            s = Vector256.Create(Unsafe.Add(ref w1, i));
+                            a10 = Vector256.MultiplyAddEstimate(s, b0, a10);
+                            a11 = Vector256.MultiplyAddEstimate(s, b1, a11);
+                            s = Vector256.Create(Unsafe.Add(ref w2, i));
+                            a20 = Vector256.MultiplyAddEstimate(s, b0, a20);
+                            a21 = Vector256.MultiplyAddEstimate(s, b1, a21);
+                            s = Vector256.Create(Unsafe.Add(ref w3, i));
+                            a30 = Vector256.MultiplyAddEstimate(s, b0, a30);
+                            a31 = Vector256.MultiplyAddEstimate(s, b1, a31);
+                            s = Vector256.Create(Unsafe.Add(ref w4, i));
+                            a40 = Vector256.MultiplyAddEstimate(s, b0, a40);
+                            a41 = Vector256.MultiplyAddEstimate(s, b1, a41);
+                            s = Vector256.Create(Unsafe.Add(ref w5, i));
+                            a50 = Vector256.MultiplyAddEstimate(s, b0, a50);
+                            a51 = Vector256.MultiplyAddEstimate(s, b1, a51);
+                        }
+                        a00.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 0));
+                        a01.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 8));
+                        a10.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 0));
+                        a11.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 8));
+                        a20.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 0));
+                        a21.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 8));
+                        a30.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 0));
+                        a31.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 8));
+                        a40.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 4) * P + 0));
+                        a41.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 4) * P + 8));
+                        a50.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 5) * P + 0));
+                        a51.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 5) * P + 8));
                     }
-                    Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 0), s00 + Unsafe.Add(ref bias, o + 0), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 1), s01 + Unsafe.Add(ref bias, o + 1), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 0), s10 + Unsafe.Add(ref bias, o + 0), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 1), s11 + Unsafe.Add(ref bias, o + 1), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 2) * Out + o + 0), s20 + Unsafe.Add(ref bias, o + 0), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 2) * Out + o + 1), s21 + Unsafe.Add(ref bias, o + 1), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 3) * Out + o + 0), s30 + Unsafe.Add(ref bias, o + 0), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 3) * Out + o + 1), s31 + Unsafe.Add(ref bias, o + 1), accumulate);
+                    {
+                        const int o = 12; // the last 4 outputs
+                        ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
+                        ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
+                        ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
+                        ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
+                        Vector256<float> a00 = Vector256.Create(Unsafe.Add(ref bias, o + 0)), a01 = a00, a10 = Vector256.Create(Unsafe.Add(ref bias, o + 1)), a11 = a10, a20 = Vector256.Create(Unsafe.Add(ref bias, o + 2)), a21 = a20, a30 = Vector256.Create(Unsafe.Add(ref bias, o + 3)), a31 = a30;
+                        for (int i = 0; i < In; i++)
+                        {
+                            Vector256<float> b0 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 0));
+                            Vector256<float> b1 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 8));
+                            Vector256<float> s = Vector256.Create(Unsafe.Add(ref w0, i));
+                            a00 = Vector256.MultiplyAddEstimate(s, b0, a00);
+                            a01 = Vector256.MultiplyAddEstimate(s, b1, a01);
+                            s = Vector256.Create(Unsafe.Add(ref w1, i));
+                            a10 = Vector256.MultiplyAddEstimate(s, b0, a10);
+                            a11 = Vector256.MultiplyAddEstimate(s, b1, a11);
+                            s = Vector256.Create(Unsafe.Add(ref w2, i));
+                            a20 = Vector256.MultiplyAddEstimate(s, b0, a20);
+                            a21 = Vector256.MultiplyAddEstimate(s, b1, a21);
+                            s = Vector256.Create(Unsafe.Add(ref w3, i));
+                            a30 = Vector256.MultiplyAddEstimate(s, b0, a30);
+                            a31 = Vector256.MultiplyAddEstimate(s, b1, a31);
+                        }
+                        a00.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 0));
+                        a01.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 8));
+                        a10.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 0));
+                        a11.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 8));
+                        a20.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 0));
+                        a21.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 8));
+                        a30.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 0));
+                        a31.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 8));
+                    }
                 }
-            }
-            for (; r < rows; r++)
-            {
-                ref float x0 = ref Unsafe.Add(ref x, (r + 0) * In);
-                for (int o = 0; o < 16; o += 2)
+                else
                 {
-                    ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
-                    ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
-                    float s00 = 0f;
-                    float s01 = 0f;
-                    for (int i = 0; i < In; i++)
+                    // At most 8 rows (a small batch's last frames, or the last panel): one vector per tile row.
+                    for (int o = 0; o < 12; o += 6)
                     {
-                        float wv0 = Unsafe.Add(ref w0, i);
-                        float wv1 = Unsafe.Add(ref w1, i);
-                        float xv0 = Unsafe.Add(ref x0, i);
-                        s00 += xv0 * wv0;
-                        s01 += xv0 * wv1;
+                        ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
+                        ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
+                        ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
+                        ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
+                        ref float w4 = ref Unsafe.Add(ref w, (o + 4) * In);
+                        ref float w5 = ref Unsafe.Add(ref w, (o + 5) * In);
+                        Vector256<float> a00 = Vector256.Create(Unsafe.Add(ref bias, o + 0)), a10 = Vector256.Create(Unsafe.Add(ref bias, o + 1)), a20 = Vector256.Create(Unsafe.Add(ref bias, o + 2)), a30 = Vector256.Create(Unsafe.Add(ref bias, o + 3)), a40 = Vector256.Create(Unsafe.Add(ref bias, o + 4)), a50 = Vector256.Create(Unsafe.Add(ref bias, o + 5));
+                        for (int i = 0; i < In; i++)
+                        {
+                            Vector256<float> b0 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 0));
+                            Vector256<float> s = Vector256.Create(Unsafe.Add(ref w0, i));
+                            a00 = Vector256.MultiplyAddEstimate(s, b0, a00);
+                            s = Vector256.Create(Unsafe.Add(ref w1, i));
+                            a10 = Vector256.MultiplyAddEstimate(s, b0, a10);
+                            s = Vector256.Create(Unsafe.Add(ref w2, i));
+                            a20 = Vector256.MultiplyAddEstimate(s, b0, a20);
+                            s = Vector256.Create(Unsafe.Add(ref w3, i));
+                            a30 = Vector256.MultiplyAddEstimate(s, b0, a30);
+                            s = Vector256.Create(Unsafe.Add(ref w4, i));
+                            a40 = Vector256.MultiplyAddEstimate(s, b0, a40);
+                            s = Vector256.Create(Unsafe.Add(ref w5, i));
+                            a50 = Vector256.MultiplyAddEstimate(s, b0, a50);
+                        }
+                        a00.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 0));
+                        a10.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 0));
+                        a20.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 0));
+                        a30.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 0));
+                        a40.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 4) * P + 0));
+                        a50.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 5) * P + 0));
                     }
-                    Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 0), s00 + Unsafe.Add(ref bias, o + 0), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 1), s01 + Unsafe.Add(ref bias, o + 1), accumulate);
+                    {
+                        const int o = 12; // the last 4 outputs
+                        ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
+                        ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
+                        ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
+                        ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
+                        Vector256<float> a00 = Vector256.Create(Unsafe.Add(ref bias, o + 0)), a10 = Vector256.Create(Unsafe.Add(ref bias, o + 1)), a20 = Vector256.Create(Unsafe.Add(ref bias, o + 2)), a30 = Vector256.Create(Unsafe.Add(ref bias, o + 3));
+                        for (int i = 0; i < In; i++)
+                        {
+                            Vector256<float> b0 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 0));
+                            Vector256<float> s = Vector256.Create(Unsafe.Add(ref w0, i));
+                            a00 = Vector256.MultiplyAddEstimate(s, b0, a00);
+                            s = Vector256.Create(Unsafe.Add(ref w1, i));
+                            a10 = Vector256.MultiplyAddEstimate(s, b0, a10);
+                            s = Vector256.Create(Unsafe.Add(ref w2, i));
+                            a20 = Vector256.MultiplyAddEstimate(s, b0, a20);
+                            s = Vector256.Create(Unsafe.Add(ref w3, i));
+                            a30 = Vector256.MultiplyAddEstimate(s, b0, a30);
+                        }
+                        a00.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 0));
+                        a10.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 0));
+                        a20.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 0));
+                        a30.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 0));
+                    }
                 }
+                UnpackPanel_V256(ref yt, Out, ref Unsafe.Add(ref y, r * Out), n, accumulate);
             }
         }
 
         /// <summary>
-        /// Linear_4x16 on Vector128: blocks of 4 rows × 2 outputs (8 accumulators of 4 lanes).
-        /// In = 4 = 1·4: no tail.
+        /// Linear_4x16 on Vector128: panels of 8 rows. Per panel, xᵀ [In, 8] is packed, then each block of 6 outputs
+        /// accumulates yᵀ[o, 0..8) = bias[o] + Σ_i W[o, i]·xᵀ[i, ·] (6 broadcasts × 2 vectors), and yᵀ is added back into y.
         /// </summary>
-        private static void Linear_4x16_V128(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate)
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void Linear_4x16_V128(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate, ref float pack)
         {
-            const int In = 4, Out = 16;
-            int r = 0;
-            for (; r + 4 <= rows; r += 4)
+            const int In = 4, Out = 16, P = 8;
+            ref float xt = ref pack;                          // xᵀ [In, P]
+            ref float yt = ref Unsafe.Add(ref pack, In * P);  // yᵀ [Out, P]
+            for (int r = 0; r < rows; r += P)
             {
-                ref float x0 = ref Unsafe.Add(ref x, (r + 0) * In);
-                ref float x1 = ref Unsafe.Add(ref x, (r + 1) * In);
-                ref float x2 = ref Unsafe.Add(ref x, (r + 2) * In);
-                ref float x3 = ref Unsafe.Add(ref x, (r + 3) * In);
-                for (int o = 0; o < 16; o += 2)
+                int n = Math.Min(P, rows - r);
+                PackPanel_V128(ref Unsafe.Add(ref x, r * In), n, In, ref xt);
+                if (n > 4)
                 {
-                    ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
-                    ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
-                    Vector128<float> a00 = Vector128<float>.Zero, a01 = Vector128<float>.Zero, a10 = Vector128<float>.Zero, a11 = Vector128<float>.Zero, a20 = Vector128<float>.Zero, a21 = Vector128<float>.Zero, a30 = Vector128<float>.Zero, a31 = Vector128<float>.Zero;
-                    for (int i = 0; i < 4; i += 4)
+                    for (int o = 0; o < 12; o += 6)
                     {
-                        Vector128<float> wv0 = Vector128.LoadUnsafe(ref w0, (nuint)i);
-                        Vector128<float> wv1 = Vector128.LoadUnsafe(ref w1, (nuint)i);
-                        Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, (nuint)i);
-                        a00 = Vector128.MultiplyAddEstimate(xv0, wv0, a00);
-                        a01 = Vector128.MultiplyAddEstimate(xv0, wv1, a01);
-                        Vector128<float> xv1 = Vector128.LoadUnsafe(ref x1, (nuint)i);
-                        a10 = Vector128.MultiplyAddEstimate(xv1, wv0, a10);
-                        a11 = Vector128.MultiplyAddEstimate(xv1, wv1, a11);
-                        Vector128<float> xv2 = Vector128.LoadUnsafe(ref x2, (nuint)i);
-                        a20 = Vector128.MultiplyAddEstimate(xv2, wv0, a20);
-                        a21 = Vector128.MultiplyAddEstimate(xv2, wv1, a21);
-                        Vector128<float> xv3 = Vector128.LoadUnsafe(ref x3, (nuint)i);
-                        a30 = Vector128.MultiplyAddEstimate(xv3, wv0, a30);
-                        a31 = Vector128.MultiplyAddEstimate(xv3, wv1, a31);
+                        ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
+                        ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
+                        ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
+                        ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
+                        ref float w4 = ref Unsafe.Add(ref w, (o + 4) * In);
+                        ref float w5 = ref Unsafe.Add(ref w, (o + 5) * In);
+                        Vector128<float> a00 = Vector128.Create(Unsafe.Add(ref bias, o + 0)), a01 = a00, a10 = Vector128.Create(Unsafe.Add(ref bias, o + 1)), a11 = a10, a20 = Vector128.Create(Unsafe.Add(ref bias, o + 2)), a21 = a20, a30 = Vector128.Create(Unsafe.Add(ref bias, o + 3)), a31 = a30, a40 = Vector128.Create(Unsafe.Add(ref bias, o + 4)), a41 = a40, a50 = Vector128.Create(Unsafe.Add(ref bias, o + 5)), a51 = a50;
+                        for (int i = 0; i < In; i++)
+                        {
+                            Vector128<float> b0 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 0));
+                            Vector128<float> b1 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 4));
+                            Vector128<float> s = Vector128.Create(Unsafe.Add(ref w0, i));
+                            a00 = Vector128.MultiplyAddEstimate(s, b0, a00);
+                            a01 = Vector128.MultiplyAddEstimate(s, b1, a01);
+                            s = Vector128.Create(Unsafe.Add(ref w1, i));
+                            a10 = Vector128.MultiplyAddEstimate(s, b0, a10);
+                            a11 = Vector128.MultiplyAddEstimate(s, b1, a11);
+                            s = Vector128.Create(Unsafe.Add(ref w2, i));
+                            a20 = Vector128.MultiplyAddEstimate(s, b0, a20);
+                            a21 = Vector128.MultiplyAddEstimate(s, b1, a21);
+                            s = Vector128.Create(Unsafe.Add(ref w3, i));
+                            a30 = Vector128.MultiplyAddEstimate(s, b0, a30);
+                            a31 = Vector128.MultiplyAddEstimate(s, b1, a31);
+                            s = Vector128.Create(Unsafe.Add(ref w4, i));
+                            a40 = Vector128.MultiplyAddEstimate(s, b0, a40);
+                            a41 = Vector128.MultiplyAddEstimate(s, b1, a41);
+                            s = Vector128.Create(Unsafe.Add(ref w5, i));
+                            a50 = Vector128.MultiplyAddEstimate(s, b0, a50);
+                            a51 = Vector128.MultiplyAddEstimate(s, b1, a51);
+                        }
+                        a00.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 0));
+                        a01.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 4));
+                        a10.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 0));
+                        a11.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 4));
+                        a20.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 0));
+                        a21.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 4));
+                        a30.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 0));
+                        a31.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 4));
+                        a40.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 4) * P + 0));
+                        a41.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 4) * P + 4));
+                        a50.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 5) * P + 0));
+                        a51.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 5) * P + 4));
                     }
-                    float s00 = Vector128.Sum(a00);
-                    float s01 = Vector128.Sum(a01);
-                    float s10 = Vector128.Sum(a10);
-                    float s11 = Vector128.Sum(a11);
-                    float s20 = Vector128.Sum(a20);
-                    float s21 = Vector128.Sum(a21);
-                    float s30 = Vector128.Sum(a30);
-                    float s31 = Vector128.Sum(a31);
-                    Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 0), s00 + Unsafe.Add(ref bias, o + 0), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 1), s01 + Unsafe.Add(ref bias, o + 1), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 0), s10 + Unsafe.Add(ref bias, o + 0), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 1), s11 + Unsafe.Add(ref bias, o + 1), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 2) * Out + o + 0), s20 + Unsafe.Add(ref bias, o + 0), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 2) * Out + o + 1), s21 + Unsafe.Add(ref bias, o + 1), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 3) * Out + o + 0), s30 + Unsafe.Add(ref bias, o + 0), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 3) * Out + o + 1), s31 + Unsafe.Add(ref bias, o + 1), accumulate);
+                    {
+                        const int o = 12; // the last 4 outputs
+                        ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
+                        ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
+                        ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
+                        ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
+                        Vector128<float> a00 = Vector128.Create(Unsafe.Add(ref bias, o + 0)), a01 = a00, a10 = Vector128.Create(Unsafe.Add(ref bias, o + 1)), a11 = a10, a20 = Vector128.Create(Unsafe.Add(ref bias, o + 2)), a21 = a20, a30 = Vector128.Create(Unsafe.Add(ref bias, o + 3)), a31 = a30;
+                        for (int i = 0; i < In; i++)
+                        {
+                            Vector128<float> b0 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 0));
+                            Vector128<float> b1 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 4));
+                            Vector128<float> s = Vector128.Create(Unsafe.Add(ref w0, i));
+                            a00 = Vector128.MultiplyAddEstimate(s, b0, a00);
+                            a01 = Vector128.MultiplyAddEstimate(s, b1, a01);
+                            s = Vector128.Create(Unsafe.Add(ref w1, i));
+                            a10 = Vector128.MultiplyAddEstimate(s, b0, a10);
+                            a11 = Vector128.MultiplyAddEstimate(s, b1, a11);
+                            s = Vector128.Create(Unsafe.Add(ref w2, i));
+                            a20 = Vector128.MultiplyAddEstimate(s, b0, a20);
+                            a21 = Vector128.MultiplyAddEstimate(s, b1, a21);
+                            s = Vector128.Create(Unsafe.Add(ref w3, i));
+                            a30 = Vector128.MultiplyAddEstimate(s, b0, a30);
+                            a31 = Vector128.MultiplyAddEstimate(s, b1, a31);
+                        }
+                        a00.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 0));
+                        a01.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 4));
+                        a10.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 0));
+                        a11.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 4));
+                        a20.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 0));
+                        a21.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 4));
+                        a30.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 0));
+                        a31.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 4));
+                    }
                 }
-            }
-            for (; r < rows; r++)
-            {
-                ref float x0 = ref Unsafe.Add(ref x, (r + 0) * In);
-                for (int o = 0; o < 16; o += 2)
+                else
                 {
-                    ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
-                    ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
-                    Vector128<float> a00 = Vector128<float>.Zero, a01 = Vector128<float>.Zero;
-                    for (int i = 0; i < 4; i += 4)
+                    // At most 4 rows (a small batch's last frames, or the last panel): one vector per tile row.
+                    for (int o = 0; o < 12; o += 6)
                     {
-                        Vector128<float> wv0 = Vector128.LoadUnsafe(ref w0, (nuint)i);
-                        Vector128<float> wv1 = Vector128.LoadUnsafe(ref w1, (nuint)i);
-                        Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, (nuint)i);
-                        a00 = Vector128.MultiplyAddEstimate(xv0, wv0, a00);
-                        a01 = Vector128.MultiplyAddEstimate(xv0, wv1, a01);
+                        ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
+                        ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
+                        ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
+                        ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
+                        ref float w4 = ref Unsafe.Add(ref w, (o + 4) * In);
+                        ref float w5 = ref Unsafe.Add(ref w, (o + 5) * In);
+                        Vector128<float> a00 = Vector128.Create(Unsafe.Add(ref bias, o + 0)), a10 = Vector128.Create(Unsafe.Add(ref bias, o + 1)), a20 = Vector128.Create(Unsafe.Add(ref bias, o + 2)), a30 = Vector128.Create(Unsafe.Add(ref bias, o + 3)), a40 = Vector128.Create(Unsafe.Add(ref bias, o + 4)), a50 = Vector128.Create(Unsafe.Add(ref bias, o + 5));
+                        for (int i = 0; i < In; i++)
+                        {
+                            Vector128<float> b0 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 0));
+                            Vector128<float> s = Vector128.Create(Unsafe.Add(ref w0, i));
+                            a00 = Vector128.MultiplyAddEstimate(s, b0, a00);
+                            s = Vector128.Create(Unsafe.Add(ref w1, i));
+                            a10 = Vector128.MultiplyAddEstimate(s, b0, a10);
+                            s = Vector128.Create(Unsafe.Add(ref w2, i));
+                            a20 = Vector128.MultiplyAddEstimate(s, b0, a20);
+                            s = Vector128.Create(Unsafe.Add(ref w3, i));
+                            a30 = Vector128.MultiplyAddEstimate(s, b0, a30);
+                            s = Vector128.Create(Unsafe.Add(ref w4, i));
+                            a40 = Vector128.MultiplyAddEstimate(s, b0, a40);
+                            s = Vector128.Create(Unsafe.Add(ref w5, i));
+                            a50 = Vector128.MultiplyAddEstimate(s, b0, a50);
+                        }
+                        a00.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 0));
+                        a10.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 0));
+                        a20.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 0));
+                        a30.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 0));
+                        a40.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 4) * P + 0));
+                        a50.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 5) * P + 0));
                     }
-                    float s00 = Vector128.Sum(a00);
-                    float s01 = Vector128.Sum(a01);
-                    Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 0), s00 + Unsafe.Add(ref bias, o + 0), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 1), s01 + Unsafe.Add(ref bias, o + 1), accumulate);
+                    {
+                        const int o = 12; // the last 4 outputs
+                        ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
+                        ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
+                        ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
+                        ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
+                        Vector128<float> a00 = Vector128.Create(Unsafe.Add(ref bias, o + 0)), a10 = Vector128.Create(Unsafe.Add(ref bias, o + 1)), a20 = Vector128.Create(Unsafe.Add(ref bias, o + 2)), a30 = Vector128.Create(Unsafe.Add(ref bias, o + 3));
+                        for (int i = 0; i < In; i++)
+                        {
+                            Vector128<float> b0 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 0));
+                            Vector128<float> s = Vector128.Create(Unsafe.Add(ref w0, i));
+                            a00 = Vector128.MultiplyAddEstimate(s, b0, a00);
+                            s = Vector128.Create(Unsafe.Add(ref w1, i));
+                            a10 = Vector128.MultiplyAddEstimate(s, b0, a10);
+                            s = Vector128.Create(Unsafe.Add(ref w2, i));
+                            a20 = Vector128.MultiplyAddEstimate(s, b0, a20);
+                            s = Vector128.Create(Unsafe.Add(ref w3, i));
+                            a30 = Vector128.MultiplyAddEstimate(s, b0, a30);
+                        }
+                        a00.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 0));
+                        a10.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 0));
+                        a20.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 0));
+                        a30.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 0));
+                    }
                 }
+                UnpackPanel_V128(ref yt, Out, ref Unsafe.Add(ref y, r * Out), n, accumulate);
             }
         }
 
-        /// <summary>y[r, o] (+)= Σ_i x[r, i]·W[o, i] + bias[o]: x [rows, 16], W [4, 16] (PyTorch layout), y [rows, 4].</summary>
-        private static void Linear_16x4(ReadOnlySpan<float> x, int rows, ReadOnlySpan<float> w, ReadOnlySpan<float> bias, Span<float> y, bool accumulate)
+        /// <summary>
+        /// y[r, o] (+)= Σ_i x[r, i]·W[o, i] + bias[o]: x [rows, 16], W [4, 16] (PyTorch layout), y [rows, 4].
+        /// Rows run in panels of transposed rows through the register tile; <paramref name="pack"/> is panel scratch (PackLength).
+        /// Every (row, output) sum runs bias first, then i in order, whatever the panel: a window's result never depends on its batch.
+        /// </summary>
+        private static void Linear_16x4(ReadOnlySpan<float> x, int rows, ReadOnlySpan<float> w, ReadOnlySpan<float> bias, Span<float> y, bool accumulate, Span<float> pack)
         {
             const int In = 16, Out = 4;
             // Every length is checked once here; the loops below index inside these lengths with Unsafe.Add.
-            x = x.Slice(0, rows * In);
-            w = w.Slice(0, Out * In);
-            bias = bias.Slice(0, Out);
-            y = y.Slice(0, rows * Out);
-            ref float xr = ref MemoryMarshal.GetReference(x);
-            ref float wr = ref MemoryMarshal.GetReference(w);
-            ref float br = ref MemoryMarshal.GetReference(bias);
-            ref float yr = ref MemoryMarshal.GetReference(y);
+            ref float xr = ref MemoryMarshal.GetReference(x.Slice(0, rows * In));
+            ref float wr = ref MemoryMarshal.GetReference(w.Slice(0, Out * In));
+            ref float br = ref MemoryMarshal.GetReference(bias.Slice(0, Out));
+            ref float yr = ref MemoryMarshal.GetReference(y.Slice(0, rows * Out));
+            ref float pr = ref MemoryMarshal.GetReference(pack.Slice(0, 16 * (In + Out)));
             if (Vector256.IsHardwareAccelerated)
-                Linear_16x4_V256(ref xr, rows, ref wr, ref br, ref yr, accumulate);
+                Linear_16x4_V256(ref xr, rows, ref wr, ref br, ref yr, accumulate, ref pr);
             else
-                Linear_16x4_V128(ref xr, rows, ref wr, ref br, ref yr, accumulate);
+                Linear_16x4_V128(ref xr, rows, ref wr, ref br, ref yr, accumulate, ref pr);
         }
 
         /// <summary>
-        /// Linear_16x4 on Vector256: blocks of 4 rows × 2 outputs (8 accumulators of 8 lanes).
-        /// In = 16 = 2·8: no tail.
+        /// Linear_16x4 on Vector256: panels of 16 rows. Per panel, xᵀ [In, 16] is packed, then each block of 6 outputs
+        /// accumulates yᵀ[o, 0..16) = bias[o] + Σ_i W[o, i]·xᵀ[i, ·] (6 broadcasts × 2 vectors), and yᵀ is added back into y.
         /// </summary>
-        private static void Linear_16x4_V256(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate)
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void Linear_16x4_V256(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate, ref float pack)
         {
-            const int In = 16, Out = 4;
-            int r = 0;
-            for (; r + 4 <= rows; r += 4)
+            const int In = 16, Out = 4, P = 16;
+            ref float xt = ref pack;                          // xᵀ [In, P]
+            ref float yt = ref Unsafe.Add(ref pack, In * P);  // yᵀ [Out, P]
+            for (int r = 0; r < rows; r += P)
             {
-                ref float x0 = ref Unsafe.Add(ref x, (r + 0) * In);
-                ref float x1 = ref Unsafe.Add(ref x, (r + 1) * In);
-                ref float x2 = ref Unsafe.Add(ref x, (r + 2) * In);
-                ref float x3 = ref Unsafe.Add(ref x, (r + 3) * In);
-                for (int o = 0; o < 4; o += 2)
+                int n = Math.Min(P, rows - r);
+                PackPanel_V256(ref Unsafe.Add(ref x, r * In), n, In, ref xt);
+                if (n > 8)
                 {
-                    ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
-                    ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
-                    Vector256<float> a00 = Vector256<float>.Zero, a01 = Vector256<float>.Zero, a10 = Vector256<float>.Zero, a11 = Vector256<float>.Zero, a20 = Vector256<float>.Zero, a21 = Vector256<float>.Zero, a30 = Vector256<float>.Zero, a31 = Vector256<float>.Zero;
-                    for (int i = 0; i < 16; i += 8)
                     {
-                        Vector256<float> wv0 = Vector256.LoadUnsafe(ref w0, (nuint)i);
-                        Vector256<float> wv1 = Vector256.LoadUnsafe(ref w1, (nuint)i);
-                        Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, (nuint)i);
-                        a00 = Vector256.MultiplyAddEstimate(xv0, wv0, a00);
-                        a01 = Vector256.MultiplyAddEstimate(xv0, wv1, a01);
-                        Vector256<float> xv1 = Vector256.LoadUnsafe(ref x1, (nuint)i);
-                        a10 = Vector256.MultiplyAddEstimate(xv1, wv0, a10);
-                        a11 = Vector256.MultiplyAddEstimate(xv1, wv1, a11);
-                        Vector256<float> xv2 = Vector256.LoadUnsafe(ref x2, (nuint)i);
-                        a20 = Vector256.MultiplyAddEstimate(xv2, wv0, a20);
-                        a21 = Vector256.MultiplyAddEstimate(xv2, wv1, a21);
-                        Vector256<float> xv3 = Vector256.LoadUnsafe(ref x3, (nuint)i);
-                        a30 = Vector256.MultiplyAddEstimate(xv3, wv0, a30);
-                        a31 = Vector256.MultiplyAddEstimate(xv3, wv1, a31);
+                        const int o = 0; // the last 4 outputs
+                        ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
+                        ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
+                        ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
+                        ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
+                        Vector256<float> a00 = Vector256.Create(Unsafe.Add(ref bias, o + 0)), a01 = a00, a10 = Vector256.Create(Unsafe.Add(ref bias, o + 1)), a11 = a10, a20 = Vector256.Create(Unsafe.Add(ref bias, o + 2)), a21 = a20, a30 = Vector256.Create(Unsafe.Add(ref bias, o + 3)), a31 = a30;
+                        for (int i = 0; i < In; i++)
+                        {
+                            Vector256<float> b0 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 0));
+                            Vector256<float> b1 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 8));
+                            Vector256<float> s = Vector256.Create(Unsafe.Add(ref w0, i));
+                            a00 = Vector256.MultiplyAddEstimate(s, b0, a00);
+                            a01 = Vector256.MultiplyAddEstimate(s, b1, a01);
+                            s = Vector256.Create(Unsafe.Add(ref w1, i));
+                            a10 = Vector256.MultiplyAddEstimate(s, b0, a10);
+                            a11 = Vector256.MultiplyAddEstimate(s, b1, a11);
+                            s = Vector256.Create(Unsafe.Add(ref w2, i));
+                            a20 = Vector256.MultiplyAddEstimate(s, b0, a20);
+                            a21 = Vector256.MultiplyAddEstimate(s, b1, a21);
+                            s = Vector256.Create(Unsafe.Add(ref w3, i));
+                            a30 = Vector256.MultiplyAddEstimate(s, b0, a30);
+                            a31 = Vector256.MultiplyAddEstimate(s, b1, a31);
+                        }
+                        a00.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 0));
+                        a01.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 8));
+                        a10.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 0));
+                        a11.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 8));
+                        a20.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 0));
+                        a21.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 8));
+                        a30.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 0));
+                        a31.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 8));
                     }
-                    float s00 = Vector256.Sum(a00);
-                    float s01 = Vector256.Sum(a01);
-                    float s10 = Vector256.Sum(a10);
-                    float s11 = Vector256.Sum(a11);
-                    float s20 = Vector256.Sum(a20);
-                    float s21 = Vector256.Sum(a21);
-                    float s30 = Vector256.Sum(a30);
-                    float s31 = Vector256.Sum(a31);
-                    Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 0), s00 + Unsafe.Add(ref bias, o + 0), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 1), s01 + Unsafe.Add(ref bias, o + 1), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 0), s10 + Unsafe.Add(ref bias, o + 0), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 1), s11 + Unsafe.Add(ref bias, o + 1), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 2) * Out + o + 0), s20 + Unsafe.Add(ref bias, o + 0), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 2) * Out + o + 1), s21 + Unsafe.Add(ref bias, o + 1), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 3) * Out + o + 0), s30 + Unsafe.Add(ref bias, o + 0), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 3) * Out + o + 1), s31 + Unsafe.Add(ref bias, o + 1), accumulate);
                 }
-            }
-            for (; r < rows; r++)
-            {
-                ref float x0 = ref Unsafe.Add(ref x, (r + 0) * In);
-                for (int o = 0; o < 4; o += 2)
+                else
                 {
-                    ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
-                    ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
-                    Vector256<float> a00 = Vector256<float>.Zero, a01 = Vector256<float>.Zero;
-                    for (int i = 0; i < 16; i += 8)
+                    // At most 8 rows (a small batch's last frames, or the last panel): one vector per tile row.
                     {
-                        Vector256<float> wv0 = Vector256.LoadUnsafe(ref w0, (nuint)i);
-                        Vector256<float> wv1 = Vector256.LoadUnsafe(ref w1, (nuint)i);
-                        Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, (nuint)i);
-                        a00 = Vector256.MultiplyAddEstimate(xv0, wv0, a00);
-                        a01 = Vector256.MultiplyAddEstimate(xv0, wv1, a01);
+                        const int o = 0; // the last 4 outputs
+                        ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
+                        ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
+                        ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
+                        ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
+                        Vector256<float> a00 = Vector256.Create(Unsafe.Add(ref bias, o + 0)), a10 = Vector256.Create(Unsafe.Add(ref bias, o + 1)), a20 = Vector256.Create(Unsafe.Add(ref bias, o + 2)), a30 = Vector256.Create(Unsafe.Add(ref bias, o + 3));
+                        for (int i = 0; i < In; i++)
+                        {
+                            Vector256<float> b0 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 0));
+                            Vector256<float> s = Vector256.Create(Unsafe.Add(ref w0, i));
+                            a00 = Vector256.MultiplyAddEstimate(s, b0, a00);
+                            s = Vector256.Create(Unsafe.Add(ref w1, i));
+                            a10 = Vector256.MultiplyAddEstimate(s, b0, a10);
+                            s = Vector256.Create(Unsafe.Add(ref w2, i));
+                            a20 = Vector256.MultiplyAddEstimate(s, b0, a20);
+                            s = Vector256.Create(Unsafe.Add(ref w3, i));
+                            a30 = Vector256.MultiplyAddEstimate(s, b0, a30);
+                        }
+                        a00.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 0));
+                        a10.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 0));
+                        a20.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 0));
+                        a30.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 0));
                     }
-                    float s00 = Vector256.Sum(a00);
-                    float s01 = Vector256.Sum(a01);
-                    Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 0), s00 + Unsafe.Add(ref bias, o + 0), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 1), s01 + Unsafe.Add(ref bias, o + 1), accumulate);
                 }
-            }
-        }
-
-        /// <summary>
-        /// Linear_16x4 on Vector128: blocks of 4 rows × 2 outputs (8 accumulators of 4 lanes).
-        /// In = 16 = 4·4: no tail.
-        /// </summary>
-        private static void Linear_16x4_V128(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate)
-        {
-            const int In = 16, Out = 4;
-            int r = 0;
-            for (; r + 4 <= rows; r += 4)
-            {
-                ref float x0 = ref Unsafe.Add(ref x, (r + 0) * In);
-                ref float x1 = ref Unsafe.Add(ref x, (r + 1) * In);
-                ref float x2 = ref Unsafe.Add(ref x, (r + 2) * In);
-                ref float x3 = ref Unsafe.Add(ref x, (r + 3) * In);
-                for (int o = 0; o < 4; o += 2)
-                {
-                    ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
-                    ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
-                    Vector128<float> a00 = Vector128<float>.Zero, a01 = Vector128<float>.Zero, a10 = Vector128<float>.Zero, a11 = Vector128<float>.Zero, a20 = Vector128<float>.Zero, a21 = Vector128<float>.Zero, a30 = Vector128<float>.Zero, a31 = Vector128<float>.Zero;
-                    for (int i = 0; i < 16; i += 4)
-                    {
-                        Vector128<float> wv0 = Vector128.LoadUnsafe(ref w0, (nuint)i);
-                        Vector128<float> wv1 = Vector128.LoadUnsafe(ref w1, (nuint)i);
-                        Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, (nuint)i);
-                        a00 = Vector128.MultiplyAddEstimate(xv0, wv0, a00);
-                        a01 = Vector128.MultiplyAddEstimate(xv0, wv1, a01);
-                        Vector128<float> xv1 = Vector128.LoadUnsafe(ref x1, (nuint)i);
-                        a10 = Vector128.MultiplyAddEstimate(xv1, wv0, a10);
-                        a11 = Vector128.MultiplyAddEstimate(xv1, wv1, a11);
-                        Vector128<float> xv2 = Vector128.LoadUnsafe(ref x2, (nuint)i);
-                        a20 = Vector128.MultiplyAddEstimate(xv2, wv0, a20);
-                        a21 = Vector128.MultiplyAddEstimate(xv2, wv1, a21);
-                        Vector128<float> xv3 = Vector128.LoadUnsafe(ref x3, (nuint)i);
-                        a30 = Vector128.MultiplyAddEstimate(xv3, wv0, a30);
-                        a31 = Vector128.MultiplyAddEstimate(xv3, wv1, a31);
-                    }
-                    float s00 = Vector128.Sum(a00);
-                    float s01 = Vector128.Sum(a01);
-                    float s10 = Vector128.Sum(a10);
-                    float s11 = Vector128.Sum(a11);
-                    float s20 = Vector128.Sum(a20);
-                    float s21 = Vector128.Sum(a21);
-                    float s30 = Vector128.Sum(a30);
-                    float s31 = Vector128.Sum(a31);
-                    Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 0), s00 + Unsafe.Add(ref bias, o + 0), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 1), s01 + Unsafe.Add(ref bias, o + 1), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 0), s10 + Unsafe.Add(ref bias, o + 0), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 1), s11 + Unsafe.Add(ref bias, o + 1), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 2) * Out + o + 0), s20 + Unsafe.Add(ref bias, o + 0), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 2) * Out + o + 1), s21 + Unsafe.Add(ref bias, o + 1), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 3) * Out + o + 0), s30 + Unsafe.Add(ref bias, o + 0), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 3) * Out + o + 1), s31 + Unsafe.Add(ref bias, o + 1), accumulate);
-                }
-            }
-            for (; r < rows; r++)
-            {
-                ref float x0 = ref Unsafe.Add(ref x, (r + 0) * In);
-                for (int o = 0; o < 4; o += 2)
-                {
-                    ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
-                    ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
-                    Vector128<float> a00 = Vector128<float>.Zero, a01 = Vector128<float>.Zero;
-                    for (int i = 0; i < 16; i += 4)
-                    {
-                        Vector128<float> wv0 = Vector128.LoadUnsafe(ref w0, (nuint)i);
-                        Vector128<float> wv1 = Vector128.LoadUnsafe(ref w1, (nuint)i);
-                        Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, (nuint)i);
-                        a00 = Vector128.MultiplyAddEstimate(xv0, wv0, a00);
-                        a01 = Vector128.MultiplyAddEstimate(xv0, wv1, a01);
-                    }
-                    float s00 = Vector128.Sum(a00);
-                    float s01 = Vector128.Sum(a01);
-                    Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 0), s00 + Unsafe.Add(ref bias, o + 0), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 1), s01 + Unsafe.Add(ref bias, o + 1), accumulate);
-                }
-            }
-        }
-
-        /// <summary>y[r, o] (+)= Σ_i x[r, i]·W[o, i] + bias[o]: x [rows, 4], W [3, 4] (PyTorch layout), y [rows, 3].</summary>
-        private static void Linear_4x3(ReadOnlySpan<float> x, int rows, ReadOnlySpan<float> w, ReadOnlySpan<float> bias, Span<float> y, bool accumulate)
-        {
-            const int In = 4, Out = 3;
-            // Every length is checked once here; the loops below index inside these lengths with Unsafe.Add.
-            x = x.Slice(0, rows * In);
-            w = w.Slice(0, Out * In);
-            bias = bias.Slice(0, Out);
-            y = y.Slice(0, rows * Out);
-            ref float xr = ref MemoryMarshal.GetReference(x);
-            ref float wr = ref MemoryMarshal.GetReference(w);
-            ref float br = ref MemoryMarshal.GetReference(bias);
-            ref float yr = ref MemoryMarshal.GetReference(y);
-            if (Vector256.IsHardwareAccelerated)
-                Linear_4x3_V256(ref xr, rows, ref wr, ref br, ref yr, accumulate);
-            else
-                Linear_4x3_V128(ref xr, rows, ref wr, ref br, ref yr, accumulate);
-        }
-
-        /// <summary>
-        /// Linear_4x3 on Vector256: blocks of 4 rows × 2 outputs (8 accumulators of 8 lanes).
-        /// In = 4 is shorter than one vector: plain scalar dot products.
-        /// </summary>
-        private static void Linear_4x3_V256(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate)
-        {
-            const int In = 4, Out = 3;
-            int r = 0;
-            for (; r + 4 <= rows; r += 4)
-            {
-                ref float x0 = ref Unsafe.Add(ref x, (r + 0) * In);
-                ref float x1 = ref Unsafe.Add(ref x, (r + 1) * In);
-                ref float x2 = ref Unsafe.Add(ref x, (r + 2) * In);
-                ref float x3 = ref Unsafe.Add(ref x, (r + 3) * In);
-                for (int o = 0; o < 2; o += 2)
-                {
-                    ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
-                    ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
-                    float s00 = 0f;
-                    float s01 = 0f;
-                    float s10 = 0f;
-                    float s11 = 0f;
-                    float s20 = 0f;
-                    float s21 = 0f;
-                    float s30 = 0f;
-                    float s31 = 0f;
-                    for (int i = 0; i < In; i++)
-                    {
-                        float wv0 = Unsafe.Add(ref w0, i);
-                        float wv1 = Unsafe.Add(ref w1, i);
-                        float xv0 = Unsafe.Add(ref x0, i);
-                        s00 += xv0 * wv0;
-                        s01 += xv0 * wv1;
-                        float xv1 = Unsafe.Add(ref x1, i);
-                        s10 += xv1 * wv0;
-                        s11 += xv1 * wv1;
-                        float xv2 = Unsafe.Add(ref x2, i);
-                        s20 += xv2 * wv0;
-                        s21 += xv2 * wv1;
-                        float xv3 = Unsafe.Add(ref x3, i);
-                        s30 += xv3 * wv0;
-                        s31 += xv3 * wv1;
-                    }
-                    Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 0), s00 + Unsafe.Add(ref bias, o + 0), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 1), s01 + Unsafe.Add(ref bias, o + 1), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 0), s10 + Unsafe.Add(ref bias, o + 0), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 1), s11 + Unsafe.Add(ref bias, o + 1), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 2) * Out + o + 0), s20 + Unsafe.Add(ref bias, o + 0), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 2) * Out + o + 1), s21 + Unsafe.Add(ref bias, o + 1), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 3) * Out + o + 0), s30 + Unsafe.Add(ref bias, o + 0), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 3) * Out + o + 1), s31 + Unsafe.Add(ref bias, o + 1), accumulate);
-                }
-                {
-                    const int o = Out - 1; // odd output count: the last output alone
-                    ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
-                    float s00 = 0f;
-                    float s10 = 0f;
-                    float s20 = 0f;
-                    float s30 = 0f;
-                    for (int i = 0; i < In; i++)
-                    {
-                        float wv0 = Unsafe.Add(ref w0, i);
-                        float xv0 = Unsafe.Add(ref x0, i);
-                        s00 += xv0 * wv0;
-                        float xv1 = Unsafe.Add(ref x1, i);
-                        s10 += xv1 * wv0;
-                        float xv2 = Unsafe.Add(ref x2, i);
-                        s20 += xv2 * wv0;
-                        float xv3 = Unsafe.Add(ref x3, i);
-                        s30 += xv3 * wv0;
-                    }
-                    Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 0), s00 + Unsafe.Add(ref bias, o + 0), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 0), s10 + Unsafe.Add(ref bias, o + 0), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 2) * Out + o + 0), s20 + Unsafe.Add(ref bias, o + 0), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 3) * Out + o + 0), s30 + Unsafe.Add(ref bias, o + 0), accumulate);
-                }
-            }
-            for (; r < rows; r++)
-            {
-                ref float x0 = ref Unsafe.Add(ref x, (r + 0) * In);
-                for (int o = 0; o < 2; o += 2)
-                {
-                    ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
-                    ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
-                    float s00 = 0f;
-                    float s01 = 0f;
-                    for (int i = 0; i < In; i++)
-                    {
-                        float wv0 = Unsafe.Add(ref w0, i);
-                        float wv1 = Unsafe.Add(ref w1, i);
-                        float xv0 = Unsafe.Add(ref x0, i);
-                        s00 += xv0 * wv0;
-                        s01 += xv0 * wv1;
-                    }
-                    Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 0), s00 + Unsafe.Add(ref bias, o + 0), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 1), s01 + Unsafe.Add(ref bias, o + 1), accumulate);
-                }
-                {
-                    const int o = Out - 1; // odd output count: the last output alone
-                    ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
-                    float s00 = 0f;
-                    for (int i = 0; i < In; i++)
-                    {
-                        float wv0 = Unsafe.Add(ref w0, i);
-                        float xv0 = Unsafe.Add(ref x0, i);
-                        s00 += xv0 * wv0;
-                    }
-                    Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 0), s00 + Unsafe.Add(ref bias, o + 0), accumulate);
-                }
+                UnpackPanel_V256(ref yt, Out, ref Unsafe.Add(ref y, r * Out), n, accumulate);
             }
         }
 
         /// <summary>
-        /// Linear_4x3 on Vector128: blocks of 4 rows × 2 outputs (8 accumulators of 4 lanes).
-        /// In = 4 = 1·4: no tail.
+        /// Linear_16x4 on Vector128: panels of 8 rows. Per panel, xᵀ [In, 8] is packed, then each block of 6 outputs
+        /// accumulates yᵀ[o, 0..8) = bias[o] + Σ_i W[o, i]·xᵀ[i, ·] (6 broadcasts × 2 vectors), and yᵀ is added back into y.
         /// </summary>
-        private static void Linear_4x3_V128(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate)
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void Linear_16x4_V128(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate, ref float pack)
         {
-            const int In = 4, Out = 3;
-            int r = 0;
-            for (; r + 4 <= rows; r += 4)
+            const int In = 16, Out = 4, P = 8;
+            ref float xt = ref pack;                          // xᵀ [In, P]
+            ref float yt = ref Unsafe.Add(ref pack, In * P);  // yᵀ [Out, P]
+            for (int r = 0; r < rows; r += P)
             {
-                ref float x0 = ref Unsafe.Add(ref x, (r + 0) * In);
-                ref float x1 = ref Unsafe.Add(ref x, (r + 1) * In);
-                ref float x2 = ref Unsafe.Add(ref x, (r + 2) * In);
-                ref float x3 = ref Unsafe.Add(ref x, (r + 3) * In);
-                for (int o = 0; o < 2; o += 2)
+                int n = Math.Min(P, rows - r);
+                PackPanel_V128(ref Unsafe.Add(ref x, r * In), n, In, ref xt);
+                if (n > 4)
                 {
-                    ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
-                    ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
-                    Vector128<float> a00 = Vector128<float>.Zero, a01 = Vector128<float>.Zero, a10 = Vector128<float>.Zero, a11 = Vector128<float>.Zero, a20 = Vector128<float>.Zero, a21 = Vector128<float>.Zero, a30 = Vector128<float>.Zero, a31 = Vector128<float>.Zero;
-                    for (int i = 0; i < 4; i += 4)
                     {
-                        Vector128<float> wv0 = Vector128.LoadUnsafe(ref w0, (nuint)i);
-                        Vector128<float> wv1 = Vector128.LoadUnsafe(ref w1, (nuint)i);
-                        Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, (nuint)i);
-                        a00 = Vector128.MultiplyAddEstimate(xv0, wv0, a00);
-                        a01 = Vector128.MultiplyAddEstimate(xv0, wv1, a01);
-                        Vector128<float> xv1 = Vector128.LoadUnsafe(ref x1, (nuint)i);
-                        a10 = Vector128.MultiplyAddEstimate(xv1, wv0, a10);
-                        a11 = Vector128.MultiplyAddEstimate(xv1, wv1, a11);
-                        Vector128<float> xv2 = Vector128.LoadUnsafe(ref x2, (nuint)i);
-                        a20 = Vector128.MultiplyAddEstimate(xv2, wv0, a20);
-                        a21 = Vector128.MultiplyAddEstimate(xv2, wv1, a21);
-                        Vector128<float> xv3 = Vector128.LoadUnsafe(ref x3, (nuint)i);
-                        a30 = Vector128.MultiplyAddEstimate(xv3, wv0, a30);
-                        a31 = Vector128.MultiplyAddEstimate(xv3, wv1, a31);
+                        const int o = 0; // the last 4 outputs
+                        ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
+                        ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
+                        ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
+                        ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
+                        Vector128<float> a00 = Vector128.Create(Unsafe.Add(ref bias, o + 0)), a01 = a00, a10 = Vector128.Create(Unsafe.Add(ref bias, o + 1)), a11 = a10, a20 = Vector128.Create(Unsafe.Add(ref bias, o + 2)), a21 = a20, a30 = Vector128.Create(Unsafe.Add(ref bias, o + 3)), a31 = a30;
+                        for (int i = 0; i < In; i++)
+                        {
+                            Vector128<float> b0 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 0));
+                            Vector128<float> b1 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 4));
+                            Vector128<float> s = Vector128.Create(Unsafe.Add(ref w0, i));
+                            a00 = Vector128.MultiplyAddEstimate(s, b0, a00);
+                            a01 = Vector128.MultiplyAddEstimate(s, b1, a01);
+                            s = Vector128.Create(Unsafe.Add(ref w1, i));
+                            a10 = Vector128.MultiplyAddEstimate(s, b0, a10);
+                            a11 = Vector128.MultiplyAddEstimate(s, b1, a11);
+                            s = Vector128.Create(Unsafe.Add(ref w2, i));
+                            a20 = Vector128.MultiplyAddEstimate(s, b0, a20);
+                            a21 = Vector128.MultiplyAddEstimate(s, b1, a21);
+                            s = Vector128.Create(Unsafe.Add(ref w3, i));
+                            a30 = Vector128.MultiplyAddEstimate(s, b0, a30);
+                            a31 = Vector128.MultiplyAddEstimate(s, b1, a31);
+                        }
+                        a00.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 0));
+                        a01.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 4));
+                        a10.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 0));
+                        a11.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 4));
+                        a20.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 0));
+                        a21.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 4));
+                        a30.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 0));
+                        a31.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 4));
                     }
-                    float s00 = Vector128.Sum(a00);
-                    float s01 = Vector128.Sum(a01);
-                    float s10 = Vector128.Sum(a10);
-                    float s11 = Vector128.Sum(a11);
-                    float s20 = Vector128.Sum(a20);
-                    float s21 = Vector128.Sum(a21);
-                    float s30 = Vector128.Sum(a30);
-                    float s31 = Vector128.Sum(a31);
-                    Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 0), s00 + Unsafe.Add(ref bias, o + 0), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 1), s01 + Unsafe.Add(ref bias, o + 1), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 0), s10 + Unsafe.Add(ref bias, o + 0), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 1), s11 + Unsafe.Add(ref bias, o + 1), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 2) * Out + o + 0), s20 + Unsafe.Add(ref bias, o + 0), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 2) * Out + o + 1), s21 + Unsafe.Add(ref bias, o + 1), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 3) * Out + o + 0), s30 + Unsafe.Add(ref bias, o + 0), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 3) * Out + o + 1), s31 + Unsafe.Add(ref bias, o + 1), accumulate);
                 }
+                else
                 {
-                    const int o = Out - 1; // odd output count: the last output alone
-                    ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
-                    Vector128<float> a00 = Vector128<float>.Zero, a10 = Vector128<float>.Zero, a20 = Vector128<float>.Zero, a30 = Vector128<float>.Zero;
-                    for (int i = 0; i < 4; i += 4)
+                    // At most 4 rows (a small batch's last frames, or the last panel): one vector per tile row.
                     {
-                        Vector128<float> wv0 = Vector128.LoadUnsafe(ref w0, (nuint)i);
-                        Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, (nuint)i);
-                        a00 = Vector128.MultiplyAddEstimate(xv0, wv0, a00);
-                        Vector128<float> xv1 = Vector128.LoadUnsafe(ref x1, (nuint)i);
-                        a10 = Vector128.MultiplyAddEstimate(xv1, wv0, a10);
-                        Vector128<float> xv2 = Vector128.LoadUnsafe(ref x2, (nuint)i);
-                        a20 = Vector128.MultiplyAddEstimate(xv2, wv0, a20);
-                        Vector128<float> xv3 = Vector128.LoadUnsafe(ref x3, (nuint)i);
-                        a30 = Vector128.MultiplyAddEstimate(xv3, wv0, a30);
+                        const int o = 0; // the last 4 outputs
+                        ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
+                        ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
+                        ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
+                        ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
+                        Vector128<float> a00 = Vector128.Create(Unsafe.Add(ref bias, o + 0)), a10 = Vector128.Create(Unsafe.Add(ref bias, o + 1)), a20 = Vector128.Create(Unsafe.Add(ref bias, o + 2)), a30 = Vector128.Create(Unsafe.Add(ref bias, o + 3));
+                        for (int i = 0; i < In; i++)
+                        {
+                            Vector128<float> b0 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 0));
+                            Vector128<float> s = Vector128.Create(Unsafe.Add(ref w0, i));
+                            a00 = Vector128.MultiplyAddEstimate(s, b0, a00);
+                            s = Vector128.Create(Unsafe.Add(ref w1, i));
+                            a10 = Vector128.MultiplyAddEstimate(s, b0, a10);
+                            s = Vector128.Create(Unsafe.Add(ref w2, i));
+                            a20 = Vector128.MultiplyAddEstimate(s, b0, a20);
+                            s = Vector128.Create(Unsafe.Add(ref w3, i));
+                            a30 = Vector128.MultiplyAddEstimate(s, b0, a30);
+                        }
+                        a00.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 0));
+                        a10.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 0));
+                        a20.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 0));
+                        a30.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 0));
                     }
-                    float s00 = Vector128.Sum(a00);
-                    float s10 = Vector128.Sum(a10);
-                    float s20 = Vector128.Sum(a20);
-                    float s30 = Vector128.Sum(a30);
-                    Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 0), s00 + Unsafe.Add(ref bias, o + 0), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 0), s10 + Unsafe.Add(ref bias, o + 0), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 2) * Out + o + 0), s20 + Unsafe.Add(ref bias, o + 0), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 3) * Out + o + 0), s30 + Unsafe.Add(ref bias, o + 0), accumulate);
                 }
-            }
-            for (; r < rows; r++)
-            {
-                ref float x0 = ref Unsafe.Add(ref x, (r + 0) * In);
-                for (int o = 0; o < 2; o += 2)
-                {
-                    ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
-                    ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
-                    Vector128<float> a00 = Vector128<float>.Zero, a01 = Vector128<float>.Zero;
-                    for (int i = 0; i < 4; i += 4)
-                    {
-                        Vector128<float> wv0 = Vector128.LoadUnsafe(ref w0, (nuint)i);
-                        Vector128<float> wv1 = Vector128.LoadUnsafe(ref w1, (nuint)i);
-                        Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, (nuint)i);
-                        a00 = Vector128.MultiplyAddEstimate(xv0, wv0, a00);
-                        a01 = Vector128.MultiplyAddEstimate(xv0, wv1, a01);
-                    }
-                    float s00 = Vector128.Sum(a00);
-                    float s01 = Vector128.Sum(a01);
-                    Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 0), s00 + Unsafe.Add(ref bias, o + 0), accumulate);
-                    Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 1), s01 + Unsafe.Add(ref bias, o + 1), accumulate);
-                }
-                {
-                    const int o = Out - 1; // odd output count: the last output alone
-                    ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
-                    Vector128<float> a00 = Vector128<float>.Zero;
-                    for (int i = 0; i < 4; i += 4)
-                    {
-                        Vector128<float> wv0 = Vector128.LoadUnsafe(ref w0, (nuint)i);
-                        Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, (nuint)i);
-                        a00 = Vector128.MultiplyAddEstimate(xv0, wv0, a00);
-                    }
-                    float s00 = Vector128.Sum(a00);
-                    Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 0), s00 + Unsafe.Add(ref bias, o + 0), accumulate);
-                }
+                UnpackPanel_V128(ref yt, Out, ref Unsafe.Add(ref y, r * Out), n, accumulate);
             }
         }
+
+        /// <summary>
+        /// xt[i, j] = x[j, i] for j &lt; n and 0 for n ≤ j &lt; 16: a panel of n ≤ 16 rows of x [·, cols], transposed. Full panels
+        /// go through 8×8 in-register transposes (AVX), the rest element by element.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void PackPanel_V256(ref float x, int n, int cols, ref float xt)
+        {
+            const int P = 16;
+            int i = 0;
+            if (Avx.IsSupported && n == P)
+            {
+                for (; i + 8 <= cols; i += 8)
+                {
+                    Transpose8x8(ref Unsafe.Add(ref x, i), cols, ref Unsafe.Add(ref xt, i * P), P, accumulate: false);
+                    Transpose8x8(ref Unsafe.Add(ref x, 8 * cols + i), cols, ref Unsafe.Add(ref xt, i * P + 8), P, accumulate: false);
+                }
+            }
+            for (; i < cols; i++)
+                for (int j = 0; j < P; j++)
+                    Unsafe.Add(ref xt, i * P + j) = j < n ? Unsafe.Add(ref x, j * cols + i) : 0f;
+        }
+
+        /// <summary>y[j, o] (+)= yt[o, j] for j &lt; n: the panel's yᵀ [cols, 16] added (or written) back into n rows of y [·, cols].</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void UnpackPanel_V256(ref float yt, int cols, ref float y, int n, bool accumulate)
+        {
+            const int P = 16;
+            int o = 0;
+            if (Avx.IsSupported && n == P)
+            {
+                for (; o + 8 <= cols; o += 8)
+                {
+                    Transpose8x8(ref Unsafe.Add(ref yt, o * P), P, ref Unsafe.Add(ref y, o), cols, accumulate);
+                    Transpose8x8(ref Unsafe.Add(ref yt, o * P + 8), P, ref Unsafe.Add(ref y, 8 * cols + o), cols, accumulate);
+                }
+            }
+            for (int j = 0; j < n; j++)
+                for (int c = o; c < cols; c++)
+                    Store(ref Unsafe.Add(ref y, j * cols + c), Unsafe.Add(ref yt, c * P + j), accumulate);
+        }
+
+        /// <summary>
+        /// dst[t, r, 0..16) = src[r, t·16 ..] for r &lt; n and tiles t covering <paramref name="width"/> columns (zeros past it):
+        /// columns of a row-major block [n, stride] regrouped into contiguous 16-wide tiles.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void PackColumns_V256(ref float src, int n, int stride, int width, ref float dst)
+        {
+            const int TW = 16;
+            int full = width / TW, rest = width % TW;
+            for (int t = 0; t < full; t++)
+            {
+                ref float d = ref Unsafe.Add(ref dst, t * n * TW);
+                ref float s = ref Unsafe.Add(ref src, t * TW);
+                for (int r = 0; r < n; r++)
+                {
+                    Vector256.LoadUnsafe(ref s, (nuint)(r * stride)).StoreUnsafe(ref d, (nuint)(r * TW));
+                    Vector256.LoadUnsafe(ref s, (nuint)(r * stride + 8)).StoreUnsafe(ref d, (nuint)(r * TW + 8));
+                }
+            }
+            if (rest > 0)
+            {
+                ref float d = ref Unsafe.Add(ref dst, full * n * TW);
+                for (int r = 0; r < n; r++)
+                    for (int j = 0; j < TW; j++)
+                        Unsafe.Add(ref d, r * TW + j) = j < rest ? Unsafe.Add(ref src, r * stride + full * TW + j) : 0f;
+            }
+        }
+
+        /// <summary>The Vector128 form of <see cref="PackColumns_V256"/>: 8-wide tiles.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void PackColumns_V128(ref float src, int n, int stride, int width, ref float dst)
+        {
+            const int TW = 8;
+            int full = width / TW, rest = width % TW;
+            for (int t = 0; t < full; t++)
+            {
+                ref float d = ref Unsafe.Add(ref dst, t * n * TW);
+                ref float s = ref Unsafe.Add(ref src, t * TW);
+                for (int r = 0; r < n; r++)
+                {
+                    Vector128.LoadUnsafe(ref s, (nuint)(r * stride)).StoreUnsafe(ref d, (nuint)(r * TW));
+                    Vector128.LoadUnsafe(ref s, (nuint)(r * stride + 4)).StoreUnsafe(ref d, (nuint)(r * TW + 4));
+                }
+            }
+            if (rest > 0)
+            {
+                ref float d = ref Unsafe.Add(ref dst, full * n * TW);
+                for (int r = 0; r < n; r++)
+                    for (int j = 0; j < TW; j++)
+                        Unsafe.Add(ref d, r * TW + j) = j < rest ? Unsafe.Add(ref src, r * stride + full * TW + j) : 0f;
+            }
+        }
+
+        /// <summary>
+        /// dst[r, 0..count) = src[r, 0..count) for r &lt; n, rows of 8 floats: a weight gradient's block of dy columns, contiguous.
+        /// The tiles read only the block's own columns, so when 8 are available (count = 8) whole vectors are copied.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void PackRows8(ref float src, int n, int stride, int count, ref float dst)
+        {
+            if (count == 8 && Vector256.IsHardwareAccelerated)
+            {
+                for (int r = 0; r < n; r++)
+                    Vector256.LoadUnsafe(ref src, (nuint)(r * stride)).StoreUnsafe(ref dst, (nuint)(r * 8));
+                return;
+            }
+            for (int r = 0; r < n; r++)
+                for (int j = 0; j < count; j++)
+                    Unsafe.Add(ref dst, r * 8 + j) = Unsafe.Add(ref src, r * stride + j);
+        }
+
+        /// <summary>dst[0..valid) (+)= staged[0..valid): the columns of a partial tile row.</summary>
+        private static void StoreFirst(ref float dst, ref float staged, int valid, bool accumulate)
+        {
+            for (int j = 0; j < valid; j++) Store(ref Unsafe.Add(ref dst, j), Unsafe.Add(ref staged, j), accumulate);
+        }
+
+        /// <summary>The Vector128 panels (8 rows), transposed element by element.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void PackPanel_V128(ref float x, int n, int cols, ref float xt)
+        {
+            const int P = 8;
+            for (int i = 0; i < cols; i++)
+                for (int j = 0; j < P; j++)
+                    Unsafe.Add(ref xt, i * P + j) = j < n ? Unsafe.Add(ref x, j * cols + i) : 0f;
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void UnpackPanel_V128(ref float yt, int cols, ref float y, int n, bool accumulate)
+        {
+            const int P = 8;
+            for (int j = 0; j < n; j++)
+                for (int c = 0; c < cols; c++)
+                    Store(ref Unsafe.Add(ref y, j * cols + c), Unsafe.Add(ref yt, c * P + j), accumulate);
+        }
+
+        /// <summary>
+        /// dst[c, r] (+)= src[r, c] for an 8×8 block (row strides in floats): unpack pairs of rows, shuffle quads, swap
+        /// 128-bit halves. Only called where Avx.IsSupported.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void Transpose8x8(ref float src, int srcStride, ref float dst, int dstStride, bool accumulate)
+        {
+            Vector256<float> r0 = Vector256.LoadUnsafe(ref src), r1 = Vector256.LoadUnsafe(ref src, (nuint)srcStride);
+            Vector256<float> r2 = Vector256.LoadUnsafe(ref src, (nuint)(2 * srcStride)), r3 = Vector256.LoadUnsafe(ref src, (nuint)(3 * srcStride));
+            Vector256<float> r4 = Vector256.LoadUnsafe(ref src, (nuint)(4 * srcStride)), r5 = Vector256.LoadUnsafe(ref src, (nuint)(5 * srcStride));
+            Vector256<float> r6 = Vector256.LoadUnsafe(ref src, (nuint)(6 * srcStride)), r7 = Vector256.LoadUnsafe(ref src, (nuint)(7 * srcStride));
+            Vector256<float> t0 = Avx.UnpackLow(r0, r1), t1 = Avx.UnpackHigh(r0, r1), t2 = Avx.UnpackLow(r2, r3), t3 = Avx.UnpackHigh(r2, r3);
+            Vector256<float> t4 = Avx.UnpackLow(r4, r5), t5 = Avx.UnpackHigh(r4, r5), t6 = Avx.UnpackLow(r6, r7), t7 = Avx.UnpackHigh(r6, r7);
+            Vector256<float> s0 = Avx.Shuffle(t0, t2, 0x44), s1 = Avx.Shuffle(t0, t2, 0xEE), s2 = Avx.Shuffle(t1, t3, 0x44), s3 = Avx.Shuffle(t1, t3, 0xEE);
+            Vector256<float> s4 = Avx.Shuffle(t4, t6, 0x44), s5 = Avx.Shuffle(t4, t6, 0xEE), s6 = Avx.Shuffle(t5, t7, 0x44), s7 = Avx.Shuffle(t5, t7, 0xEE);
+            StoreRow(Avx.Permute2x128(s0, s4, 0x20), ref dst, 0, accumulate);
+            StoreRow(Avx.Permute2x128(s1, s5, 0x20), ref dst, (nuint)dstStride, accumulate);
+            StoreRow(Avx.Permute2x128(s2, s6, 0x20), ref dst, (nuint)(2 * dstStride), accumulate);
+            StoreRow(Avx.Permute2x128(s3, s7, 0x20), ref dst, (nuint)(3 * dstStride), accumulate);
+            StoreRow(Avx.Permute2x128(s0, s4, 0x31), ref dst, (nuint)(4 * dstStride), accumulate);
+            StoreRow(Avx.Permute2x128(s1, s5, 0x31), ref dst, (nuint)(5 * dstStride), accumulate);
+            StoreRow(Avx.Permute2x128(s2, s6, 0x31), ref dst, (nuint)(6 * dstStride), accumulate);
+            StoreRow(Avx.Permute2x128(s3, s7, 0x31), ref dst, (nuint)(7 * dstStride), accumulate);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void StoreRow(Vector256<float> row, ref float dst, nuint offset, bool accumulate) =>
+            (accumulate ? Vector256.LoadUnsafe(ref dst, offset) + row : row).StoreUnsafe(ref dst, offset);
 
         /// <summary>
         /// mixer.shift kernel: Ks[j, h] = Σ_{m=0}^{N-1-j} B[h, m]·C[h, m+j] for j &lt; ShiftTaps (float64 sums), stored [ShiftTaps, H].
@@ -1583,20 +1706,53 @@ namespace H3.Generated
             ref float kernr = ref MemoryMarshal.GetReference(kern.Slice(0, taps * H));
             ref float dr = ref MemoryMarshal.GetReference(d.Slice(0, H));
             ref float yr = ref MemoryMarshal.GetReference(y.Slice(0, batch * T * H));
-            // H < 8: one Vector128 per row (runs everywhere, in software where it is not accelerated).
+            CausalConv_V128(ref xr, ref kernr, taps, ref dr, ref yr, batch); // H < 8: one Vector128 per frame
+        }
+
+        /// <summary>CausalConv on Vector128: per window and vector of channels, blocks of 8 frames with one accumulator each.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void CausalConv_V128(ref float x, ref float kern, int taps, ref float d, ref float y, int batch)
+        {
             for (int bi = 0; bi < batch; bi++)
             {
-                for (int t = 0; t < T; t++)
+                for (int h0 = 0; h0 < H; h0 += 4)
                 {
-                    int row = bi * T + t;
-                    int n = Math.Min(t + 1, taps);
-                    for (int h0 = 0; h0 < H; h0 += 4)
+                    int h = h0;
+                    ref float xb = ref Unsafe.Add(ref x, bi * T * H + h);  // this window's x[0, h]
+                    ref float yb = ref Unsafe.Add(ref y, bi * T * H + h);
+                    ref float kb = ref Unsafe.Add(ref kern, h);
+                    Vector128<float> dv = Vector128.LoadUnsafe(ref d, (nuint)h);
                     {
-                        int h = h0;
-                        Vector128<float> acc = Vector128.LoadUnsafe(ref dr, (nuint)h) * Vector128.LoadUnsafe(ref xr, (nuint)(row * H + h));
-                        for (int j = 0; j < n; j++)
-                            acc = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref kernr, (nuint)(j * H + h)), Vector128.LoadUnsafe(ref xr, (nuint)((row - j) * H + h)), acc);
-                        acc.StoreUnsafe(ref yr, (nuint)(row * H + h));
+                        const int t0 = 0; // the last 3 frames
+                        ref float xt = ref Unsafe.Add(ref xb, t0 * H);
+                        Vector128<float> a0 = dv * Vector128.LoadUnsafe(ref xt), a1 = dv * Vector128.LoadUnsafe(ref xt, 1 * H), a2 = dv * Vector128.LoadUnsafe(ref xt, 2 * H);
+                        int full = Math.Min(t0 + 1, taps); // taps that reach every frame of the block
+                        ref float kj = ref kb;
+                        ref float xj = ref xt;                // x[t0 - j]
+                        for (int j = 0; j < full; j++)
+                        {
+                            Vector128<float> k = Vector128.LoadUnsafe(ref kj);
+                            a0 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref xj), a0);
+                            a1 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref xj, 1 * H), a1);
+                            a2 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref xj, 2 * H), a2);
+                            kj = ref Unsafe.Add(ref kj, H);
+                            xj = ref Unsafe.Subtract(ref xj, H);
+                        }
+                        // The triangle: tap t0 + e reaches frames i ≥ e of the block, reading x[i - e] of the window.
+                        if (t0 + 1 < taps)
+                        {
+                            Vector128<float> k = Vector128.LoadUnsafe(ref kb, (nuint)((t0 + 1) * H));
+                            a1 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref xb), a1);
+                            a2 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref xb, 1 * H), a2);
+                        }
+                        if (t0 + 2 < taps)
+                        {
+                            Vector128<float> k = Vector128.LoadUnsafe(ref kb, (nuint)((t0 + 2) * H));
+                            a2 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref xb), a2);
+                        }
+                        a0.StoreUnsafe(ref Unsafe.Add(ref yb, t0 * H));
+                        a1.StoreUnsafe(ref Unsafe.Add(ref yb, t0 * H), 1 * H);
+                        a2.StoreUnsafe(ref Unsafe.Add(ref yb, t0 * H), 2 * H);
                     }
                 }
             }
@@ -1604,7 +1760,8 @@ namespace H3.Generated
 
         /// <summary>
         /// Backward of <see cref="CausalConv"/>: dx[t] = D·dy[t] + Σ_{j=0}^{min(taps-1, T-1-t)} kern[j]·dy[t+j] (written),
-        /// dKern[j] += Σ_{t≥j} dy[t]·x[t-j] and dD += Σ_t dy[t]·x[t] (accumulated), per channel.
+        /// dKern[j] += Σ_{t≥j} dy[t]·x[t-j] and dD += Σ_t dy[t]·x[t] (accumulated), per channel. Each sum is formed per window
+        /// in registers (blocks of frames for dx, blocks of taps for dKern) and added once.
         /// </summary>
         private static void CausalConvBackward(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, ReadOnlySpan<float> kern, int taps, ReadOnlySpan<float> d, Span<float> dx, Span<float> dKern, Span<float> dD, int batch)
         {
@@ -1616,25 +1773,147 @@ namespace H3.Generated
             ref float dxr = ref MemoryMarshal.GetReference(dx.Slice(0, batch * T * H));
             ref float dKernr = ref MemoryMarshal.GetReference(dKern.Slice(0, taps * H));
             ref float dDr = ref MemoryMarshal.GetReference(dD.Slice(0, H));
-            // H < 8: one Vector128 per row (runs everywhere, in software where it is not accelerated).
+            CausalConvBackward_V128(ref dyr, ref xr, ref kernr, taps, ref dr, ref dxr, ref dKernr, ref dDr, batch); // H < 8: one Vector128 per frame
+        }
+
+        /// <summary>CausalConvBackward on Vector128: dx in blocks of 8 frames, dKern in blocks of 8 taps, per window and vector of channels.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void CausalConvBackward_V128(ref float dy, ref float x, ref float kern, int taps, ref float d, ref float dx, ref float dKern, ref float dD, int batch)
+        {
             for (int bi = 0; bi < batch; bi++)
             {
-                for (int t = 0; t < T; t++)
+                for (int h0 = 0; h0 < H; h0 += 4)
                 {
-                    int row = bi * T + t;
-                    int ahead = Math.Min(taps, T - t), back = Math.Min(t + 1, taps);
-                    for (int h0 = 0; h0 < H; h0 += 4)
+                    int h = h0;
+                    ref float gb = ref Unsafe.Add(ref dy, bi * T * H + h);  // this window's dy[0, h]
+                    ref float xb = ref Unsafe.Add(ref x, bi * T * H + h);
+                    ref float db = ref Unsafe.Add(ref dx, bi * T * H + h);
+                    ref float kb = ref Unsafe.Add(ref kern, h);
+                    Vector128<float> dv = Vector128.LoadUnsafe(ref d, (nuint)h), dDacc = Vector128<float>.Zero;
+                    Vector128<float> fresh = Vector128<float>.AllBitsSet; // H = 4 is a multiple of 4: every vector is new
                     {
-                        int h = h0;
-                        Vector128<float> g = Vector128.LoadUnsafe(ref dyr, (nuint)(row * H + h));
-                        Vector128<float> acc = Vector128.LoadUnsafe(ref dr, (nuint)h) * g;
-                        for (int j = 0; j < ahead; j++)
-                            acc = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref kernr, (nuint)(j * H + h)), Vector128.LoadUnsafe(ref dyr, (nuint)((row + j) * H + h)), acc);
-                        acc.StoreUnsafe(ref dxr, (nuint)(row * H + h));
-                        if (h != h0) g &= Vector128.GreaterThanOrEqual(Vector128<int>.Indices, Vector128.Create(h0 - h)).AsSingle(); // overlapping last vector: accumulate only its new lanes
-                        for (int j = 0; j < back; j++)
-                            Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xr, (nuint)((row - j) * H + h)), Vector128.LoadUnsafe(ref dKernr, (nuint)(j * H + h))).StoreUnsafe(ref dKernr, (nuint)(j * H + h));
-                        Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xr, (nuint)(row * H + h)), Vector128.LoadUnsafe(ref dDr, (nuint)h)).StoreUnsafe(ref dDr, (nuint)h);
+                        const int t0 = 0; // the last 3 frames
+                        ref float gt = ref Unsafe.Add(ref gb, t0 * H);
+                        Vector128<float> g0 = Vector128.LoadUnsafe(ref gt);
+                        Vector128<float> g1 = Vector128.LoadUnsafe(ref gt, 1 * H);
+                        Vector128<float> g2 = Vector128.LoadUnsafe(ref gt, 2 * H);
+                        Vector128<float> a0 = dv * g0, a1 = dv * g1, a2 = dv * g2;
+                        ref float xt = ref Unsafe.Add(ref xb, t0 * H);
+                        dDacc = Vector128.MultiplyAddEstimate(g0, Vector128.LoadUnsafe(ref xt), dDacc);
+                        dDacc = Vector128.MultiplyAddEstimate(g1, Vector128.LoadUnsafe(ref xt, 1 * H), dDacc);
+                        dDacc = Vector128.MultiplyAddEstimate(g2, Vector128.LoadUnsafe(ref xt, 2 * H), dDacc);
+                        int reach = T - 2 - t0, full = Math.Min(taps, reach); // taps that reach every frame of the block
+                        ref float kj = ref kb;
+                        ref float gj = ref gt;                // dy[t0 + j]
+                        for (int j = 0; j < full; j++)
+                        {
+                            Vector128<float> k = Vector128.LoadUnsafe(ref kj);
+                            a0 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref gj), a0);
+                            a1 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref gj, 1 * H), a1);
+                            a2 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref gj, 2 * H), a2);
+                            kj = ref Unsafe.Add(ref kj, H);
+                            gj = ref Unsafe.Add(ref gj, H);
+                        }
+                        // The triangle: tap reach + e reaches frames i ≤ size - 2 - e, reading dy[T - size + 1 + i + e] of the window.
+                        if (reach + 0 < taps)
+                        {
+                            Vector128<float> k = Vector128.LoadUnsafe(ref kb, (nuint)((reach + 0) * H));
+                            a0 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref gb, 1 * H), a0);
+                            a1 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref gb, 2 * H), a1);
+                        }
+                        if (reach + 1 < taps)
+                        {
+                            Vector128<float> k = Vector128.LoadUnsafe(ref kb, (nuint)((reach + 1) * H));
+                            a0 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref gb, 2 * H), a0);
+                        }
+                        a0.StoreUnsafe(ref Unsafe.Add(ref db, t0 * H));
+                        a1.StoreUnsafe(ref Unsafe.Add(ref db, t0 * H), 1 * H);
+                        a2.StoreUnsafe(ref Unsafe.Add(ref db, t0 * H), 2 * H);
+                    }
+                    (Vector128.LoadUnsafe(ref dD, (nuint)h) + (dDacc & fresh)).StoreUnsafe(ref dD, (nuint)h);
+                    // dKern[j] += Σ_t dy[t]·x[t - j], taps in blocks of 8.
+                    for (int j0 = 0; j0 < taps; j0 += 8)
+                    {
+                        Vector128<float> a0 = Vector128<float>.Zero, a1 = Vector128<float>.Zero, a2 = Vector128<float>.Zero, a3 = Vector128<float>.Zero, a4 = Vector128<float>.Zero, a5 = Vector128<float>.Zero, a6 = Vector128<float>.Zero, a7 = Vector128<float>.Zero;
+                        if (j0 + 0 < T)
+                        {
+                            Vector128<float> g = Vector128.LoadUnsafe(ref gb, (nuint)((j0 + 0) * H));
+                            a0 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb), a0);
+                        }
+                        if (j0 + 1 < T)
+                        {
+                            Vector128<float> g = Vector128.LoadUnsafe(ref gb, (nuint)((j0 + 1) * H));
+                            a0 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb, 1 * H), a0);
+                            a1 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb), a1);
+                        }
+                        if (j0 + 2 < T)
+                        {
+                            Vector128<float> g = Vector128.LoadUnsafe(ref gb, (nuint)((j0 + 2) * H));
+                            a0 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb, 2 * H), a0);
+                            a1 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb, 1 * H), a1);
+                            a2 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb), a2);
+                        }
+                        if (j0 + 3 < T)
+                        {
+                            Vector128<float> g = Vector128.LoadUnsafe(ref gb, (nuint)((j0 + 3) * H));
+                            a0 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb, 3 * H), a0);
+                            a1 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb, 2 * H), a1);
+                            a2 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb, 1 * H), a2);
+                            a3 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb), a3);
+                        }
+                        if (j0 + 4 < T)
+                        {
+                            Vector128<float> g = Vector128.LoadUnsafe(ref gb, (nuint)((j0 + 4) * H));
+                            a0 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb, 4 * H), a0);
+                            a1 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb, 3 * H), a1);
+                            a2 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb, 2 * H), a2);
+                            a3 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb, 1 * H), a3);
+                            a4 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb), a4);
+                        }
+                        if (j0 + 5 < T)
+                        {
+                            Vector128<float> g = Vector128.LoadUnsafe(ref gb, (nuint)((j0 + 5) * H));
+                            a0 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb, 5 * H), a0);
+                            a1 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb, 4 * H), a1);
+                            a2 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb, 3 * H), a2);
+                            a3 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb, 2 * H), a3);
+                            a4 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb, 1 * H), a4);
+                            a5 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb), a5);
+                        }
+                        if (j0 + 6 < T)
+                        {
+                            Vector128<float> g = Vector128.LoadUnsafe(ref gb, (nuint)((j0 + 6) * H));
+                            a0 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb, 6 * H), a0);
+                            a1 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb, 5 * H), a1);
+                            a2 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb, 4 * H), a2);
+                            a3 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb, 3 * H), a3);
+                            a4 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb, 2 * H), a4);
+                            a5 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb, 1 * H), a5);
+                            a6 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb), a6);
+                        }
+                        ref float xs = ref Unsafe.Add(ref xb, 7 * H); // x[t - j0] at t = j0 + 7
+                        for (int t = j0 + 7; t < T; t++)
+                        {
+                            Vector128<float> g = Vector128.LoadUnsafe(ref gb, (nuint)(t * H));
+                            a0 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xs), a0);
+                            a1 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref Unsafe.Subtract(ref xs, 1 * H)), a1);
+                            a2 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref Unsafe.Subtract(ref xs, 2 * H)), a2);
+                            a3 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref Unsafe.Subtract(ref xs, 3 * H)), a3);
+                            a4 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref Unsafe.Subtract(ref xs, 4 * H)), a4);
+                            a5 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref Unsafe.Subtract(ref xs, 5 * H)), a5);
+                            a6 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref Unsafe.Subtract(ref xs, 6 * H)), a6);
+                            a7 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref Unsafe.Subtract(ref xs, 7 * H)), a7);
+                            xs = ref Unsafe.Add(ref xs, H);
+                        }
+                        ref float kd = ref Unsafe.Add(ref dKern, j0 * H + h);
+                        if (j0 + 0 < taps) (Vector128.LoadUnsafe(ref kd) + (a0 & fresh)).StoreUnsafe(ref kd);
+                        if (j0 + 1 < taps) (Vector128.LoadUnsafe(ref Unsafe.Add(ref kd, 1 * H)) + (a1 & fresh)).StoreUnsafe(ref Unsafe.Add(ref kd, 1 * H));
+                        if (j0 + 2 < taps) (Vector128.LoadUnsafe(ref Unsafe.Add(ref kd, 2 * H)) + (a2 & fresh)).StoreUnsafe(ref Unsafe.Add(ref kd, 2 * H));
+                        if (j0 + 3 < taps) (Vector128.LoadUnsafe(ref Unsafe.Add(ref kd, 3 * H)) + (a3 & fresh)).StoreUnsafe(ref Unsafe.Add(ref kd, 3 * H));
+                        if (j0 + 4 < taps) (Vector128.LoadUnsafe(ref Unsafe.Add(ref kd, 4 * H)) + (a4 & fresh)).StoreUnsafe(ref Unsafe.Add(ref kd, 4 * H));
+                        if (j0 + 5 < taps) (Vector128.LoadUnsafe(ref Unsafe.Add(ref kd, 5 * H)) + (a5 & fresh)).StoreUnsafe(ref Unsafe.Add(ref kd, 5 * H));
+                        if (j0 + 6 < taps) (Vector128.LoadUnsafe(ref Unsafe.Add(ref kd, 6 * H)) + (a6 & fresh)).StoreUnsafe(ref Unsafe.Add(ref kd, 6 * H));
+                        if (j0 + 7 < taps) (Vector128.LoadUnsafe(ref Unsafe.Add(ref kd, 7 * H)) + (a7 & fresh)).StoreUnsafe(ref Unsafe.Add(ref kd, 7 * H));
                     }
                 }
             }
@@ -1825,7 +2104,8 @@ namespace H3.Generated
         /// <summary>
         /// y[r, o] (+)= Σ_i x[r, i]·W[o, i] + bias[o] for one frame per stream: x [rows, 3], W [4, 3], y [rows, 4].
         /// Outputs in blocks of 8, all rows per block: W is streamed once whatever the number of rows. Each (row, output)
-        /// sum runs in the same order as Linear_3x4's, so a step's products equal Forward's bit for bit.
+        /// sum is a dot product over vectors of i (Linear_3x4 sums i in order instead), so Step and Forward agree to float
+        /// rounding, not bit for bit (tested).
         /// </summary>
         private static void MatVec_3x4(ReadOnlySpan<float> x, int rows, ReadOnlySpan<float> w, ReadOnlySpan<float> bias, Span<float> y, bool accumulate)
         {
@@ -1849,6 +2129,7 @@ namespace H3.Generated
         /// MatVec_3x4 on Vector256: per block of 8 outputs, rows in pairs (4 outputs × 2 rows at a time) and a last
         /// single row (8 outputs at once): 8 independent accumulators of 8 lanes either way.
         /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void MatVec_3x4_V256(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate)
         {
             const int In = 3, Out = 4;
@@ -1912,6 +2193,7 @@ namespace H3.Generated
         /// MatVec_3x4 on Vector128: per block of 8 outputs, rows in pairs (4 outputs × 2 rows at a time) and a last
         /// single row (8 outputs at once): 8 independent accumulators of 4 lanes either way.
         /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void MatVec_3x4_V128(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate)
         {
             const int In = 3, Out = 4;
@@ -1974,7 +2256,8 @@ namespace H3.Generated
         /// <summary>
         /// y[r, o] (+)= Σ_i x[r, i]·W[o, i] + bias[o] for one frame per stream: x [rows, 4], W [4, 4], y [rows, 4].
         /// Outputs in blocks of 8, all rows per block: W is streamed once whatever the number of rows. Each (row, output)
-        /// sum runs in the same order as Linear_4x4's, so a step's products equal Forward's bit for bit.
+        /// sum is a dot product over vectors of i (Linear_4x4 sums i in order instead), so Step and Forward agree to float
+        /// rounding, not bit for bit (tested).
         /// </summary>
         private static void MatVec_4x4(ReadOnlySpan<float> x, int rows, ReadOnlySpan<float> w, ReadOnlySpan<float> bias, Span<float> y, bool accumulate)
         {
@@ -1998,6 +2281,7 @@ namespace H3.Generated
         /// MatVec_4x4 on Vector256: per block of 8 outputs, rows in pairs (4 outputs × 2 rows at a time) and a last
         /// single row (8 outputs at once): 8 independent accumulators of 8 lanes either way.
         /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void MatVec_4x4_V256(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate)
         {
             const int In = 4, Out = 4;
@@ -2061,6 +2345,7 @@ namespace H3.Generated
         /// MatVec_4x4 on Vector128: per block of 8 outputs, rows in pairs (4 outputs × 2 rows at a time) and a last
         /// single row (8 outputs at once): 8 independent accumulators of 4 lanes either way.
         /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void MatVec_4x4_V128(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate)
         {
             const int In = 4, Out = 4;
@@ -2139,7 +2424,8 @@ namespace H3.Generated
         /// <summary>
         /// y[r, o] (+)= Σ_i x[r, i]·W[o, i] + bias[o] for one frame per stream: x [rows, 4], W [16, 4], y [rows, 16].
         /// Outputs in blocks of 8, all rows per block: W is streamed once whatever the number of rows. Each (row, output)
-        /// sum runs in the same order as Linear_4x16's, so a step's products equal Forward's bit for bit.
+        /// sum is a dot product over vectors of i (Linear_4x16 sums i in order instead), so Step and Forward agree to float
+        /// rounding, not bit for bit (tested).
         /// </summary>
         private static void MatVec_4x16(ReadOnlySpan<float> x, int rows, ReadOnlySpan<float> w, ReadOnlySpan<float> bias, Span<float> y, bool accumulate)
         {
@@ -2163,6 +2449,7 @@ namespace H3.Generated
         /// MatVec_4x16 on Vector256: per block of 8 outputs, rows in pairs (4 outputs × 2 rows at a time) and a last
         /// single row (8 outputs at once): 8 independent accumulators of 8 lanes either way.
         /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void MatVec_4x16_V256(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate)
         {
             const int In = 4, Out = 16;
@@ -2261,6 +2548,7 @@ namespace H3.Generated
         /// MatVec_4x16 on Vector128: per block of 8 outputs, rows in pairs (4 outputs × 2 rows at a time) and a last
         /// single row (8 outputs at once): 8 independent accumulators of 4 lanes either way.
         /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void MatVec_4x16_V128(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate)
         {
             const int In = 4, Out = 16;
@@ -2390,7 +2678,8 @@ namespace H3.Generated
         /// <summary>
         /// y[r, o] (+)= Σ_i x[r, i]·W[o, i] + bias[o] for one frame per stream: x [rows, 16], W [4, 16], y [rows, 4].
         /// Outputs in blocks of 8, all rows per block: W is streamed once whatever the number of rows. Each (row, output)
-        /// sum runs in the same order as Linear_16x4's, so a step's products equal Forward's bit for bit.
+        /// sum is a dot product over vectors of i (Linear_16x4 sums i in order instead), so Step and Forward agree to float
+        /// rounding, not bit for bit (tested).
         /// </summary>
         private static void MatVec_16x4(ReadOnlySpan<float> x, int rows, ReadOnlySpan<float> w, ReadOnlySpan<float> bias, Span<float> y, bool accumulate)
         {
@@ -2414,6 +2703,7 @@ namespace H3.Generated
         /// MatVec_16x4 on Vector256: per block of 8 outputs, rows in pairs (4 outputs × 2 rows at a time) and a last
         /// single row (8 outputs at once): 8 independent accumulators of 8 lanes either way.
         /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void MatVec_16x4_V256(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate)
         {
             const int In = 16, Out = 4;
@@ -2493,6 +2783,7 @@ namespace H3.Generated
         /// MatVec_16x4 on Vector128: per block of 8 outputs, rows in pairs (4 outputs × 2 rows at a time) and a last
         /// single row (8 outputs at once): 8 independent accumulators of 4 lanes either way.
         /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void MatVec_16x4_V128(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate)
         {
             const int In = 16, Out = 4;
@@ -2715,7 +3006,7 @@ namespace H3.Generated
         {
             long rows = (long)batch * T;
             return L * LayerFloats(rows) + rows * (E + 2L * H + 2) + rows * (5L * H + F) + (long)ShiftTaps * H + (long)T * H + (long)K * H
-                + 2L * F + (long)H * Math.Max(E, F) + Math.Max(E, F); // the transposed-weight scratch holds the largest matrix, [H, max(E, F)]
+                + 2L * F + PackLength + Math.Max(E, F);
         }
 
         /// <summary>The activations layer <c>layer</c> keeps for its backward pass.</summary>
@@ -2757,7 +3048,7 @@ namespace H3.Generated
         /// <summary>Everything after the layers: the saved input and final LayerNorm, and the gradient scratch.</summary>
         private readonly ref struct Shared
         {
-            public readonly Span<float> Input, X, EmbedMask, MeanF, RstdF, DX, D1, D2, D3, D4, DF, DShiftKernel, DDiagKernel, DConvKernel, Temp1, Temp2, WeightT, Zeros;
+            public readonly Span<float> Input, X, EmbedMask, MeanF, RstdF, DX, D1, D2, D3, D4, DF, DShiftKernel, DDiagKernel, DConvKernel, Temp1, Temp2, Pack, Zeros;
 
             public Shared(Span<float> slab, int rows)
             {
@@ -2778,7 +3069,7 @@ namespace H3.Generated
                 DConvKernel = slab.Slice(o, K * H); o += K * H;
                 Temp1 = slab.Slice(o, F); o += F;
                 Temp2 = slab.Slice(o, F); o += F;
-                WeightT = slab.Slice(o, H * Math.Max(E, F)); o += H * Math.Max(E, F);
+                Pack = slab.Slice(o, PackLength); o += PackLength;
                 Zeros = slab.Slice(o, Math.Max(E, F));
             }
         }
@@ -2795,7 +3086,7 @@ namespace H3.Generated
             input.Slice(0, rows * E).CopyTo(s.Input);
             s.Zeros.Clear();
             // input_proj: x = u·Wᵀ + b
-            Linear_3x4(s.Input, rows, p.Slice(InputProjWeight, H * E), p.Slice(InputProjBias, H), s.X, accumulate: false);
+            Linear_3x4(s.Input, rows, p.Slice(InputProjWeight, H * E), p.Slice(InputProjBias, H), s.X, accumulate: false, s.Pack);
             Layer0TrainForward(p, new Saved(slab, rows, 0), s, batch, training, ref rng);
             // final_norm over every frame (its input and statistics are kept for the backward pass)
             if (sequence)
@@ -2817,9 +3108,9 @@ namespace H3.Generated
             // layers.0.norm1: z = LayerNorm(x)
             LayerNormSave(a.Xin, rows, p.Slice(L0_Norm1Weight, H), p.Slice(L0_Norm1Bias, H), a.Z, a.Mean1, a.Rstd1);
             // layers.0.mixer.{q,k,v}_proj
-            Linear_4x4(a.Z, rows, p.Slice(L0_MixerQProjWeight, H * H), p.Slice(L0_MixerQProjBias, H), a.Q, accumulate: false);
-            Linear_4x4(a.Z, rows, p.Slice(L0_MixerKProjWeight, H * H), p.Slice(L0_MixerKProjBias, H), a.Key, accumulate: false);
-            Linear_4x4(a.Z, rows, p.Slice(L0_MixerVProjWeight, H * H), p.Slice(L0_MixerVProjBias, H), a.Value, accumulate: false);
+            Linear_4x4(a.Z, rows, p.Slice(L0_MixerQProjWeight, H * H), p.Slice(L0_MixerQProjBias, H), a.Q, accumulate: false, s.Pack);
+            Linear_4x4(a.Z, rows, p.Slice(L0_MixerKProjWeight, H * H), p.Slice(L0_MixerKProjBias, H), a.Key, accumulate: false, s.Pack);
+            Linear_4x4(a.Z, rows, p.Slice(L0_MixerVProjWeight, H * H), p.Slice(L0_MixerVProjBias, H), a.Value, accumulate: false, s.Pack);
             // layers.0.mixer.shift: ks = Ks * k + D·k;  w = ks ⊙ v
             ShiftKernel(p.Slice(L0_MixerShiftB, H * N), p.Slice(L0_MixerShiftC, H * N), a.ShiftKernel);
             CausalConv(a.Key, a.ShiftKernel, ShiftTaps, p.Slice(L0_MixerShiftD, H), a.Shift, batch);
@@ -2834,16 +3125,16 @@ namespace H3.Generated
             a.ConvPre.CopyTo(a.Conv);
             SiluRows(a.Conv, rows, s.Temp1);
             // layers.0.mixer.out_proj, dropout, residual: x += Dropout(m·W_outᵀ + b)
-            Linear_4x4(a.Conv, rows, p.Slice(L0_MixerOutProjWeight, H * H), p.Slice(L0_MixerOutProjBias, H), s.D1, accumulate: false);
+            Linear_4x4(a.Conv, rows, p.Slice(L0_MixerOutProjWeight, H * H), p.Slice(L0_MixerOutProjBias, H), s.D1, accumulate: false, s.Pack);
             DropoutMask(a.Mask1, training, P, ref rng);
             TensorPrimitives.MultiplyAdd(s.D1, a.Mask1, s.X, s.X);
             s.X.CopyTo(a.Xmid);
             // layers.0.norm2, mlp, dropout, residual: x += Dropout(fc2(GELU(fc1(LayerNorm(x)))))
             LayerNormSave(a.Xmid, rows, p.Slice(L0_Norm2Weight, H), p.Slice(L0_Norm2Bias, H), a.Z2, a.Mean2, a.Rstd2);
-            Linear_4x16(a.Z2, rows, p.Slice(L0_MlpFc1Weight, F * H), p.Slice(L0_MlpFc1Bias, F), a.H1, accumulate: false);
+            Linear_4x16(a.Z2, rows, p.Slice(L0_MlpFc1Weight, F * H), p.Slice(L0_MlpFc1Bias, F), a.H1, accumulate: false, s.Pack);
             a.H1.CopyTo(a.G);
             GeluRows(a.G, rows, s.Temp1);
-            Linear_16x4(a.G, rows, p.Slice(L0_MlpFc2Weight, H * F), p.Slice(L0_MlpFc2Bias, H), s.D1, accumulate: false);
+            Linear_16x4(a.G, rows, p.Slice(L0_MlpFc2Weight, H * F), p.Slice(L0_MlpFc2Bias, H), s.D1, accumulate: false, s.Pack);
             DropoutMask(a.Mask2, training, P, ref rng);
             TensorPrimitives.MultiplyAdd(s.D1, a.Mask2, s.X, s.X);
         }
@@ -2867,11 +3158,10 @@ namespace H3.Generated
             LayerNormBackward(s.D1, s.X, s.MeanF, s.RstdF, p.Slice(FinalNormWeight, H), s.DX, g.Slice(FinalNormWeight, H), g.Slice(FinalNormBias, H), rows);
             Layer0Backward(p, g, new Saved(slab, rows, 0), s, batch);
             // input_proj: dW += dxᵀ·u, db += Σ dx, du = dx·W
-            WeightGrad_3x4(s.DX, s.Input, rows, g.Slice(InputProjWeight, H * E), g.Slice(InputProjBias, H));
+            WeightGrad_3x4(s.DX, s.Input, rows, g.Slice(InputProjWeight, H * E), g.Slice(InputProjBias, H), s.Pack);
             if (!dInput.IsEmpty)
             {
-                Transpose(p.Slice(InputProjWeight, H * E), H, E, s.WeightT);
-                Linear_4x3(s.DX, rows, s.WeightT, s.Zeros, dInput, accumulate: false);
+                InputGrad_3x4(s.DX, rows, p.Slice(InputProjWeight, H * E), dInput, accumulate: false, s.Pack);
             }
         }
 
@@ -2884,19 +3174,16 @@ namespace H3.Generated
             int rows = batch * T;
             // x += Dropout(fc2(GELU(fc1(LN2(x)))))  (layers.0.mlp, norm2)
             TensorPrimitives.Multiply(s.DX, a.Mask2, s.D1);
-            WeightGrad_16x4(s.D1, a.G, rows, g.Slice(L0_MlpFc2Weight, H * F), g.Slice(L0_MlpFc2Bias, H));
-            Transpose(p.Slice(L0_MlpFc2Weight, H * F), H, F, s.WeightT);
-            Linear_4x16(s.D1, rows, s.WeightT, s.Zeros, s.DF, accumulate: false);
+            WeightGrad_16x4(s.D1, a.G, rows, g.Slice(L0_MlpFc2Weight, H * F), g.Slice(L0_MlpFc2Bias, H), s.Pack);
+            InputGrad_16x4(s.D1, rows, p.Slice(L0_MlpFc2Weight, H * F), s.DF, accumulate: false, s.Pack);
             GeluBackwardRows(s.DF, a.H1, rows, s.Temp1, s.Temp2);
-            WeightGrad_4x16(s.DF, a.Z2, rows, g.Slice(L0_MlpFc1Weight, F * H), g.Slice(L0_MlpFc1Bias, F));
-            Transpose(p.Slice(L0_MlpFc1Weight, F * H), F, H, s.WeightT);
-            Linear_16x4(s.DF, rows, s.WeightT, s.Zeros, s.D2, accumulate: false);
+            WeightGrad_4x16(s.DF, a.Z2, rows, g.Slice(L0_MlpFc1Weight, F * H), g.Slice(L0_MlpFc1Bias, F), s.Pack);
+            InputGrad_4x16(s.DF, rows, p.Slice(L0_MlpFc1Weight, F * H), s.D2, accumulate: false, s.Pack);
             LayerNormBackward(s.D2, a.Xmid, a.Mean2, a.Rstd2, p.Slice(L0_Norm2Weight, H), s.DX, g.Slice(L0_Norm2Weight, H), g.Slice(L0_Norm2Bias, H), rows);
             // x += Dropout(out_proj(m))  (layers.0.mixer.out_proj)
             TensorPrimitives.Multiply(s.DX, a.Mask1, s.D1);
-            WeightGrad_4x4(s.D1, a.Conv, rows, g.Slice(L0_MixerOutProjWeight, H * H), g.Slice(L0_MixerOutProjBias, H));
-            Transpose(p.Slice(L0_MixerOutProjWeight, H * H), H, H, s.WeightT);
-            Linear_4x4(s.D1, rows, s.WeightT, s.Zeros, s.D2, accumulate: false);
+            WeightGrad_4x4(s.D1, a.Conv, rows, g.Slice(L0_MixerOutProjWeight, H * H), g.Slice(L0_MixerOutProjBias, H), s.Pack);
+            InputGrad_4x4(s.D1, rows, p.Slice(L0_MixerOutProjWeight, H * H), s.D2, accumulate: false, s.Pack);
             // m = SiLU(conv(m) + bias)  (layers.0.mixer.conv)
             SiluBackward(s.D2, a.ConvPre, rows, s.Temp1);
             s.DConvKernel.Clear();
@@ -2918,587 +3205,1984 @@ namespace H3.Generated
             CausalConvBackward(s.D3, a.Key, a.ShiftKernel, ShiftTaps, p.Slice(L0_MixerShiftD, H), s.D1, s.DShiftKernel, g.Slice(L0_MixerShiftD, H), batch);
             ShiftKernelBackward(s.DShiftKernel, p.Slice(L0_MixerShiftB, H * N), p.Slice(L0_MixerShiftC, H * N), g.Slice(L0_MixerShiftB, H * N), g.Slice(L0_MixerShiftC, H * N));
             // q, k, v = z·Wᵀ + b  (layers.0.mixer.{q,k,v}_proj): dq in D4, dk in D1, dv in D2
-            WeightGrad_4x4(s.D4, a.Z, rows, g.Slice(L0_MixerQProjWeight, H * H), g.Slice(L0_MixerQProjBias, H));
-            WeightGrad_4x4(s.D1, a.Z, rows, g.Slice(L0_MixerKProjWeight, H * H), g.Slice(L0_MixerKProjBias, H));
-            WeightGrad_4x4(s.D2, a.Z, rows, g.Slice(L0_MixerVProjWeight, H * H), g.Slice(L0_MixerVProjBias, H));
-            Transpose(p.Slice(L0_MixerQProjWeight, H * H), H, H, s.WeightT);
-            Linear_4x4(s.D4, rows, s.WeightT, s.Zeros, s.D3, accumulate: false);
-            Transpose(p.Slice(L0_MixerKProjWeight, H * H), H, H, s.WeightT);
-            Linear_4x4(s.D1, rows, s.WeightT, s.Zeros, s.D3, accumulate: true);
-            Transpose(p.Slice(L0_MixerVProjWeight, H * H), H, H, s.WeightT);
-            Linear_4x4(s.D2, rows, s.WeightT, s.Zeros, s.D3, accumulate: true);
+            WeightGrad_4x4(s.D4, a.Z, rows, g.Slice(L0_MixerQProjWeight, H * H), g.Slice(L0_MixerQProjBias, H), s.Pack);
+            WeightGrad_4x4(s.D1, a.Z, rows, g.Slice(L0_MixerKProjWeight, H * H), g.Slice(L0_MixerKProjBias, H), s.Pack);
+            WeightGrad_4x4(s.D2, a.Z, rows, g.Slice(L0_MixerVProjWeight, H * H), g.Slice(L0_MixerVProjBias, H), s.Pack);
+            InputGrad_4x4(s.D4, rows, p.Slice(L0_MixerQProjWeight, H * H), s.D3, accumulate: false, s.Pack);
+            InputGrad_4x4(s.D1, rows, p.Slice(L0_MixerKProjWeight, H * H), s.D3, accumulate: true, s.Pack);
+            InputGrad_4x4(s.D2, rows, p.Slice(L0_MixerVProjWeight, H * H), s.D3, accumulate: true, s.Pack);
             // z = LN1(x)  (layers.0.norm1); the residual path carries s.DX through unchanged
             LayerNormBackward(s.D3, a.Xin, a.Mean1, a.Rstd1, p.Slice(L0_Norm1Weight, H), s.DX, g.Slice(L0_Norm1Weight, H), g.Slice(L0_Norm1Bias, H), rows);
         }
 
-        /// <summary>dW[o, i] += Σ_r dy[r, o]·x[r, i] and db[o] += Σ_r dy[r, o]: dy [rows, 4], x [rows, 3], dW [4, 3].</summary>
-        private static void WeightGrad_3x4(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, int rows, Span<float> dw, Span<float> db)
+        /// <summary>dW[o, i] += Σ_r dy[r, o]·x[r, i] and db[o] += Σ_r dy[r, o]: dy [rows, 4], x [rows, 3], dW [4, 3]. <paramref name="pack"/>: PackLength floats.</summary>
+        private static void WeightGrad_3x4(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, int rows, Span<float> dw, Span<float> db, Span<float> pack)
         {
             const int In = 3, Out = 4;
             dy = dy.Slice(0, rows * Out);
-            x = x.Slice(0, rows * In);
-            dw = dw.Slice(0, Out * In);
-            db = db.Slice(0, Out);
+            ref float dyr = ref MemoryMarshal.GetReference(dy);
+            ref float xr = ref MemoryMarshal.GetReference(x.Slice(0, rows * In));
+            ref float dwr = ref MemoryMarshal.GetReference(dw.Slice(0, Out * In));
+            ref float pr = ref MemoryMarshal.GetReference(pack.Slice(0, 256 * 16 + 256 * 8));
             if (Vector256.IsHardwareAccelerated)
-                WeightGrad_3x4_V256(ref MemoryMarshal.GetReference(dy), ref MemoryMarshal.GetReference(x), rows, ref MemoryMarshal.GetReference(dw));
+                WeightGrad_3x4_V256(ref dyr, ref xr, rows, ref dwr, ref pr);
             else
-                WeightGrad_3x4_V128(ref MemoryMarshal.GetReference(dy), ref MemoryMarshal.GetReference(x), rows, ref MemoryMarshal.GetReference(dw));
-            ColumnSums(dy, rows, db);
+                WeightGrad_3x4_V128(ref dyr, ref xr, rows, ref dwr, ref pr);
+            ColumnSums(dy, rows, db.Slice(0, Out));
         }
 
-        /// <summary>WeightGrad_3x4 on Vector256: blocks of 4 outputs × 2 vectors of inputs, reducing over rows.</summary>
-        private static void WeightGrad_3x4_V256(ref float dy, ref float x, int rows, ref float dw)
+        /// <summary>
+        /// WeightGrad_3x4 on Vector256: rows in chunks of 256 and x's columns in chunks of 16, packed as tiles
+        /// [16 columns][rows]; per block of 6 outputs the block's dy columns are packed [rows][8]. Tiles of 6 outputs
+        /// (dy broadcast) × 16 columns of x reduce over the chunk's rows, reading both packs contiguously.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void WeightGrad_3x4_V256(ref float dy, ref float x, int rows, ref float dw, ref float pack)
+        {
+            const int In = 3, Out = 4, TW = 16, Chunk = 16, RowChunk = 256;
+            ref float gp = ref Unsafe.Add(ref pack, RowChunk * Chunk); // dy columns o .. o+5 of the chunk's rows, [r][8]
+            ref float staged = ref MemoryMarshal.GetReference(stackalloc float[6 * TW]); // a partial tile on its way out
+            for (int r0 = 0; r0 < rows; r0 += RowChunk)
+            {
+                int n = Math.Min(RowChunk, rows - r0);
+                for (int c0 = 0; c0 < In; c0 += Chunk)
+                {
+                    int width = Math.Min(Chunk, In - c0), tiles = (width + TW - 1) / TW;
+                    PackColumns_V256(ref Unsafe.Add(ref x, r0 * In + c0), n, In, width, ref pack); // pack[t, r, 0..TW) = x[r0 + r, c0 + t·TW ..]
+                    {
+                        const int o = 0; // the last 4 outputs
+                        PackRows8(ref Unsafe.Add(ref dy, r0 * Out + o), n, Out, Math.Min(8, Out - o), ref gp);
+                        for (int t = 0; t < tiles; t++)
+                        {
+                            int c = c0 + t * TW, valid = Math.Min(TW, In - c);
+                            ref float xt = ref Unsafe.Add(ref pack, t * n * TW);
+                            ref float g = ref gp;
+                            Vector256<float> a00 = Vector256<float>.Zero, a01 = a00, a10 = Vector256<float>.Zero, a11 = a10, a20 = Vector256<float>.Zero, a21 = a20, a30 = Vector256<float>.Zero, a31 = a30;
+                            for (int r = 0; r < n; r++)
+                            {
+                                Vector256<float> b0 = Vector256.LoadUnsafe(ref xt, (nuint)(r * TW + 0));
+                                Vector256<float> b1 = Vector256.LoadUnsafe(ref xt, (nuint)(r * TW + 8));
+                                Vector256<float> s = Vector256.Create(Unsafe.Add(ref g, 0));
+                                a00 = Vector256.MultiplyAddEstimate(s, b0, a00);
+                                a01 = Vector256.MultiplyAddEstimate(s, b1, a01);
+                                s = Vector256.Create(Unsafe.Add(ref g, 1));
+                                a10 = Vector256.MultiplyAddEstimate(s, b0, a10);
+                                a11 = Vector256.MultiplyAddEstimate(s, b1, a11);
+                                s = Vector256.Create(Unsafe.Add(ref g, 2));
+                                a20 = Vector256.MultiplyAddEstimate(s, b0, a20);
+                                a21 = Vector256.MultiplyAddEstimate(s, b1, a21);
+                                s = Vector256.Create(Unsafe.Add(ref g, 3));
+                                a30 = Vector256.MultiplyAddEstimate(s, b0, a30);
+                                a31 = Vector256.MultiplyAddEstimate(s, b1, a31);
+                                g = ref Unsafe.Add(ref g, 8);
+                            }
+                            if (valid == 16)
+                            {
+                                ref float dst0 = ref Unsafe.Add(ref dw, (o + 0) * In + c);
+                                (Vector256.LoadUnsafe(ref dst0) + a00).StoreUnsafe(ref dst0);
+                                (Vector256.LoadUnsafe(ref dst0, 8) + a01).StoreUnsafe(ref dst0, 8);
+                                ref float dst1 = ref Unsafe.Add(ref dw, (o + 1) * In + c);
+                                (Vector256.LoadUnsafe(ref dst1) + a10).StoreUnsafe(ref dst1);
+                                (Vector256.LoadUnsafe(ref dst1, 8) + a11).StoreUnsafe(ref dst1, 8);
+                                ref float dst2 = ref Unsafe.Add(ref dw, (o + 2) * In + c);
+                                (Vector256.LoadUnsafe(ref dst2) + a20).StoreUnsafe(ref dst2);
+                                (Vector256.LoadUnsafe(ref dst2, 8) + a21).StoreUnsafe(ref dst2, 8);
+                                ref float dst3 = ref Unsafe.Add(ref dw, (o + 3) * In + c);
+                                (Vector256.LoadUnsafe(ref dst3) + a30).StoreUnsafe(ref dst3);
+                                (Vector256.LoadUnsafe(ref dst3, 8) + a31).StoreUnsafe(ref dst3, 8);
+                            }
+                            else
+                            {
+                                // A partial tile (the last columns of a row): stage every row, then copy the valid columns.
+                                a00.StoreUnsafe(ref staged, 0);
+                                a01.StoreUnsafe(ref staged, 8);
+                                a10.StoreUnsafe(ref staged, 16);
+                                a11.StoreUnsafe(ref staged, 24);
+                                a20.StoreUnsafe(ref staged, 32);
+                                a21.StoreUnsafe(ref staged, 40);
+                                a30.StoreUnsafe(ref staged, 48);
+                                a31.StoreUnsafe(ref staged, 56);
+                                StoreFirst(ref Unsafe.Add(ref dw, (o + 0) * In + c), ref Unsafe.Add(ref staged, 0), valid, true);
+                                StoreFirst(ref Unsafe.Add(ref dw, (o + 1) * In + c), ref Unsafe.Add(ref staged, 16), valid, true);
+                                StoreFirst(ref Unsafe.Add(ref dw, (o + 2) * In + c), ref Unsafe.Add(ref staged, 32), valid, true);
+                                StoreFirst(ref Unsafe.Add(ref dw, (o + 3) * In + c), ref Unsafe.Add(ref staged, 48), valid, true);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+
+        /// <summary>
+        /// WeightGrad_3x4 on Vector128: rows in chunks of 256 and x's columns in chunks of 16, packed as tiles
+        /// [8 columns][rows]; per block of 6 outputs the block's dy columns are packed [rows][8]. Tiles of 6 outputs
+        /// (dy broadcast) × 8 columns of x reduce over the chunk's rows, reading both packs contiguously.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void WeightGrad_3x4_V128(ref float dy, ref float x, int rows, ref float dw, ref float pack)
+        {
+            const int In = 3, Out = 4, TW = 8, Chunk = 16, RowChunk = 256;
+            ref float gp = ref Unsafe.Add(ref pack, RowChunk * Chunk); // dy columns o .. o+5 of the chunk's rows, [r][8]
+            ref float staged = ref MemoryMarshal.GetReference(stackalloc float[6 * TW]); // a partial tile on its way out
+            for (int r0 = 0; r0 < rows; r0 += RowChunk)
+            {
+                int n = Math.Min(RowChunk, rows - r0);
+                for (int c0 = 0; c0 < In; c0 += Chunk)
+                {
+                    int width = Math.Min(Chunk, In - c0), tiles = (width + TW - 1) / TW;
+                    PackColumns_V128(ref Unsafe.Add(ref x, r0 * In + c0), n, In, width, ref pack); // pack[t, r, 0..TW) = x[r0 + r, c0 + t·TW ..]
+                    {
+                        const int o = 0; // the last 4 outputs
+                        PackRows8(ref Unsafe.Add(ref dy, r0 * Out + o), n, Out, Math.Min(8, Out - o), ref gp);
+                        for (int t = 0; t < tiles; t++)
+                        {
+                            int c = c0 + t * TW, valid = Math.Min(TW, In - c);
+                            ref float xt = ref Unsafe.Add(ref pack, t * n * TW);
+                            ref float g = ref gp;
+                            Vector128<float> a00 = Vector128<float>.Zero, a01 = a00, a10 = Vector128<float>.Zero, a11 = a10, a20 = Vector128<float>.Zero, a21 = a20, a30 = Vector128<float>.Zero, a31 = a30;
+                            for (int r = 0; r < n; r++)
+                            {
+                                Vector128<float> b0 = Vector128.LoadUnsafe(ref xt, (nuint)(r * TW + 0));
+                                Vector128<float> b1 = Vector128.LoadUnsafe(ref xt, (nuint)(r * TW + 4));
+                                Vector128<float> s = Vector128.Create(Unsafe.Add(ref g, 0));
+                                a00 = Vector128.MultiplyAddEstimate(s, b0, a00);
+                                a01 = Vector128.MultiplyAddEstimate(s, b1, a01);
+                                s = Vector128.Create(Unsafe.Add(ref g, 1));
+                                a10 = Vector128.MultiplyAddEstimate(s, b0, a10);
+                                a11 = Vector128.MultiplyAddEstimate(s, b1, a11);
+                                s = Vector128.Create(Unsafe.Add(ref g, 2));
+                                a20 = Vector128.MultiplyAddEstimate(s, b0, a20);
+                                a21 = Vector128.MultiplyAddEstimate(s, b1, a21);
+                                s = Vector128.Create(Unsafe.Add(ref g, 3));
+                                a30 = Vector128.MultiplyAddEstimate(s, b0, a30);
+                                a31 = Vector128.MultiplyAddEstimate(s, b1, a31);
+                                g = ref Unsafe.Add(ref g, 8);
+                            }
+                            if (valid == 8)
+                            {
+                                ref float dst0 = ref Unsafe.Add(ref dw, (o + 0) * In + c);
+                                (Vector128.LoadUnsafe(ref dst0) + a00).StoreUnsafe(ref dst0);
+                                (Vector128.LoadUnsafe(ref dst0, 4) + a01).StoreUnsafe(ref dst0, 4);
+                                ref float dst1 = ref Unsafe.Add(ref dw, (o + 1) * In + c);
+                                (Vector128.LoadUnsafe(ref dst1) + a10).StoreUnsafe(ref dst1);
+                                (Vector128.LoadUnsafe(ref dst1, 4) + a11).StoreUnsafe(ref dst1, 4);
+                                ref float dst2 = ref Unsafe.Add(ref dw, (o + 2) * In + c);
+                                (Vector128.LoadUnsafe(ref dst2) + a20).StoreUnsafe(ref dst2);
+                                (Vector128.LoadUnsafe(ref dst2, 4) + a21).StoreUnsafe(ref dst2, 4);
+                                ref float dst3 = ref Unsafe.Add(ref dw, (o + 3) * In + c);
+                                (Vector128.LoadUnsafe(ref dst3) + a30).StoreUnsafe(ref dst3);
+                                (Vector128.LoadUnsafe(ref dst3, 4) + a31).StoreUnsafe(ref dst3, 4);
+                            }
+                            else
+                            {
+                                // A partial tile (the last columns of a row): stage every row, then copy the valid columns.
+                                a00.StoreUnsafe(ref staged, 0);
+                                a01.StoreUnsafe(ref staged, 4);
+                                a10.StoreUnsafe(ref staged, 8);
+                                a11.StoreUnsafe(ref staged, 12);
+                                a20.StoreUnsafe(ref staged, 16);
+                                a21.StoreUnsafe(ref staged, 20);
+                                a30.StoreUnsafe(ref staged, 24);
+                                a31.StoreUnsafe(ref staged, 28);
+                                StoreFirst(ref Unsafe.Add(ref dw, (o + 0) * In + c), ref Unsafe.Add(ref staged, 0), valid, true);
+                                StoreFirst(ref Unsafe.Add(ref dw, (o + 1) * In + c), ref Unsafe.Add(ref staged, 8), valid, true);
+                                StoreFirst(ref Unsafe.Add(ref dw, (o + 2) * In + c), ref Unsafe.Add(ref staged, 16), valid, true);
+                                StoreFirst(ref Unsafe.Add(ref dw, (o + 3) * In + c), ref Unsafe.Add(ref staged, 24), valid, true);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+
+        /// <summary>dx[r, i] (+)= Σ_o dy[r, o]·W[o, i]: dy [rows, 4], W [4, 3], dx [rows, 3]. <paramref name="pack"/>: PackLength floats.</summary>
+        private static void InputGrad_3x4(ReadOnlySpan<float> dy, int rows, ReadOnlySpan<float> w, Span<float> dx, bool accumulate, Span<float> pack)
         {
             const int In = 3, Out = 4;
-            int o = 0;
-            for (; o + 4 <= Out; o += 4)
-            {
-                for (int i = 0; i < In; i++)
-                {
-                    float s0 = 0f;
-                    float s1 = 0f;
-                    float s2 = 0f;
-                    float s3 = 0f;
-                    for (int r = 0; r < rows; r++)
-                    {
-                        float xv = Unsafe.Add(ref x, r * In + i);
-                        s0 += Unsafe.Add(ref dy, r * Out + o + 0) * xv;
-                        s1 += Unsafe.Add(ref dy, r * Out + o + 1) * xv;
-                        s2 += Unsafe.Add(ref dy, r * Out + o + 2) * xv;
-                        s3 += Unsafe.Add(ref dy, r * Out + o + 3) * xv;
-                    }
-                    Unsafe.Add(ref dw, (o + 0) * In + i) += s0;
-                    Unsafe.Add(ref dw, (o + 1) * In + i) += s1;
-                    Unsafe.Add(ref dw, (o + 2) * In + i) += s2;
-                    Unsafe.Add(ref dw, (o + 3) * In + i) += s3;
-                }
-            }
-            for (; o < Out; o++)
-            {
-                for (int i = 0; i < In; i++)
-                {
-                    float s0 = 0f;
-                    for (int r = 0; r < rows; r++)
-                    {
-                        float xv = Unsafe.Add(ref x, r * In + i);
-                        s0 += Unsafe.Add(ref dy, r * Out + o + 0) * xv;
-                    }
-                    Unsafe.Add(ref dw, (o + 0) * In + i) += s0;
-                }
-            }
+            ref float dyr = ref MemoryMarshal.GetReference(dy.Slice(0, rows * Out));
+            ref float wr = ref MemoryMarshal.GetReference(w.Slice(0, Out * In));
+            ref float dxr = ref MemoryMarshal.GetReference(dx.Slice(0, rows * In));
+            ref float pr = ref MemoryMarshal.GetReference(pack.Slice(0, Out * 16));
+            if (Vector256.IsHardwareAccelerated)
+                InputGrad_3x4_V256(ref dyr, rows, ref wr, ref dxr, accumulate, ref pr);
+            else
+                InputGrad_3x4_V128(ref dyr, rows, ref wr, ref dxr, accumulate, ref pr);
         }
 
-        /// <summary>WeightGrad_3x4 on Vector128: blocks of 4 outputs × 2 vectors of inputs, reducing over rows.</summary>
-        private static void WeightGrad_3x4_V128(ref float dy, ref float x, int rows, ref float dw)
+        /// <summary>
+        /// InputGrad_3x4 on Vector256: W's columns in chunks of 16, each packed as tiles [16 columns][Out] so the reduction over
+        /// outputs reads them contiguously (a W column at stride In would thrash L1); then tiles of 6 rows of dy (broadcast)
+        /// × 16 columns for every row block.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void InputGrad_3x4_V256(ref float dy, int rows, ref float w, ref float dx, bool accumulate, ref float pack)
         {
-            const int In = 3, Out = 4;
-            int o = 0;
-            for (; o + 4 <= Out; o += 4)
+            const int In = 3, Out = 4, TW = 16, Chunk = 16;
+            ref float staged = ref MemoryMarshal.GetReference(stackalloc float[6 * TW]); // a partial tile on its way out
+            for (int c0 = 0; c0 < In; c0 += Chunk)
             {
-                for (int i = 0; i < In; i++)
+                int width = Math.Min(Chunk, In - c0), tiles = (width + TW - 1) / TW;
+                PackColumns_V256(ref Unsafe.Add(ref w, c0), Out, In, width, ref pack); // pack[t, o, 0..TW) = W[o, c0 + t·TW ..]
+                int r = 0;
+                for (; r + 6 <= rows; r += 6)
                 {
-                    float s0 = 0f;
-                    float s1 = 0f;
-                    float s2 = 0f;
-                    float s3 = 0f;
-                    for (int r = 0; r < rows; r++)
+                    for (int t = 0; t < tiles; t++)
                     {
-                        float xv = Unsafe.Add(ref x, r * In + i);
-                        s0 += Unsafe.Add(ref dy, r * Out + o + 0) * xv;
-                        s1 += Unsafe.Add(ref dy, r * Out + o + 1) * xv;
-                        s2 += Unsafe.Add(ref dy, r * Out + o + 2) * xv;
-                        s3 += Unsafe.Add(ref dy, r * Out + o + 3) * xv;
+                        int c = c0 + t * TW, valid = Math.Min(TW, In - c);
+                        ref float wt = ref Unsafe.Add(ref pack, t * Out * TW);
+                        ref float d0 = ref Unsafe.Add(ref dy, (r + 0) * Out);
+                        ref float d1 = ref Unsafe.Add(ref dy, (r + 1) * Out);
+                        ref float d2 = ref Unsafe.Add(ref dy, (r + 2) * Out);
+                        ref float d3 = ref Unsafe.Add(ref dy, (r + 3) * Out);
+                        ref float d4 = ref Unsafe.Add(ref dy, (r + 4) * Out);
+                        ref float d5 = ref Unsafe.Add(ref dy, (r + 5) * Out);
+                        Vector256<float> a00 = Vector256<float>.Zero, a01 = a00, a10 = Vector256<float>.Zero, a11 = a10, a20 = Vector256<float>.Zero, a21 = a20, a30 = Vector256<float>.Zero, a31 = a30, a40 = Vector256<float>.Zero, a41 = a40, a50 = Vector256<float>.Zero, a51 = a50;
+                        for (int o = 0; o < Out; o++)
+                        {
+                            Vector256<float> b0 = Vector256.LoadUnsafe(ref wt, (nuint)(o * TW + 0));
+                            Vector256<float> b1 = Vector256.LoadUnsafe(ref wt, (nuint)(o * TW + 8));
+                            Vector256<float> s = Vector256.Create(Unsafe.Add(ref d0, o));
+                            a00 = Vector256.MultiplyAddEstimate(s, b0, a00);
+                            a01 = Vector256.MultiplyAddEstimate(s, b1, a01);
+                            s = Vector256.Create(Unsafe.Add(ref d1, o));
+                            a10 = Vector256.MultiplyAddEstimate(s, b0, a10);
+                            a11 = Vector256.MultiplyAddEstimate(s, b1, a11);
+                            s = Vector256.Create(Unsafe.Add(ref d2, o));
+                            a20 = Vector256.MultiplyAddEstimate(s, b0, a20);
+                            a21 = Vector256.MultiplyAddEstimate(s, b1, a21);
+                            s = Vector256.Create(Unsafe.Add(ref d3, o));
+                            a30 = Vector256.MultiplyAddEstimate(s, b0, a30);
+                            a31 = Vector256.MultiplyAddEstimate(s, b1, a31);
+                            s = Vector256.Create(Unsafe.Add(ref d4, o));
+                            a40 = Vector256.MultiplyAddEstimate(s, b0, a40);
+                            a41 = Vector256.MultiplyAddEstimate(s, b1, a41);
+                            s = Vector256.Create(Unsafe.Add(ref d5, o));
+                            a50 = Vector256.MultiplyAddEstimate(s, b0, a50);
+                            a51 = Vector256.MultiplyAddEstimate(s, b1, a51);
+                        }
+                        if (valid == 16)
+                        {
+                            ref float dst0 = ref Unsafe.Add(ref dx, (r + 0) * In + c);
+                            (accumulate ? Vector256.LoadUnsafe(ref dst0) + a00 : a00).StoreUnsafe(ref dst0);
+                            (accumulate ? Vector256.LoadUnsafe(ref dst0, 8) + a01 : a01).StoreUnsafe(ref dst0, 8);
+                            ref float dst1 = ref Unsafe.Add(ref dx, (r + 1) * In + c);
+                            (accumulate ? Vector256.LoadUnsafe(ref dst1) + a10 : a10).StoreUnsafe(ref dst1);
+                            (accumulate ? Vector256.LoadUnsafe(ref dst1, 8) + a11 : a11).StoreUnsafe(ref dst1, 8);
+                            ref float dst2 = ref Unsafe.Add(ref dx, (r + 2) * In + c);
+                            (accumulate ? Vector256.LoadUnsafe(ref dst2) + a20 : a20).StoreUnsafe(ref dst2);
+                            (accumulate ? Vector256.LoadUnsafe(ref dst2, 8) + a21 : a21).StoreUnsafe(ref dst2, 8);
+                            ref float dst3 = ref Unsafe.Add(ref dx, (r + 3) * In + c);
+                            (accumulate ? Vector256.LoadUnsafe(ref dst3) + a30 : a30).StoreUnsafe(ref dst3);
+                            (accumulate ? Vector256.LoadUnsafe(ref dst3, 8) + a31 : a31).StoreUnsafe(ref dst3, 8);
+                            ref float dst4 = ref Unsafe.Add(ref dx, (r + 4) * In + c);
+                            (accumulate ? Vector256.LoadUnsafe(ref dst4) + a40 : a40).StoreUnsafe(ref dst4);
+                            (accumulate ? Vector256.LoadUnsafe(ref dst4, 8) + a41 : a41).StoreUnsafe(ref dst4, 8);
+                            ref float dst5 = ref Unsafe.Add(ref dx, (r + 5) * In + c);
+                            (accumulate ? Vector256.LoadUnsafe(ref dst5) + a50 : a50).StoreUnsafe(ref dst5);
+                            (accumulate ? Vector256.LoadUnsafe(ref dst5, 8) + a51 : a51).StoreUnsafe(ref dst5, 8);
+                        }
+                        else
+                        {
+                            // A partial tile (the last columns of a row): stage every row, then copy the valid columns.
+                            a00.StoreUnsafe(ref staged, 0);
+                            a01.StoreUnsafe(ref staged, 8);
+                            a10.StoreUnsafe(ref staged, 16);
+                            a11.StoreUnsafe(ref staged, 24);
+                            a20.StoreUnsafe(ref staged, 32);
+                            a21.StoreUnsafe(ref staged, 40);
+                            a30.StoreUnsafe(ref staged, 48);
+                            a31.StoreUnsafe(ref staged, 56);
+                            a40.StoreUnsafe(ref staged, 64);
+                            a41.StoreUnsafe(ref staged, 72);
+                            a50.StoreUnsafe(ref staged, 80);
+                            a51.StoreUnsafe(ref staged, 88);
+                            StoreFirst(ref Unsafe.Add(ref dx, (r + 0) * In + c), ref Unsafe.Add(ref staged, 0), valid, accumulate);
+                            StoreFirst(ref Unsafe.Add(ref dx, (r + 1) * In + c), ref Unsafe.Add(ref staged, 16), valid, accumulate);
+                            StoreFirst(ref Unsafe.Add(ref dx, (r + 2) * In + c), ref Unsafe.Add(ref staged, 32), valid, accumulate);
+                            StoreFirst(ref Unsafe.Add(ref dx, (r + 3) * In + c), ref Unsafe.Add(ref staged, 48), valid, accumulate);
+                            StoreFirst(ref Unsafe.Add(ref dx, (r + 4) * In + c), ref Unsafe.Add(ref staged, 64), valid, accumulate);
+                            StoreFirst(ref Unsafe.Add(ref dx, (r + 5) * In + c), ref Unsafe.Add(ref staged, 80), valid, accumulate);
+                        }
                     }
-                    Unsafe.Add(ref dw, (o + 0) * In + i) += s0;
-                    Unsafe.Add(ref dw, (o + 1) * In + i) += s1;
-                    Unsafe.Add(ref dw, (o + 2) * In + i) += s2;
-                    Unsafe.Add(ref dw, (o + 3) * In + i) += s3;
                 }
-            }
-            for (; o < Out; o++)
-            {
-                for (int i = 0; i < In; i++)
+                for (; r < rows; r++)
                 {
-                    float s0 = 0f;
-                    for (int r = 0; r < rows; r++)
+                    for (int t = 0; t < tiles; t++)
                     {
-                        float xv = Unsafe.Add(ref x, r * In + i);
-                        s0 += Unsafe.Add(ref dy, r * Out + o + 0) * xv;
+                        int c = c0 + t * TW, valid = Math.Min(TW, In - c);
+                        ref float wt = ref Unsafe.Add(ref pack, t * Out * TW);
+                        ref float d0 = ref Unsafe.Add(ref dy, (r + 0) * Out);
+                        Vector256<float> a00 = Vector256<float>.Zero, a01 = a00;
+                        for (int o = 0; o < Out; o++)
+                        {
+                            Vector256<float> b0 = Vector256.LoadUnsafe(ref wt, (nuint)(o * TW + 0));
+                            Vector256<float> b1 = Vector256.LoadUnsafe(ref wt, (nuint)(o * TW + 8));
+                            Vector256<float> s = Vector256.Create(Unsafe.Add(ref d0, o));
+                            a00 = Vector256.MultiplyAddEstimate(s, b0, a00);
+                            a01 = Vector256.MultiplyAddEstimate(s, b1, a01);
+                        }
+                        if (valid == 16)
+                        {
+                            ref float dst0 = ref Unsafe.Add(ref dx, (r + 0) * In + c);
+                            (accumulate ? Vector256.LoadUnsafe(ref dst0) + a00 : a00).StoreUnsafe(ref dst0);
+                            (accumulate ? Vector256.LoadUnsafe(ref dst0, 8) + a01 : a01).StoreUnsafe(ref dst0, 8);
+                        }
+                        else
+                        {
+                            // A partial tile (the last columns of a row): stage every row, then copy the valid columns.
+                            a00.StoreUnsafe(ref staged, 0);
+                            a01.StoreUnsafe(ref staged, 8);
+                            StoreFirst(ref Unsafe.Add(ref dx, (r + 0) * In + c), ref Unsafe.Add(ref staged, 0), valid, accumulate);
+                        }
                     }
-                    Unsafe.Add(ref dw, (o + 0) * In + i) += s0;
                 }
             }
         }
 
-        /// <summary>dW[o, i] += Σ_r dy[r, o]·x[r, i] and db[o] += Σ_r dy[r, o]: dy [rows, 4], x [rows, 4], dW [4, 4].</summary>
-        private static void WeightGrad_4x4(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, int rows, Span<float> dw, Span<float> db)
+        /// <summary>
+        /// InputGrad_3x4 on Vector128: W's columns in chunks of 16, each packed as tiles [8 columns][Out] so the reduction over
+        /// outputs reads them contiguously (a W column at stride In would thrash L1); then tiles of 6 rows of dy (broadcast)
+        /// × 8 columns for every row block.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void InputGrad_3x4_V128(ref float dy, int rows, ref float w, ref float dx, bool accumulate, ref float pack)
+        {
+            const int In = 3, Out = 4, TW = 8, Chunk = 16;
+            ref float staged = ref MemoryMarshal.GetReference(stackalloc float[6 * TW]); // a partial tile on its way out
+            for (int c0 = 0; c0 < In; c0 += Chunk)
+            {
+                int width = Math.Min(Chunk, In - c0), tiles = (width + TW - 1) / TW;
+                PackColumns_V128(ref Unsafe.Add(ref w, c0), Out, In, width, ref pack); // pack[t, o, 0..TW) = W[o, c0 + t·TW ..]
+                int r = 0;
+                for (; r + 6 <= rows; r += 6)
+                {
+                    for (int t = 0; t < tiles; t++)
+                    {
+                        int c = c0 + t * TW, valid = Math.Min(TW, In - c);
+                        ref float wt = ref Unsafe.Add(ref pack, t * Out * TW);
+                        ref float d0 = ref Unsafe.Add(ref dy, (r + 0) * Out);
+                        ref float d1 = ref Unsafe.Add(ref dy, (r + 1) * Out);
+                        ref float d2 = ref Unsafe.Add(ref dy, (r + 2) * Out);
+                        ref float d3 = ref Unsafe.Add(ref dy, (r + 3) * Out);
+                        ref float d4 = ref Unsafe.Add(ref dy, (r + 4) * Out);
+                        ref float d5 = ref Unsafe.Add(ref dy, (r + 5) * Out);
+                        Vector128<float> a00 = Vector128<float>.Zero, a01 = a00, a10 = Vector128<float>.Zero, a11 = a10, a20 = Vector128<float>.Zero, a21 = a20, a30 = Vector128<float>.Zero, a31 = a30, a40 = Vector128<float>.Zero, a41 = a40, a50 = Vector128<float>.Zero, a51 = a50;
+                        for (int o = 0; o < Out; o++)
+                        {
+                            Vector128<float> b0 = Vector128.LoadUnsafe(ref wt, (nuint)(o * TW + 0));
+                            Vector128<float> b1 = Vector128.LoadUnsafe(ref wt, (nuint)(o * TW + 4));
+                            Vector128<float> s = Vector128.Create(Unsafe.Add(ref d0, o));
+                            a00 = Vector128.MultiplyAddEstimate(s, b0, a00);
+                            a01 = Vector128.MultiplyAddEstimate(s, b1, a01);
+                            s = Vector128.Create(Unsafe.Add(ref d1, o));
+                            a10 = Vector128.MultiplyAddEstimate(s, b0, a10);
+                            a11 = Vector128.MultiplyAddEstimate(s, b1, a11);
+                            s = Vector128.Create(Unsafe.Add(ref d2, o));
+                            a20 = Vector128.MultiplyAddEstimate(s, b0, a20);
+                            a21 = Vector128.MultiplyAddEstimate(s, b1, a21);
+                            s = Vector128.Create(Unsafe.Add(ref d3, o));
+                            a30 = Vector128.MultiplyAddEstimate(s, b0, a30);
+                            a31 = Vector128.MultiplyAddEstimate(s, b1, a31);
+                            s = Vector128.Create(Unsafe.Add(ref d4, o));
+                            a40 = Vector128.MultiplyAddEstimate(s, b0, a40);
+                            a41 = Vector128.MultiplyAddEstimate(s, b1, a41);
+                            s = Vector128.Create(Unsafe.Add(ref d5, o));
+                            a50 = Vector128.MultiplyAddEstimate(s, b0, a50);
+                            a51 = Vector128.MultiplyAddEstimate(s, b1, a51);
+                        }
+                        if (valid == 8)
+                        {
+                            ref float dst0 = ref Unsafe.Add(ref dx, (r + 0) * In + c);
+                            (accumulate ? Vector128.LoadUnsafe(ref dst0) + a00 : a00).StoreUnsafe(ref dst0);
+                            (accumulate ? Vector128.LoadUnsafe(ref dst0, 4) + a01 : a01).StoreUnsafe(ref dst0, 4);
+                            ref float dst1 = ref Unsafe.Add(ref dx, (r + 1) * In + c);
+                            (accumulate ? Vector128.LoadUnsafe(ref dst1) + a10 : a10).StoreUnsafe(ref dst1);
+                            (accumulate ? Vector128.LoadUnsafe(ref dst1, 4) + a11 : a11).StoreUnsafe(ref dst1, 4);
+                            ref float dst2 = ref Unsafe.Add(ref dx, (r + 2) * In + c);
+                            (accumulate ? Vector128.LoadUnsafe(ref dst2) + a20 : a20).StoreUnsafe(ref dst2);
+                            (accumulate ? Vector128.LoadUnsafe(ref dst2, 4) + a21 : a21).StoreUnsafe(ref dst2, 4);
+                            ref float dst3 = ref Unsafe.Add(ref dx, (r + 3) * In + c);
+                            (accumulate ? Vector128.LoadUnsafe(ref dst3) + a30 : a30).StoreUnsafe(ref dst3);
+                            (accumulate ? Vector128.LoadUnsafe(ref dst3, 4) + a31 : a31).StoreUnsafe(ref dst3, 4);
+                            ref float dst4 = ref Unsafe.Add(ref dx, (r + 4) * In + c);
+                            (accumulate ? Vector128.LoadUnsafe(ref dst4) + a40 : a40).StoreUnsafe(ref dst4);
+                            (accumulate ? Vector128.LoadUnsafe(ref dst4, 4) + a41 : a41).StoreUnsafe(ref dst4, 4);
+                            ref float dst5 = ref Unsafe.Add(ref dx, (r + 5) * In + c);
+                            (accumulate ? Vector128.LoadUnsafe(ref dst5) + a50 : a50).StoreUnsafe(ref dst5);
+                            (accumulate ? Vector128.LoadUnsafe(ref dst5, 4) + a51 : a51).StoreUnsafe(ref dst5, 4);
+                        }
+                        else
+                        {
+                            // A partial tile (the last columns of a row): stage every row, then copy the valid columns.
+                            a00.StoreUnsafe(ref staged, 0);
+                            a01.StoreUnsafe(ref staged, 4);
+                            a10.StoreUnsafe(ref staged, 8);
+                            a11.StoreUnsafe(ref staged, 12);
+                            a20.StoreUnsafe(ref staged, 16);
+                            a21.StoreUnsafe(ref staged, 20);
+                            a30.StoreUnsafe(ref staged, 24);
+                            a31.StoreUnsafe(ref staged, 28);
+                            a40.StoreUnsafe(ref staged, 32);
+                            a41.StoreUnsafe(ref staged, 36);
+                            a50.StoreUnsafe(ref staged, 40);
+                            a51.StoreUnsafe(ref staged, 44);
+                            StoreFirst(ref Unsafe.Add(ref dx, (r + 0) * In + c), ref Unsafe.Add(ref staged, 0), valid, accumulate);
+                            StoreFirst(ref Unsafe.Add(ref dx, (r + 1) * In + c), ref Unsafe.Add(ref staged, 8), valid, accumulate);
+                            StoreFirst(ref Unsafe.Add(ref dx, (r + 2) * In + c), ref Unsafe.Add(ref staged, 16), valid, accumulate);
+                            StoreFirst(ref Unsafe.Add(ref dx, (r + 3) * In + c), ref Unsafe.Add(ref staged, 24), valid, accumulate);
+                            StoreFirst(ref Unsafe.Add(ref dx, (r + 4) * In + c), ref Unsafe.Add(ref staged, 32), valid, accumulate);
+                            StoreFirst(ref Unsafe.Add(ref dx, (r + 5) * In + c), ref Unsafe.Add(ref staged, 40), valid, accumulate);
+                        }
+                    }
+                }
+                for (; r < rows; r++)
+                {
+                    for (int t = 0; t < tiles; t++)
+                    {
+                        int c = c0 + t * TW, valid = Math.Min(TW, In - c);
+                        ref float wt = ref Unsafe.Add(ref pack, t * Out * TW);
+                        ref float d0 = ref Unsafe.Add(ref dy, (r + 0) * Out);
+                        Vector128<float> a00 = Vector128<float>.Zero, a01 = a00;
+                        for (int o = 0; o < Out; o++)
+                        {
+                            Vector128<float> b0 = Vector128.LoadUnsafe(ref wt, (nuint)(o * TW + 0));
+                            Vector128<float> b1 = Vector128.LoadUnsafe(ref wt, (nuint)(o * TW + 4));
+                            Vector128<float> s = Vector128.Create(Unsafe.Add(ref d0, o));
+                            a00 = Vector128.MultiplyAddEstimate(s, b0, a00);
+                            a01 = Vector128.MultiplyAddEstimate(s, b1, a01);
+                        }
+                        if (valid == 8)
+                        {
+                            ref float dst0 = ref Unsafe.Add(ref dx, (r + 0) * In + c);
+                            (accumulate ? Vector128.LoadUnsafe(ref dst0) + a00 : a00).StoreUnsafe(ref dst0);
+                            (accumulate ? Vector128.LoadUnsafe(ref dst0, 4) + a01 : a01).StoreUnsafe(ref dst0, 4);
+                        }
+                        else
+                        {
+                            // A partial tile (the last columns of a row): stage every row, then copy the valid columns.
+                            a00.StoreUnsafe(ref staged, 0);
+                            a01.StoreUnsafe(ref staged, 4);
+                            StoreFirst(ref Unsafe.Add(ref dx, (r + 0) * In + c), ref Unsafe.Add(ref staged, 0), valid, accumulate);
+                        }
+                    }
+                }
+            }
+        }
+
+        /// <summary>dW[o, i] += Σ_r dy[r, o]·x[r, i] and db[o] += Σ_r dy[r, o]: dy [rows, 4], x [rows, 4], dW [4, 4]. <paramref name="pack"/>: PackLength floats.</summary>
+        private static void WeightGrad_4x4(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, int rows, Span<float> dw, Span<float> db, Span<float> pack)
         {
             const int In = 4, Out = 4;
             dy = dy.Slice(0, rows * Out);
-            x = x.Slice(0, rows * In);
-            dw = dw.Slice(0, Out * In);
-            db = db.Slice(0, Out);
+            ref float dyr = ref MemoryMarshal.GetReference(dy);
+            ref float xr = ref MemoryMarshal.GetReference(x.Slice(0, rows * In));
+            ref float dwr = ref MemoryMarshal.GetReference(dw.Slice(0, Out * In));
+            ref float pr = ref MemoryMarshal.GetReference(pack.Slice(0, 256 * 16 + 256 * 8));
             if (Vector256.IsHardwareAccelerated)
-                WeightGrad_4x4_V256(ref MemoryMarshal.GetReference(dy), ref MemoryMarshal.GetReference(x), rows, ref MemoryMarshal.GetReference(dw));
+                WeightGrad_4x4_V256(ref dyr, ref xr, rows, ref dwr, ref pr);
             else
-                WeightGrad_4x4_V128(ref MemoryMarshal.GetReference(dy), ref MemoryMarshal.GetReference(x), rows, ref MemoryMarshal.GetReference(dw));
-            ColumnSums(dy, rows, db);
+                WeightGrad_4x4_V128(ref dyr, ref xr, rows, ref dwr, ref pr);
+            ColumnSums(dy, rows, db.Slice(0, Out));
         }
 
-        /// <summary>WeightGrad_4x4 on Vector256: blocks of 4 outputs × 2 vectors of inputs, reducing over rows.</summary>
-        private static void WeightGrad_4x4_V256(ref float dy, ref float x, int rows, ref float dw)
+        /// <summary>
+        /// WeightGrad_4x4 on Vector256: rows in chunks of 256 and x's columns in chunks of 16, packed as tiles
+        /// [16 columns][rows]; per block of 6 outputs the block's dy columns are packed [rows][8]. Tiles of 6 outputs
+        /// (dy broadcast) × 16 columns of x reduce over the chunk's rows, reading both packs contiguously.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void WeightGrad_4x4_V256(ref float dy, ref float x, int rows, ref float dw, ref float pack)
+        {
+            const int In = 4, Out = 4, TW = 16, Chunk = 16, RowChunk = 256;
+            ref float gp = ref Unsafe.Add(ref pack, RowChunk * Chunk); // dy columns o .. o+5 of the chunk's rows, [r][8]
+            ref float staged = ref MemoryMarshal.GetReference(stackalloc float[6 * TW]); // a partial tile on its way out
+            for (int r0 = 0; r0 < rows; r0 += RowChunk)
+            {
+                int n = Math.Min(RowChunk, rows - r0);
+                for (int c0 = 0; c0 < In; c0 += Chunk)
+                {
+                    int width = Math.Min(Chunk, In - c0), tiles = (width + TW - 1) / TW;
+                    PackColumns_V256(ref Unsafe.Add(ref x, r0 * In + c0), n, In, width, ref pack); // pack[t, r, 0..TW) = x[r0 + r, c0 + t·TW ..]
+                    {
+                        const int o = 0; // the last 4 outputs
+                        PackRows8(ref Unsafe.Add(ref dy, r0 * Out + o), n, Out, Math.Min(8, Out - o), ref gp);
+                        for (int t = 0; t < tiles; t++)
+                        {
+                            int c = c0 + t * TW, valid = Math.Min(TW, In - c);
+                            ref float xt = ref Unsafe.Add(ref pack, t * n * TW);
+                            ref float g = ref gp;
+                            Vector256<float> a00 = Vector256<float>.Zero, a01 = a00, a10 = Vector256<float>.Zero, a11 = a10, a20 = Vector256<float>.Zero, a21 = a20, a30 = Vector256<float>.Zero, a31 = a30;
+                            for (int r = 0; r < n; r++)
+                            {
+                                Vector256<float> b0 = Vector256.LoadUnsafe(ref xt, (nuint)(r * TW + 0));
+                                Vector256<float> b1 = Vector256.LoadUnsafe(ref xt, (nuint)(r * TW + 8));
+                                Vector256<float> s = Vector256.Create(Unsafe.Add(ref g, 0));
+                                a00 = Vector256.MultiplyAddEstimate(s, b0, a00);
+                                a01 = Vector256.MultiplyAddEstimate(s, b1, a01);
+                                s = Vector256.Create(Unsafe.Add(ref g, 1));
+                                a10 = Vector256.MultiplyAddEstimate(s, b0, a10);
+                                a11 = Vector256.MultiplyAddEstimate(s, b1, a11);
+                                s = Vector256.Create(Unsafe.Add(ref g, 2));
+                                a20 = Vector256.MultiplyAddEstimate(s, b0, a20);
+                                a21 = Vector256.MultiplyAddEstimate(s, b1, a21);
+                                s = Vector256.Create(Unsafe.Add(ref g, 3));
+                                a30 = Vector256.MultiplyAddEstimate(s, b0, a30);
+                                a31 = Vector256.MultiplyAddEstimate(s, b1, a31);
+                                g = ref Unsafe.Add(ref g, 8);
+                            }
+                            if (valid == 16)
+                            {
+                                ref float dst0 = ref Unsafe.Add(ref dw, (o + 0) * In + c);
+                                (Vector256.LoadUnsafe(ref dst0) + a00).StoreUnsafe(ref dst0);
+                                (Vector256.LoadUnsafe(ref dst0, 8) + a01).StoreUnsafe(ref dst0, 8);
+                                ref float dst1 = ref Unsafe.Add(ref dw, (o + 1) * In + c);
+                                (Vector256.LoadUnsafe(ref dst1) + a10).StoreUnsafe(ref dst1);
+                                (Vector256.LoadUnsafe(ref dst1, 8) + a11).StoreUnsafe(ref dst1, 8);
+                                ref float dst2 = ref Unsafe.Add(ref dw, (o + 2) * In + c);
+                                (Vector256.LoadUnsafe(ref dst2) + a20).StoreUnsafe(ref dst2);
+                                (Vector256.LoadUnsafe(ref dst2, 8) + a21).StoreUnsafe(ref dst2, 8);
+                                ref float dst3 = ref Unsafe.Add(ref dw, (o + 3) * In + c);
+                                (Vector256.LoadUnsafe(ref dst3) + a30).StoreUnsafe(ref dst3);
+                                (Vector256.LoadUnsafe(ref dst3, 8) + a31).StoreUnsafe(ref dst3, 8);
+                            }
+                            else
+                            {
+                                // A partial tile (the last columns of a row): stage every row, then copy the valid columns.
+                                a00.StoreUnsafe(ref staged, 0);
+                                a01.StoreUnsafe(ref staged, 8);
+                                a10.StoreUnsafe(ref staged, 16);
+                                a11.StoreUnsafe(ref staged, 24);
+                                a20.StoreUnsafe(ref staged, 32);
+                                a21.StoreUnsafe(ref staged, 40);
+                                a30.StoreUnsafe(ref staged, 48);
+                                a31.StoreUnsafe(ref staged, 56);
+                                StoreFirst(ref Unsafe.Add(ref dw, (o + 0) * In + c), ref Unsafe.Add(ref staged, 0), valid, true);
+                                StoreFirst(ref Unsafe.Add(ref dw, (o + 1) * In + c), ref Unsafe.Add(ref staged, 16), valid, true);
+                                StoreFirst(ref Unsafe.Add(ref dw, (o + 2) * In + c), ref Unsafe.Add(ref staged, 32), valid, true);
+                                StoreFirst(ref Unsafe.Add(ref dw, (o + 3) * In + c), ref Unsafe.Add(ref staged, 48), valid, true);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+
+        /// <summary>
+        /// WeightGrad_4x4 on Vector128: rows in chunks of 256 and x's columns in chunks of 16, packed as tiles
+        /// [8 columns][rows]; per block of 6 outputs the block's dy columns are packed [rows][8]. Tiles of 6 outputs
+        /// (dy broadcast) × 8 columns of x reduce over the chunk's rows, reading both packs contiguously.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void WeightGrad_4x4_V128(ref float dy, ref float x, int rows, ref float dw, ref float pack)
+        {
+            const int In = 4, Out = 4, TW = 8, Chunk = 16, RowChunk = 256;
+            ref float gp = ref Unsafe.Add(ref pack, RowChunk * Chunk); // dy columns o .. o+5 of the chunk's rows, [r][8]
+            ref float staged = ref MemoryMarshal.GetReference(stackalloc float[6 * TW]); // a partial tile on its way out
+            for (int r0 = 0; r0 < rows; r0 += RowChunk)
+            {
+                int n = Math.Min(RowChunk, rows - r0);
+                for (int c0 = 0; c0 < In; c0 += Chunk)
+                {
+                    int width = Math.Min(Chunk, In - c0), tiles = (width + TW - 1) / TW;
+                    PackColumns_V128(ref Unsafe.Add(ref x, r0 * In + c0), n, In, width, ref pack); // pack[t, r, 0..TW) = x[r0 + r, c0 + t·TW ..]
+                    {
+                        const int o = 0; // the last 4 outputs
+                        PackRows8(ref Unsafe.Add(ref dy, r0 * Out + o), n, Out, Math.Min(8, Out - o), ref gp);
+                        for (int t = 0; t < tiles; t++)
+                        {
+                            int c = c0 + t * TW, valid = Math.Min(TW, In - c);
+                            ref float xt = ref Unsafe.Add(ref pack, t * n * TW);
+                            ref float g = ref gp;
+                            Vector128<float> a00 = Vector128<float>.Zero, a01 = a00, a10 = Vector128<float>.Zero, a11 = a10, a20 = Vector128<float>.Zero, a21 = a20, a30 = Vector128<float>.Zero, a31 = a30;
+                            for (int r = 0; r < n; r++)
+                            {
+                                Vector128<float> b0 = Vector128.LoadUnsafe(ref xt, (nuint)(r * TW + 0));
+                                Vector128<float> b1 = Vector128.LoadUnsafe(ref xt, (nuint)(r * TW + 4));
+                                Vector128<float> s = Vector128.Create(Unsafe.Add(ref g, 0));
+                                a00 = Vector128.MultiplyAddEstimate(s, b0, a00);
+                                a01 = Vector128.MultiplyAddEstimate(s, b1, a01);
+                                s = Vector128.Create(Unsafe.Add(ref g, 1));
+                                a10 = Vector128.MultiplyAddEstimate(s, b0, a10);
+                                a11 = Vector128.MultiplyAddEstimate(s, b1, a11);
+                                s = Vector128.Create(Unsafe.Add(ref g, 2));
+                                a20 = Vector128.MultiplyAddEstimate(s, b0, a20);
+                                a21 = Vector128.MultiplyAddEstimate(s, b1, a21);
+                                s = Vector128.Create(Unsafe.Add(ref g, 3));
+                                a30 = Vector128.MultiplyAddEstimate(s, b0, a30);
+                                a31 = Vector128.MultiplyAddEstimate(s, b1, a31);
+                                g = ref Unsafe.Add(ref g, 8);
+                            }
+                            if (valid == 8)
+                            {
+                                ref float dst0 = ref Unsafe.Add(ref dw, (o + 0) * In + c);
+                                (Vector128.LoadUnsafe(ref dst0) + a00).StoreUnsafe(ref dst0);
+                                (Vector128.LoadUnsafe(ref dst0, 4) + a01).StoreUnsafe(ref dst0, 4);
+                                ref float dst1 = ref Unsafe.Add(ref dw, (o + 1) * In + c);
+                                (Vector128.LoadUnsafe(ref dst1) + a10).StoreUnsafe(ref dst1);
+                                (Vector128.LoadUnsafe(ref dst1, 4) + a11).StoreUnsafe(ref dst1, 4);
+                                ref float dst2 = ref Unsafe.Add(ref dw, (o + 2) * In + c);
+                                (Vector128.LoadUnsafe(ref dst2) + a20).StoreUnsafe(ref dst2);
+                                (Vector128.LoadUnsafe(ref dst2, 4) + a21).StoreUnsafe(ref dst2, 4);
+                                ref float dst3 = ref Unsafe.Add(ref dw, (o + 3) * In + c);
+                                (Vector128.LoadUnsafe(ref dst3) + a30).StoreUnsafe(ref dst3);
+                                (Vector128.LoadUnsafe(ref dst3, 4) + a31).StoreUnsafe(ref dst3, 4);
+                            }
+                            else
+                            {
+                                // A partial tile (the last columns of a row): stage every row, then copy the valid columns.
+                                a00.StoreUnsafe(ref staged, 0);
+                                a01.StoreUnsafe(ref staged, 4);
+                                a10.StoreUnsafe(ref staged, 8);
+                                a11.StoreUnsafe(ref staged, 12);
+                                a20.StoreUnsafe(ref staged, 16);
+                                a21.StoreUnsafe(ref staged, 20);
+                                a30.StoreUnsafe(ref staged, 24);
+                                a31.StoreUnsafe(ref staged, 28);
+                                StoreFirst(ref Unsafe.Add(ref dw, (o + 0) * In + c), ref Unsafe.Add(ref staged, 0), valid, true);
+                                StoreFirst(ref Unsafe.Add(ref dw, (o + 1) * In + c), ref Unsafe.Add(ref staged, 8), valid, true);
+                                StoreFirst(ref Unsafe.Add(ref dw, (o + 2) * In + c), ref Unsafe.Add(ref staged, 16), valid, true);
+                                StoreFirst(ref Unsafe.Add(ref dw, (o + 3) * In + c), ref Unsafe.Add(ref staged, 24), valid, true);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+
+        /// <summary>dx[r, i] (+)= Σ_o dy[r, o]·W[o, i]: dy [rows, 4], W [4, 4], dx [rows, 4]. <paramref name="pack"/>: PackLength floats.</summary>
+        private static void InputGrad_4x4(ReadOnlySpan<float> dy, int rows, ReadOnlySpan<float> w, Span<float> dx, bool accumulate, Span<float> pack)
         {
             const int In = 4, Out = 4;
-            int o = 0;
-            for (; o + 4 <= Out; o += 4)
-            {
-                for (int i = 0; i < In; i++)
-                {
-                    float s0 = 0f;
-                    float s1 = 0f;
-                    float s2 = 0f;
-                    float s3 = 0f;
-                    for (int r = 0; r < rows; r++)
-                    {
-                        float xv = Unsafe.Add(ref x, r * In + i);
-                        s0 += Unsafe.Add(ref dy, r * Out + o + 0) * xv;
-                        s1 += Unsafe.Add(ref dy, r * Out + o + 1) * xv;
-                        s2 += Unsafe.Add(ref dy, r * Out + o + 2) * xv;
-                        s3 += Unsafe.Add(ref dy, r * Out + o + 3) * xv;
-                    }
-                    Unsafe.Add(ref dw, (o + 0) * In + i) += s0;
-                    Unsafe.Add(ref dw, (o + 1) * In + i) += s1;
-                    Unsafe.Add(ref dw, (o + 2) * In + i) += s2;
-                    Unsafe.Add(ref dw, (o + 3) * In + i) += s3;
-                }
-            }
-            for (; o < Out; o++)
-            {
-                for (int i = 0; i < In; i++)
-                {
-                    float s0 = 0f;
-                    for (int r = 0; r < rows; r++)
-                    {
-                        float xv = Unsafe.Add(ref x, r * In + i);
-                        s0 += Unsafe.Add(ref dy, r * Out + o + 0) * xv;
-                    }
-                    Unsafe.Add(ref dw, (o + 0) * In + i) += s0;
-                }
-            }
+            ref float dyr = ref MemoryMarshal.GetReference(dy.Slice(0, rows * Out));
+            ref float wr = ref MemoryMarshal.GetReference(w.Slice(0, Out * In));
+            ref float dxr = ref MemoryMarshal.GetReference(dx.Slice(0, rows * In));
+            ref float pr = ref MemoryMarshal.GetReference(pack.Slice(0, Out * 16));
+            if (Vector256.IsHardwareAccelerated)
+                InputGrad_4x4_V256(ref dyr, rows, ref wr, ref dxr, accumulate, ref pr);
+            else
+                InputGrad_4x4_V128(ref dyr, rows, ref wr, ref dxr, accumulate, ref pr);
         }
 
-        /// <summary>WeightGrad_4x4 on Vector128: blocks of 4 outputs × 2 vectors of inputs, reducing over rows.</summary>
-        private static void WeightGrad_4x4_V128(ref float dy, ref float x, int rows, ref float dw)
+        /// <summary>
+        /// InputGrad_4x4 on Vector256: W's columns in chunks of 16, each packed as tiles [16 columns][Out] so the reduction over
+        /// outputs reads them contiguously (a W column at stride In would thrash L1); then tiles of 6 rows of dy (broadcast)
+        /// × 16 columns for every row block.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void InputGrad_4x4_V256(ref float dy, int rows, ref float w, ref float dx, bool accumulate, ref float pack)
         {
-            const int In = 4, Out = 4;
-            int o = 0;
-            for (; o + 4 <= Out; o += 4)
+            const int In = 4, Out = 4, TW = 16, Chunk = 16;
+            ref float staged = ref MemoryMarshal.GetReference(stackalloc float[6 * TW]); // a partial tile on its way out
+            for (int c0 = 0; c0 < In; c0 += Chunk)
             {
-                int i = 0;
-                for (; i + 8 <= 4; i += 8)
+                int width = Math.Min(Chunk, In - c0), tiles = (width + TW - 1) / TW;
+                PackColumns_V256(ref Unsafe.Add(ref w, c0), Out, In, width, ref pack); // pack[t, o, 0..TW) = W[o, c0 + t·TW ..]
+                int r = 0;
+                for (; r + 6 <= rows; r += 6)
                 {
-                    Vector128<float> a00 = Vector128<float>.Zero, a01 = Vector128<float>.Zero, a10 = Vector128<float>.Zero, a11 = Vector128<float>.Zero, a20 = Vector128<float>.Zero, a21 = Vector128<float>.Zero, a30 = Vector128<float>.Zero, a31 = Vector128<float>.Zero;
-                    for (int r = 0; r < rows; r++)
+                    for (int t = 0; t < tiles; t++)
                     {
-                        Vector128<float> xv0 = Vector128.LoadUnsafe(ref x, (nuint)(r * In + i + 0));
-                        Vector128<float> xv1 = Vector128.LoadUnsafe(ref x, (nuint)(r * In + i + 4));
-                        Vector128<float> g0 = Vector128.Create(Unsafe.Add(ref dy, r * Out + o + 0));
-                        a00 = Vector128.MultiplyAddEstimate(g0, xv0, a00);
-                        a01 = Vector128.MultiplyAddEstimate(g0, xv1, a01);
-                        Vector128<float> g1 = Vector128.Create(Unsafe.Add(ref dy, r * Out + o + 1));
-                        a10 = Vector128.MultiplyAddEstimate(g1, xv0, a10);
-                        a11 = Vector128.MultiplyAddEstimate(g1, xv1, a11);
-                        Vector128<float> g2 = Vector128.Create(Unsafe.Add(ref dy, r * Out + o + 2));
-                        a20 = Vector128.MultiplyAddEstimate(g2, xv0, a20);
-                        a21 = Vector128.MultiplyAddEstimate(g2, xv1, a21);
-                        Vector128<float> g3 = Vector128.Create(Unsafe.Add(ref dy, r * Out + o + 3));
-                        a30 = Vector128.MultiplyAddEstimate(g3, xv0, a30);
-                        a31 = Vector128.MultiplyAddEstimate(g3, xv1, a31);
+                        int c = c0 + t * TW, valid = Math.Min(TW, In - c);
+                        ref float wt = ref Unsafe.Add(ref pack, t * Out * TW);
+                        ref float d0 = ref Unsafe.Add(ref dy, (r + 0) * Out);
+                        ref float d1 = ref Unsafe.Add(ref dy, (r + 1) * Out);
+                        ref float d2 = ref Unsafe.Add(ref dy, (r + 2) * Out);
+                        ref float d3 = ref Unsafe.Add(ref dy, (r + 3) * Out);
+                        ref float d4 = ref Unsafe.Add(ref dy, (r + 4) * Out);
+                        ref float d5 = ref Unsafe.Add(ref dy, (r + 5) * Out);
+                        Vector256<float> a00 = Vector256<float>.Zero, a01 = a00, a10 = Vector256<float>.Zero, a11 = a10, a20 = Vector256<float>.Zero, a21 = a20, a30 = Vector256<float>.Zero, a31 = a30, a40 = Vector256<float>.Zero, a41 = a40, a50 = Vector256<float>.Zero, a51 = a50;
+                        for (int o = 0; o < Out; o++)
+                        {
+                            Vector256<float> b0 = Vector256.LoadUnsafe(ref wt, (nuint)(o * TW + 0));
+                            Vector256<float> b1 = Vector256.LoadUnsafe(ref wt, (nuint)(o * TW + 8));
+                            Vector256<float> s = Vector256.Create(Unsafe.Add(ref d0, o));
+                            a00 = Vector256.MultiplyAddEstimate(s, b0, a00);
+                            a01 = Vector256.MultiplyAddEstimate(s, b1, a01);
+                            s = Vector256.Create(Unsafe.Add(ref d1, o));
+                            a10 = Vector256.MultiplyAddEstimate(s, b0, a10);
+                            a11 = Vector256.MultiplyAddEstimate(s, b1, a11);
+                            s = Vector256.Create(Unsafe.Add(ref d2, o));
+                            a20 = Vector256.MultiplyAddEstimate(s, b0, a20);
+                            a21 = Vector256.MultiplyAddEstimate(s, b1, a21);
+                            s = Vector256.Create(Unsafe.Add(ref d3, o));
+                            a30 = Vector256.MultiplyAddEstimate(s, b0, a30);
+                            a31 = Vector256.MultiplyAddEstimate(s, b1, a31);
+                            s = Vector256.Create(Unsafe.Add(ref d4, o));
+                            a40 = Vector256.MultiplyAddEstimate(s, b0, a40);
+                            a41 = Vector256.MultiplyAddEstimate(s, b1, a41);
+                            s = Vector256.Create(Unsafe.Add(ref d5, o));
+                            a50 = Vector256.MultiplyAddEstimate(s, b0, a50);
+                            a51 = Vector256.MultiplyAddEstimate(s, b1, a51);
+                        }
+                        if (valid == 16)
+                        {
+                            ref float dst0 = ref Unsafe.Add(ref dx, (r + 0) * In + c);
+                            (accumulate ? Vector256.LoadUnsafe(ref dst0) + a00 : a00).StoreUnsafe(ref dst0);
+                            (accumulate ? Vector256.LoadUnsafe(ref dst0, 8) + a01 : a01).StoreUnsafe(ref dst0, 8);
+                            ref float dst1 = ref Unsafe.Add(ref dx, (r + 1) * In + c);
+                            (accumulate ? Vector256.LoadUnsafe(ref dst1) + a10 : a10).StoreUnsafe(ref dst1);
+                            (accumulate ? Vector256.LoadUnsafe(ref dst1, 8) + a11 : a11).StoreUnsafe(ref dst1, 8);
+                            ref float dst2 = ref Unsafe.Add(ref dx, (r + 2) * In + c);
+                            (accumulate ? Vector256.LoadUnsafe(ref dst2) + a20 : a20).StoreUnsafe(ref dst2);
+                            (accumulate ? Vector256.LoadUnsafe(ref dst2, 8) + a21 : a21).StoreUnsafe(ref dst2, 8);
+                            ref float dst3 = ref Unsafe.Add(ref dx, (r + 3) * In + c);
+                            (accumulate ? Vector256.LoadUnsafe(ref dst3) + a30 : a30).StoreUnsafe(ref dst3);
+                            (accumulate ? Vector256.LoadUnsafe(ref dst3, 8) + a31 : a31).StoreUnsafe(ref dst3, 8);
+                            ref float dst4 = ref Unsafe.Add(ref dx, (r + 4) * In + c);
+                            (accumulate ? Vector256.LoadUnsafe(ref dst4) + a40 : a40).StoreUnsafe(ref dst4);
+                            (accumulate ? Vector256.LoadUnsafe(ref dst4, 8) + a41 : a41).StoreUnsafe(ref dst4, 8);
+                            ref float dst5 = ref Unsafe.Add(ref dx, (r + 5) * In + c);
+                            (accumulate ? Vector256.LoadUnsafe(ref dst5) + a50 : a50).StoreUnsafe(ref dst5);
+                            (accumulate ? Vector256.LoadUnsafe(ref dst5, 8) + a51 : a51).StoreUnsafe(ref dst5, 8);
+                        }
+                        else
+                        {
+                            // A partial tile (the last columns of a row): stage every row, then copy the valid columns.
+                            a00.StoreUnsafe(ref staged, 0);
+                            a01.StoreUnsafe(ref staged, 8);
+                            a10.StoreUnsafe(ref staged, 16);
+                            a11.StoreUnsafe(ref staged, 24);
+                            a20.StoreUnsafe(ref staged, 32);
+                            a21.StoreUnsafe(ref staged, 40);
+                            a30.StoreUnsafe(ref staged, 48);
+                            a31.StoreUnsafe(ref staged, 56);
+                            a40.StoreUnsafe(ref staged, 64);
+                            a41.StoreUnsafe(ref staged, 72);
+                            a50.StoreUnsafe(ref staged, 80);
+                            a51.StoreUnsafe(ref staged, 88);
+                            StoreFirst(ref Unsafe.Add(ref dx, (r + 0) * In + c), ref Unsafe.Add(ref staged, 0), valid, accumulate);
+                            StoreFirst(ref Unsafe.Add(ref dx, (r + 1) * In + c), ref Unsafe.Add(ref staged, 16), valid, accumulate);
+                            StoreFirst(ref Unsafe.Add(ref dx, (r + 2) * In + c), ref Unsafe.Add(ref staged, 32), valid, accumulate);
+                            StoreFirst(ref Unsafe.Add(ref dx, (r + 3) * In + c), ref Unsafe.Add(ref staged, 48), valid, accumulate);
+                            StoreFirst(ref Unsafe.Add(ref dx, (r + 4) * In + c), ref Unsafe.Add(ref staged, 64), valid, accumulate);
+                            StoreFirst(ref Unsafe.Add(ref dx, (r + 5) * In + c), ref Unsafe.Add(ref staged, 80), valid, accumulate);
+                        }
                     }
-                    Vector128<float> d00 = Vector128.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 0) * In + i + 0));
-                    (d00 + a00).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 0) * In + i + 0));
-                    Vector128<float> d01 = Vector128.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 0) * In + i + 4));
-                    (d01 + a01).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 0) * In + i + 4));
-                    Vector128<float> d10 = Vector128.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 1) * In + i + 0));
-                    (d10 + a10).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 1) * In + i + 0));
-                    Vector128<float> d11 = Vector128.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 1) * In + i + 4));
-                    (d11 + a11).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 1) * In + i + 4));
-                    Vector128<float> d20 = Vector128.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 2) * In + i + 0));
-                    (d20 + a20).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 2) * In + i + 0));
-                    Vector128<float> d21 = Vector128.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 2) * In + i + 4));
-                    (d21 + a21).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 2) * In + i + 4));
-                    Vector128<float> d30 = Vector128.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 3) * In + i + 0));
-                    (d30 + a30).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 3) * In + i + 0));
-                    Vector128<float> d31 = Vector128.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 3) * In + i + 4));
-                    (d31 + a31).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 3) * In + i + 4));
                 }
+                for (; r < rows; r++)
                 {
-                    i = 0;
-                    Vector128<float> a00 = Vector128<float>.Zero, a10 = Vector128<float>.Zero, a20 = Vector128<float>.Zero, a30 = Vector128<float>.Zero;
-                    for (int r = 0; r < rows; r++)
+                    for (int t = 0; t < tiles; t++)
                     {
-                        Vector128<float> xv0 = Vector128.LoadUnsafe(ref x, (nuint)(r * In + i + 0));
-                        Vector128<float> g0 = Vector128.Create(Unsafe.Add(ref dy, r * Out + o + 0));
-                        a00 = Vector128.MultiplyAddEstimate(g0, xv0, a00);
-                        Vector128<float> g1 = Vector128.Create(Unsafe.Add(ref dy, r * Out + o + 1));
-                        a10 = Vector128.MultiplyAddEstimate(g1, xv0, a10);
-                        Vector128<float> g2 = Vector128.Create(Unsafe.Add(ref dy, r * Out + o + 2));
-                        a20 = Vector128.MultiplyAddEstimate(g2, xv0, a20);
-                        Vector128<float> g3 = Vector128.Create(Unsafe.Add(ref dy, r * Out + o + 3));
-                        a30 = Vector128.MultiplyAddEstimate(g3, xv0, a30);
+                        int c = c0 + t * TW, valid = Math.Min(TW, In - c);
+                        ref float wt = ref Unsafe.Add(ref pack, t * Out * TW);
+                        ref float d0 = ref Unsafe.Add(ref dy, (r + 0) * Out);
+                        Vector256<float> a00 = Vector256<float>.Zero, a01 = a00;
+                        for (int o = 0; o < Out; o++)
+                        {
+                            Vector256<float> b0 = Vector256.LoadUnsafe(ref wt, (nuint)(o * TW + 0));
+                            Vector256<float> b1 = Vector256.LoadUnsafe(ref wt, (nuint)(o * TW + 8));
+                            Vector256<float> s = Vector256.Create(Unsafe.Add(ref d0, o));
+                            a00 = Vector256.MultiplyAddEstimate(s, b0, a00);
+                            a01 = Vector256.MultiplyAddEstimate(s, b1, a01);
+                        }
+                        if (valid == 16)
+                        {
+                            ref float dst0 = ref Unsafe.Add(ref dx, (r + 0) * In + c);
+                            (accumulate ? Vector256.LoadUnsafe(ref dst0) + a00 : a00).StoreUnsafe(ref dst0);
+                            (accumulate ? Vector256.LoadUnsafe(ref dst0, 8) + a01 : a01).StoreUnsafe(ref dst0, 8);
+                        }
+                        else
+                        {
+                            // A partial tile (the last columns of a row): stage every row, then copy the valid columns.
+                            a00.StoreUnsafe(ref staged, 0);
+                            a01.StoreUnsafe(ref staged, 8);
+                            StoreFirst(ref Unsafe.Add(ref dx, (r + 0) * In + c), ref Unsafe.Add(ref staged, 0), valid, accumulate);
+                        }
                     }
-                    Vector128<float> d00 = Vector128.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 0) * In + i + 0));
-                    (d00 + a00).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 0) * In + i + 0));
-                    Vector128<float> d10 = Vector128.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 1) * In + i + 0));
-                    (d10 + a10).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 1) * In + i + 0));
-                    Vector128<float> d20 = Vector128.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 2) * In + i + 0));
-                    (d20 + a20).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 2) * In + i + 0));
-                    Vector128<float> d30 = Vector128.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 3) * In + i + 0));
-                    (d30 + a30).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 3) * In + i + 0));
-                }
-            }
-            for (; o < Out; o++)
-            {
-                int i = 0;
-                for (; i + 8 <= 4; i += 8)
-                {
-                    Vector128<float> a00 = Vector128<float>.Zero, a01 = Vector128<float>.Zero;
-                    for (int r = 0; r < rows; r++)
-                    {
-                        Vector128<float> xv0 = Vector128.LoadUnsafe(ref x, (nuint)(r * In + i + 0));
-                        Vector128<float> xv1 = Vector128.LoadUnsafe(ref x, (nuint)(r * In + i + 4));
-                        Vector128<float> g0 = Vector128.Create(Unsafe.Add(ref dy, r * Out + o + 0));
-                        a00 = Vector128.MultiplyAddEstimate(g0, xv0, a00);
-                        a01 = Vector128.MultiplyAddEstimate(g0, xv1, a01);
-                    }
-                    Vector128<float> d00 = Vector128.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 0) * In + i + 0));
-                    (d00 + a00).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 0) * In + i + 0));
-                    Vector128<float> d01 = Vector128.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 0) * In + i + 4));
-                    (d01 + a01).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 0) * In + i + 4));
-                }
-                {
-                    i = 0;
-                    Vector128<float> a00 = Vector128<float>.Zero;
-                    for (int r = 0; r < rows; r++)
-                    {
-                        Vector128<float> xv0 = Vector128.LoadUnsafe(ref x, (nuint)(r * In + i + 0));
-                        Vector128<float> g0 = Vector128.Create(Unsafe.Add(ref dy, r * Out + o + 0));
-                        a00 = Vector128.MultiplyAddEstimate(g0, xv0, a00);
-                    }
-                    Vector128<float> d00 = Vector128.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 0) * In + i + 0));
-                    (d00 + a00).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 0) * In + i + 0));
                 }
             }
         }
 
-        /// <summary>dW[o, i] += Σ_r dy[r, o]·x[r, i] and db[o] += Σ_r dy[r, o]: dy [rows, 16], x [rows, 4], dW [16, 4].</summary>
-        private static void WeightGrad_4x16(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, int rows, Span<float> dw, Span<float> db)
+        /// <summary>
+        /// InputGrad_4x4 on Vector128: W's columns in chunks of 16, each packed as tiles [8 columns][Out] so the reduction over
+        /// outputs reads them contiguously (a W column at stride In would thrash L1); then tiles of 6 rows of dy (broadcast)
+        /// × 8 columns for every row block.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void InputGrad_4x4_V128(ref float dy, int rows, ref float w, ref float dx, bool accumulate, ref float pack)
+        {
+            const int In = 4, Out = 4, TW = 8, Chunk = 16;
+            ref float staged = ref MemoryMarshal.GetReference(stackalloc float[6 * TW]); // a partial tile on its way out
+            for (int c0 = 0; c0 < In; c0 += Chunk)
+            {
+                int width = Math.Min(Chunk, In - c0), tiles = (width + TW - 1) / TW;
+                PackColumns_V128(ref Unsafe.Add(ref w, c0), Out, In, width, ref pack); // pack[t, o, 0..TW) = W[o, c0 + t·TW ..]
+                int r = 0;
+                for (; r + 6 <= rows; r += 6)
+                {
+                    for (int t = 0; t < tiles; t++)
+                    {
+                        int c = c0 + t * TW, valid = Math.Min(TW, In - c);
+                        ref float wt = ref Unsafe.Add(ref pack, t * Out * TW);
+                        ref float d0 = ref Unsafe.Add(ref dy, (r + 0) * Out);
+                        ref float d1 = ref Unsafe.Add(ref dy, (r + 1) * Out);
+                        ref float d2 = ref Unsafe.Add(ref dy, (r + 2) * Out);
+                        ref float d3 = ref Unsafe.Add(ref dy, (r + 3) * Out);
+                        ref float d4 = ref Unsafe.Add(ref dy, (r + 4) * Out);
+                        ref float d5 = ref Unsafe.Add(ref dy, (r + 5) * Out);
+                        Vector128<float> a00 = Vector128<float>.Zero, a01 = a00, a10 = Vector128<float>.Zero, a11 = a10, a20 = Vector128<float>.Zero, a21 = a20, a30 = Vector128<float>.Zero, a31 = a30, a40 = Vector128<float>.Zero, a41 = a40, a50 = Vector128<float>.Zero, a51 = a50;
+                        for (int o = 0; o < Out; o++)
+                        {
+                            Vector128<float> b0 = Vector128.LoadUnsafe(ref wt, (nuint)(o * TW + 0));
+                            Vector128<float> b1 = Vector128.LoadUnsafe(ref wt, (nuint)(o * TW + 4));
+                            Vector128<float> s = Vector128.Create(Unsafe.Add(ref d0, o));
+                            a00 = Vector128.MultiplyAddEstimate(s, b0, a00);
+                            a01 = Vector128.MultiplyAddEstimate(s, b1, a01);
+                            s = Vector128.Create(Unsafe.Add(ref d1, o));
+                            a10 = Vector128.MultiplyAddEstimate(s, b0, a10);
+                            a11 = Vector128.MultiplyAddEstimate(s, b1, a11);
+                            s = Vector128.Create(Unsafe.Add(ref d2, o));
+                            a20 = Vector128.MultiplyAddEstimate(s, b0, a20);
+                            a21 = Vector128.MultiplyAddEstimate(s, b1, a21);
+                            s = Vector128.Create(Unsafe.Add(ref d3, o));
+                            a30 = Vector128.MultiplyAddEstimate(s, b0, a30);
+                            a31 = Vector128.MultiplyAddEstimate(s, b1, a31);
+                            s = Vector128.Create(Unsafe.Add(ref d4, o));
+                            a40 = Vector128.MultiplyAddEstimate(s, b0, a40);
+                            a41 = Vector128.MultiplyAddEstimate(s, b1, a41);
+                            s = Vector128.Create(Unsafe.Add(ref d5, o));
+                            a50 = Vector128.MultiplyAddEstimate(s, b0, a50);
+                            a51 = Vector128.MultiplyAddEstimate(s, b1, a51);
+                        }
+                        if (valid == 8)
+                        {
+                            ref float dst0 = ref Unsafe.Add(ref dx, (r + 0) * In + c);
+                            (accumulate ? Vector128.LoadUnsafe(ref dst0) + a00 : a00).StoreUnsafe(ref dst0);
+                            (accumulate ? Vector128.LoadUnsafe(ref dst0, 4) + a01 : a01).StoreUnsafe(ref dst0, 4);
+                            ref float dst1 = ref Unsafe.Add(ref dx, (r + 1) * In + c);
+                            (accumulate ? Vector128.LoadUnsafe(ref dst1) + a10 : a10).StoreUnsafe(ref dst1);
+                            (accumulate ? Vector128.LoadUnsafe(ref dst1, 4) + a11 : a11).StoreUnsafe(ref dst1, 4);
+                            ref float dst2 = ref Unsafe.Add(ref dx, (r + 2) * In + c);
+                            (accumulate ? Vector128.LoadUnsafe(ref dst2) + a20 : a20).StoreUnsafe(ref dst2);
+                            (accumulate ? Vector128.LoadUnsafe(ref dst2, 4) + a21 : a21).StoreUnsafe(ref dst2, 4);
+                            ref float dst3 = ref Unsafe.Add(ref dx, (r + 3) * In + c);
+                            (accumulate ? Vector128.LoadUnsafe(ref dst3) + a30 : a30).StoreUnsafe(ref dst3);
+                            (accumulate ? Vector128.LoadUnsafe(ref dst3, 4) + a31 : a31).StoreUnsafe(ref dst3, 4);
+                            ref float dst4 = ref Unsafe.Add(ref dx, (r + 4) * In + c);
+                            (accumulate ? Vector128.LoadUnsafe(ref dst4) + a40 : a40).StoreUnsafe(ref dst4);
+                            (accumulate ? Vector128.LoadUnsafe(ref dst4, 4) + a41 : a41).StoreUnsafe(ref dst4, 4);
+                            ref float dst5 = ref Unsafe.Add(ref dx, (r + 5) * In + c);
+                            (accumulate ? Vector128.LoadUnsafe(ref dst5) + a50 : a50).StoreUnsafe(ref dst5);
+                            (accumulate ? Vector128.LoadUnsafe(ref dst5, 4) + a51 : a51).StoreUnsafe(ref dst5, 4);
+                        }
+                        else
+                        {
+                            // A partial tile (the last columns of a row): stage every row, then copy the valid columns.
+                            a00.StoreUnsafe(ref staged, 0);
+                            a01.StoreUnsafe(ref staged, 4);
+                            a10.StoreUnsafe(ref staged, 8);
+                            a11.StoreUnsafe(ref staged, 12);
+                            a20.StoreUnsafe(ref staged, 16);
+                            a21.StoreUnsafe(ref staged, 20);
+                            a30.StoreUnsafe(ref staged, 24);
+                            a31.StoreUnsafe(ref staged, 28);
+                            a40.StoreUnsafe(ref staged, 32);
+                            a41.StoreUnsafe(ref staged, 36);
+                            a50.StoreUnsafe(ref staged, 40);
+                            a51.StoreUnsafe(ref staged, 44);
+                            StoreFirst(ref Unsafe.Add(ref dx, (r + 0) * In + c), ref Unsafe.Add(ref staged, 0), valid, accumulate);
+                            StoreFirst(ref Unsafe.Add(ref dx, (r + 1) * In + c), ref Unsafe.Add(ref staged, 8), valid, accumulate);
+                            StoreFirst(ref Unsafe.Add(ref dx, (r + 2) * In + c), ref Unsafe.Add(ref staged, 16), valid, accumulate);
+                            StoreFirst(ref Unsafe.Add(ref dx, (r + 3) * In + c), ref Unsafe.Add(ref staged, 24), valid, accumulate);
+                            StoreFirst(ref Unsafe.Add(ref dx, (r + 4) * In + c), ref Unsafe.Add(ref staged, 32), valid, accumulate);
+                            StoreFirst(ref Unsafe.Add(ref dx, (r + 5) * In + c), ref Unsafe.Add(ref staged, 40), valid, accumulate);
+                        }
+                    }
+                }
+                for (; r < rows; r++)
+                {
+                    for (int t = 0; t < tiles; t++)
+                    {
+                        int c = c0 + t * TW, valid = Math.Min(TW, In - c);
+                        ref float wt = ref Unsafe.Add(ref pack, t * Out * TW);
+                        ref float d0 = ref Unsafe.Add(ref dy, (r + 0) * Out);
+                        Vector128<float> a00 = Vector128<float>.Zero, a01 = a00;
+                        for (int o = 0; o < Out; o++)
+                        {
+                            Vector128<float> b0 = Vector128.LoadUnsafe(ref wt, (nuint)(o * TW + 0));
+                            Vector128<float> b1 = Vector128.LoadUnsafe(ref wt, (nuint)(o * TW + 4));
+                            Vector128<float> s = Vector128.Create(Unsafe.Add(ref d0, o));
+                            a00 = Vector128.MultiplyAddEstimate(s, b0, a00);
+                            a01 = Vector128.MultiplyAddEstimate(s, b1, a01);
+                        }
+                        if (valid == 8)
+                        {
+                            ref float dst0 = ref Unsafe.Add(ref dx, (r + 0) * In + c);
+                            (accumulate ? Vector128.LoadUnsafe(ref dst0) + a00 : a00).StoreUnsafe(ref dst0);
+                            (accumulate ? Vector128.LoadUnsafe(ref dst0, 4) + a01 : a01).StoreUnsafe(ref dst0, 4);
+                        }
+                        else
+                        {
+                            // A partial tile (the last columns of a row): stage every row, then copy the valid columns.
+                            a00.StoreUnsafe(ref staged, 0);
+                            a01.StoreUnsafe(ref staged, 4);
+                            StoreFirst(ref Unsafe.Add(ref dx, (r + 0) * In + c), ref Unsafe.Add(ref staged, 0), valid, accumulate);
+                        }
+                    }
+                }
+            }
+        }
+
+        /// <summary>dW[o, i] += Σ_r dy[r, o]·x[r, i] and db[o] += Σ_r dy[r, o]: dy [rows, 16], x [rows, 4], dW [16, 4]. <paramref name="pack"/>: PackLength floats.</summary>
+        private static void WeightGrad_4x16(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, int rows, Span<float> dw, Span<float> db, Span<float> pack)
         {
             const int In = 4, Out = 16;
             dy = dy.Slice(0, rows * Out);
-            x = x.Slice(0, rows * In);
-            dw = dw.Slice(0, Out * In);
-            db = db.Slice(0, Out);
+            ref float dyr = ref MemoryMarshal.GetReference(dy);
+            ref float xr = ref MemoryMarshal.GetReference(x.Slice(0, rows * In));
+            ref float dwr = ref MemoryMarshal.GetReference(dw.Slice(0, Out * In));
+            ref float pr = ref MemoryMarshal.GetReference(pack.Slice(0, 256 * 16 + 256 * 8));
             if (Vector256.IsHardwareAccelerated)
-                WeightGrad_4x16_V256(ref MemoryMarshal.GetReference(dy), ref MemoryMarshal.GetReference(x), rows, ref MemoryMarshal.GetReference(dw));
+                WeightGrad_4x16_V256(ref dyr, ref xr, rows, ref dwr, ref pr);
             else
-                WeightGrad_4x16_V128(ref MemoryMarshal.GetReference(dy), ref MemoryMarshal.GetReference(x), rows, ref MemoryMarshal.GetReference(dw));
-            ColumnSums(dy, rows, db);
+                WeightGrad_4x16_V128(ref dyr, ref xr, rows, ref dwr, ref pr);
+            ColumnSums(dy, rows, db.Slice(0, Out));
         }
 
-        /// <summary>WeightGrad_4x16 on Vector256: blocks of 4 outputs × 2 vectors of inputs, reducing over rows.</summary>
-        private static void WeightGrad_4x16_V256(ref float dy, ref float x, int rows, ref float dw)
+        /// <summary>
+        /// WeightGrad_4x16 on Vector256: rows in chunks of 256 and x's columns in chunks of 16, packed as tiles
+        /// [16 columns][rows]; per block of 6 outputs the block's dy columns are packed [rows][8]. Tiles of 6 outputs
+        /// (dy broadcast) × 16 columns of x reduce over the chunk's rows, reading both packs contiguously.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void WeightGrad_4x16_V256(ref float dy, ref float x, int rows, ref float dw, ref float pack)
+        {
+            const int In = 4, Out = 16, TW = 16, Chunk = 16, RowChunk = 256;
+            ref float gp = ref Unsafe.Add(ref pack, RowChunk * Chunk); // dy columns o .. o+5 of the chunk's rows, [r][8]
+            ref float staged = ref MemoryMarshal.GetReference(stackalloc float[6 * TW]); // a partial tile on its way out
+            for (int r0 = 0; r0 < rows; r0 += RowChunk)
+            {
+                int n = Math.Min(RowChunk, rows - r0);
+                for (int c0 = 0; c0 < In; c0 += Chunk)
+                {
+                    int width = Math.Min(Chunk, In - c0), tiles = (width + TW - 1) / TW;
+                    PackColumns_V256(ref Unsafe.Add(ref x, r0 * In + c0), n, In, width, ref pack); // pack[t, r, 0..TW) = x[r0 + r, c0 + t·TW ..]
+                    for (int o = 0; o < 12; o += 6)
+                    {
+                        PackRows8(ref Unsafe.Add(ref dy, r0 * Out + o), n, Out, Math.Min(8, Out - o), ref gp);
+                        for (int t = 0; t < tiles; t++)
+                        {
+                            int c = c0 + t * TW, valid = Math.Min(TW, In - c);
+                            ref float xt = ref Unsafe.Add(ref pack, t * n * TW);
+                            ref float g = ref gp;
+                            Vector256<float> a00 = Vector256<float>.Zero, a01 = a00, a10 = Vector256<float>.Zero, a11 = a10, a20 = Vector256<float>.Zero, a21 = a20, a30 = Vector256<float>.Zero, a31 = a30, a40 = Vector256<float>.Zero, a41 = a40, a50 = Vector256<float>.Zero, a51 = a50;
+                            for (int r = 0; r < n; r++)
+                            {
+                                Vector256<float> b0 = Vector256.LoadUnsafe(ref xt, (nuint)(r * TW + 0));
+                                Vector256<float> b1 = Vector256.LoadUnsafe(ref xt, (nuint)(r * TW + 8));
+                                Vector256<float> s = Vector256.Create(Unsafe.Add(ref g, 0));
+                                a00 = Vector256.MultiplyAddEstimate(s, b0, a00);
+                                a01 = Vector256.MultiplyAddEstimate(s, b1, a01);
+                                s = Vector256.Create(Unsafe.Add(ref g, 1));
+                                a10 = Vector256.MultiplyAddEstimate(s, b0, a10);
+                                a11 = Vector256.MultiplyAddEstimate(s, b1, a11);
+                                s = Vector256.Create(Unsafe.Add(ref g, 2));
+                                a20 = Vector256.MultiplyAddEstimate(s, b0, a20);
+                                a21 = Vector256.MultiplyAddEstimate(s, b1, a21);
+                                s = Vector256.Create(Unsafe.Add(ref g, 3));
+                                a30 = Vector256.MultiplyAddEstimate(s, b0, a30);
+                                a31 = Vector256.MultiplyAddEstimate(s, b1, a31);
+                                s = Vector256.Create(Unsafe.Add(ref g, 4));
+                                a40 = Vector256.MultiplyAddEstimate(s, b0, a40);
+                                a41 = Vector256.MultiplyAddEstimate(s, b1, a41);
+                                s = Vector256.Create(Unsafe.Add(ref g, 5));
+                                a50 = Vector256.MultiplyAddEstimate(s, b0, a50);
+                                a51 = Vector256.MultiplyAddEstimate(s, b1, a51);
+                                g = ref Unsafe.Add(ref g, 8);
+                            }
+                            if (valid == 16)
+                            {
+                                ref float dst0 = ref Unsafe.Add(ref dw, (o + 0) * In + c);
+                                (Vector256.LoadUnsafe(ref dst0) + a00).StoreUnsafe(ref dst0);
+                                (Vector256.LoadUnsafe(ref dst0, 8) + a01).StoreUnsafe(ref dst0, 8);
+                                ref float dst1 = ref Unsafe.Add(ref dw, (o + 1) * In + c);
+                                (Vector256.LoadUnsafe(ref dst1) + a10).StoreUnsafe(ref dst1);
+                                (Vector256.LoadUnsafe(ref dst1, 8) + a11).StoreUnsafe(ref dst1, 8);
+                                ref float dst2 = ref Unsafe.Add(ref dw, (o + 2) * In + c);
+                                (Vector256.LoadUnsafe(ref dst2) + a20).StoreUnsafe(ref dst2);
+                                (Vector256.LoadUnsafe(ref dst2, 8) + a21).StoreUnsafe(ref dst2, 8);
+                                ref float dst3 = ref Unsafe.Add(ref dw, (o + 3) * In + c);
+                                (Vector256.LoadUnsafe(ref dst3) + a30).StoreUnsafe(ref dst3);
+                                (Vector256.LoadUnsafe(ref dst3, 8) + a31).StoreUnsafe(ref dst3, 8);
+                                ref float dst4 = ref Unsafe.Add(ref dw, (o + 4) * In + c);
+                                (Vector256.LoadUnsafe(ref dst4) + a40).StoreUnsafe(ref dst4);
+                                (Vector256.LoadUnsafe(ref dst4, 8) + a41).StoreUnsafe(ref dst4, 8);
+                                ref float dst5 = ref Unsafe.Add(ref dw, (o + 5) * In + c);
+                                (Vector256.LoadUnsafe(ref dst5) + a50).StoreUnsafe(ref dst5);
+                                (Vector256.LoadUnsafe(ref dst5, 8) + a51).StoreUnsafe(ref dst5, 8);
+                            }
+                            else
+                            {
+                                // A partial tile (the last columns of a row): stage every row, then copy the valid columns.
+                                a00.StoreUnsafe(ref staged, 0);
+                                a01.StoreUnsafe(ref staged, 8);
+                                a10.StoreUnsafe(ref staged, 16);
+                                a11.StoreUnsafe(ref staged, 24);
+                                a20.StoreUnsafe(ref staged, 32);
+                                a21.StoreUnsafe(ref staged, 40);
+                                a30.StoreUnsafe(ref staged, 48);
+                                a31.StoreUnsafe(ref staged, 56);
+                                a40.StoreUnsafe(ref staged, 64);
+                                a41.StoreUnsafe(ref staged, 72);
+                                a50.StoreUnsafe(ref staged, 80);
+                                a51.StoreUnsafe(ref staged, 88);
+                                StoreFirst(ref Unsafe.Add(ref dw, (o + 0) * In + c), ref Unsafe.Add(ref staged, 0), valid, true);
+                                StoreFirst(ref Unsafe.Add(ref dw, (o + 1) * In + c), ref Unsafe.Add(ref staged, 16), valid, true);
+                                StoreFirst(ref Unsafe.Add(ref dw, (o + 2) * In + c), ref Unsafe.Add(ref staged, 32), valid, true);
+                                StoreFirst(ref Unsafe.Add(ref dw, (o + 3) * In + c), ref Unsafe.Add(ref staged, 48), valid, true);
+                                StoreFirst(ref Unsafe.Add(ref dw, (o + 4) * In + c), ref Unsafe.Add(ref staged, 64), valid, true);
+                                StoreFirst(ref Unsafe.Add(ref dw, (o + 5) * In + c), ref Unsafe.Add(ref staged, 80), valid, true);
+                            }
+                        }
+                    }
+                    {
+                        const int o = 12; // the last 4 outputs
+                        PackRows8(ref Unsafe.Add(ref dy, r0 * Out + o), n, Out, Math.Min(8, Out - o), ref gp);
+                        for (int t = 0; t < tiles; t++)
+                        {
+                            int c = c0 + t * TW, valid = Math.Min(TW, In - c);
+                            ref float xt = ref Unsafe.Add(ref pack, t * n * TW);
+                            ref float g = ref gp;
+                            Vector256<float> a00 = Vector256<float>.Zero, a01 = a00, a10 = Vector256<float>.Zero, a11 = a10, a20 = Vector256<float>.Zero, a21 = a20, a30 = Vector256<float>.Zero, a31 = a30;
+                            for (int r = 0; r < n; r++)
+                            {
+                                Vector256<float> b0 = Vector256.LoadUnsafe(ref xt, (nuint)(r * TW + 0));
+                                Vector256<float> b1 = Vector256.LoadUnsafe(ref xt, (nuint)(r * TW + 8));
+                                Vector256<float> s = Vector256.Create(Unsafe.Add(ref g, 0));
+                                a00 = Vector256.MultiplyAddEstimate(s, b0, a00);
+                                a01 = Vector256.MultiplyAddEstimate(s, b1, a01);
+                                s = Vector256.Create(Unsafe.Add(ref g, 1));
+                                a10 = Vector256.MultiplyAddEstimate(s, b0, a10);
+                                a11 = Vector256.MultiplyAddEstimate(s, b1, a11);
+                                s = Vector256.Create(Unsafe.Add(ref g, 2));
+                                a20 = Vector256.MultiplyAddEstimate(s, b0, a20);
+                                a21 = Vector256.MultiplyAddEstimate(s, b1, a21);
+                                s = Vector256.Create(Unsafe.Add(ref g, 3));
+                                a30 = Vector256.MultiplyAddEstimate(s, b0, a30);
+                                a31 = Vector256.MultiplyAddEstimate(s, b1, a31);
+                                g = ref Unsafe.Add(ref g, 8);
+                            }
+                            if (valid == 16)
+                            {
+                                ref float dst0 = ref Unsafe.Add(ref dw, (o + 0) * In + c);
+                                (Vector256.LoadUnsafe(ref dst0) + a00).StoreUnsafe(ref dst0);
+                                (Vector256.LoadUnsafe(ref dst0, 8) + a01).StoreUnsafe(ref dst0, 8);
+                                ref float dst1 = ref Unsafe.Add(ref dw, (o + 1) * In + c);
+                                (Vector256.LoadUnsafe(ref dst1) + a10).StoreUnsafe(ref dst1);
+                                (Vector256.LoadUnsafe(ref dst1, 8) + a11).StoreUnsafe(ref dst1, 8);
+                                ref float dst2 = ref Unsafe.Add(ref dw, (o + 2) * In + c);
+                                (Vector256.LoadUnsafe(ref dst2) + a20).StoreUnsafe(ref dst2);
+                                (Vector256.LoadUnsafe(ref dst2, 8) + a21).StoreUnsafe(ref dst2, 8);
+                                ref float dst3 = ref Unsafe.Add(ref dw, (o + 3) * In + c);
+                                (Vector256.LoadUnsafe(ref dst3) + a30).StoreUnsafe(ref dst3);
+                                (Vector256.LoadUnsafe(ref dst3, 8) + a31).StoreUnsafe(ref dst3, 8);
+                            }
+                            else
+                            {
+                                // A partial tile (the last columns of a row): stage every row, then copy the valid columns.
+                                a00.StoreUnsafe(ref staged, 0);
+                                a01.StoreUnsafe(ref staged, 8);
+                                a10.StoreUnsafe(ref staged, 16);
+                                a11.StoreUnsafe(ref staged, 24);
+                                a20.StoreUnsafe(ref staged, 32);
+                                a21.StoreUnsafe(ref staged, 40);
+                                a30.StoreUnsafe(ref staged, 48);
+                                a31.StoreUnsafe(ref staged, 56);
+                                StoreFirst(ref Unsafe.Add(ref dw, (o + 0) * In + c), ref Unsafe.Add(ref staged, 0), valid, true);
+                                StoreFirst(ref Unsafe.Add(ref dw, (o + 1) * In + c), ref Unsafe.Add(ref staged, 16), valid, true);
+                                StoreFirst(ref Unsafe.Add(ref dw, (o + 2) * In + c), ref Unsafe.Add(ref staged, 32), valid, true);
+                                StoreFirst(ref Unsafe.Add(ref dw, (o + 3) * In + c), ref Unsafe.Add(ref staged, 48), valid, true);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+
+        /// <summary>
+        /// WeightGrad_4x16 on Vector128: rows in chunks of 256 and x's columns in chunks of 16, packed as tiles
+        /// [8 columns][rows]; per block of 6 outputs the block's dy columns are packed [rows][8]. Tiles of 6 outputs
+        /// (dy broadcast) × 8 columns of x reduce over the chunk's rows, reading both packs contiguously.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void WeightGrad_4x16_V128(ref float dy, ref float x, int rows, ref float dw, ref float pack)
+        {
+            const int In = 4, Out = 16, TW = 8, Chunk = 16, RowChunk = 256;
+            ref float gp = ref Unsafe.Add(ref pack, RowChunk * Chunk); // dy columns o .. o+5 of the chunk's rows, [r][8]
+            ref float staged = ref MemoryMarshal.GetReference(stackalloc float[6 * TW]); // a partial tile on its way out
+            for (int r0 = 0; r0 < rows; r0 += RowChunk)
+            {
+                int n = Math.Min(RowChunk, rows - r0);
+                for (int c0 = 0; c0 < In; c0 += Chunk)
+                {
+                    int width = Math.Min(Chunk, In - c0), tiles = (width + TW - 1) / TW;
+                    PackColumns_V128(ref Unsafe.Add(ref x, r0 * In + c0), n, In, width, ref pack); // pack[t, r, 0..TW) = x[r0 + r, c0 + t·TW ..]
+                    for (int o = 0; o < 12; o += 6)
+                    {
+                        PackRows8(ref Unsafe.Add(ref dy, r0 * Out + o), n, Out, Math.Min(8, Out - o), ref gp);
+                        for (int t = 0; t < tiles; t++)
+                        {
+                            int c = c0 + t * TW, valid = Math.Min(TW, In - c);
+                            ref float xt = ref Unsafe.Add(ref pack, t * n * TW);
+                            ref float g = ref gp;
+                            Vector128<float> a00 = Vector128<float>.Zero, a01 = a00, a10 = Vector128<float>.Zero, a11 = a10, a20 = Vector128<float>.Zero, a21 = a20, a30 = Vector128<float>.Zero, a31 = a30, a40 = Vector128<float>.Zero, a41 = a40, a50 = Vector128<float>.Zero, a51 = a50;
+                            for (int r = 0; r < n; r++)
+                            {
+                                Vector128<float> b0 = Vector128.LoadUnsafe(ref xt, (nuint)(r * TW + 0));
+                                Vector128<float> b1 = Vector128.LoadUnsafe(ref xt, (nuint)(r * TW + 4));
+                                Vector128<float> s = Vector128.Create(Unsafe.Add(ref g, 0));
+                                a00 = Vector128.MultiplyAddEstimate(s, b0, a00);
+                                a01 = Vector128.MultiplyAddEstimate(s, b1, a01);
+                                s = Vector128.Create(Unsafe.Add(ref g, 1));
+                                a10 = Vector128.MultiplyAddEstimate(s, b0, a10);
+                                a11 = Vector128.MultiplyAddEstimate(s, b1, a11);
+                                s = Vector128.Create(Unsafe.Add(ref g, 2));
+                                a20 = Vector128.MultiplyAddEstimate(s, b0, a20);
+                                a21 = Vector128.MultiplyAddEstimate(s, b1, a21);
+                                s = Vector128.Create(Unsafe.Add(ref g, 3));
+                                a30 = Vector128.MultiplyAddEstimate(s, b0, a30);
+                                a31 = Vector128.MultiplyAddEstimate(s, b1, a31);
+                                s = Vector128.Create(Unsafe.Add(ref g, 4));
+                                a40 = Vector128.MultiplyAddEstimate(s, b0, a40);
+                                a41 = Vector128.MultiplyAddEstimate(s, b1, a41);
+                                s = Vector128.Create(Unsafe.Add(ref g, 5));
+                                a50 = Vector128.MultiplyAddEstimate(s, b0, a50);
+                                a51 = Vector128.MultiplyAddEstimate(s, b1, a51);
+                                g = ref Unsafe.Add(ref g, 8);
+                            }
+                            if (valid == 8)
+                            {
+                                ref float dst0 = ref Unsafe.Add(ref dw, (o + 0) * In + c);
+                                (Vector128.LoadUnsafe(ref dst0) + a00).StoreUnsafe(ref dst0);
+                                (Vector128.LoadUnsafe(ref dst0, 4) + a01).StoreUnsafe(ref dst0, 4);
+                                ref float dst1 = ref Unsafe.Add(ref dw, (o + 1) * In + c);
+                                (Vector128.LoadUnsafe(ref dst1) + a10).StoreUnsafe(ref dst1);
+                                (Vector128.LoadUnsafe(ref dst1, 4) + a11).StoreUnsafe(ref dst1, 4);
+                                ref float dst2 = ref Unsafe.Add(ref dw, (o + 2) * In + c);
+                                (Vector128.LoadUnsafe(ref dst2) + a20).StoreUnsafe(ref dst2);
+                                (Vector128.LoadUnsafe(ref dst2, 4) + a21).StoreUnsafe(ref dst2, 4);
+                                ref float dst3 = ref Unsafe.Add(ref dw, (o + 3) * In + c);
+                                (Vector128.LoadUnsafe(ref dst3) + a30).StoreUnsafe(ref dst3);
+                                (Vector128.LoadUnsafe(ref dst3, 4) + a31).StoreUnsafe(ref dst3, 4);
+                                ref float dst4 = ref Unsafe.Add(ref dw, (o + 4) * In + c);
+                                (Vector128.LoadUnsafe(ref dst4) + a40).StoreUnsafe(ref dst4);
+                                (Vector128.LoadUnsafe(ref dst4, 4) + a41).StoreUnsafe(ref dst4, 4);
+                                ref float dst5 = ref Unsafe.Add(ref dw, (o + 5) * In + c);
+                                (Vector128.LoadUnsafe(ref dst5) + a50).StoreUnsafe(ref dst5);
+                                (Vector128.LoadUnsafe(ref dst5, 4) + a51).StoreUnsafe(ref dst5, 4);
+                            }
+                            else
+                            {
+                                // A partial tile (the last columns of a row): stage every row, then copy the valid columns.
+                                a00.StoreUnsafe(ref staged, 0);
+                                a01.StoreUnsafe(ref staged, 4);
+                                a10.StoreUnsafe(ref staged, 8);
+                                a11.StoreUnsafe(ref staged, 12);
+                                a20.StoreUnsafe(ref staged, 16);
+                                a21.StoreUnsafe(ref staged, 20);
+                                a30.StoreUnsafe(ref staged, 24);
+                                a31.StoreUnsafe(ref staged, 28);
+                                a40.StoreUnsafe(ref staged, 32);
+                                a41.StoreUnsafe(ref staged, 36);
+                                a50.StoreUnsafe(ref staged, 40);
+                                a51.StoreUnsafe(ref staged, 44);
+                                StoreFirst(ref Unsafe.Add(ref dw, (o + 0) * In + c), ref Unsafe.Add(ref staged, 0), valid, true);
+                                StoreFirst(ref Unsafe.Add(ref dw, (o + 1) * In + c), ref Unsafe.Add(ref staged, 8), valid, true);
+                                StoreFirst(ref Unsafe.Add(ref dw, (o + 2) * In + c), ref Unsafe.Add(ref staged, 16), valid, true);
+                                StoreFirst(ref Unsafe.Add(ref dw, (o + 3) * In + c), ref Unsafe.Add(ref staged, 24), valid, true);
+                                StoreFirst(ref Unsafe.Add(ref dw, (o + 4) * In + c), ref Unsafe.Add(ref staged, 32), valid, true);
+                                StoreFirst(ref Unsafe.Add(ref dw, (o + 5) * In + c), ref Unsafe.Add(ref staged, 40), valid, true);
+                            }
+                        }
+                    }
+                    {
+                        const int o = 12; // the last 4 outputs
+                        PackRows8(ref Unsafe.Add(ref dy, r0 * Out + o), n, Out, Math.Min(8, Out - o), ref gp);
+                        for (int t = 0; t < tiles; t++)
+                        {
+                            int c = c0 + t * TW, valid = Math.Min(TW, In - c);
+                            ref float xt = ref Unsafe.Add(ref pack, t * n * TW);
+                            ref float g = ref gp;
+                            Vector128<float> a00 = Vector128<float>.Zero, a01 = a00, a10 = Vector128<float>.Zero, a11 = a10, a20 = Vector128<float>.Zero, a21 = a20, a30 = Vector128<float>.Zero, a31 = a30;
+                            for (int r = 0; r < n; r++)
+                            {
+                                Vector128<float> b0 = Vector128.LoadUnsafe(ref xt, (nuint)(r * TW + 0));
+                                Vector128<float> b1 = Vector128.LoadUnsafe(ref xt, (nuint)(r * TW + 4));
+                                Vector128<float> s = Vector128.Create(Unsafe.Add(ref g, 0));
+                                a00 = Vector128.MultiplyAddEstimate(s, b0, a00);
+                                a01 = Vector128.MultiplyAddEstimate(s, b1, a01);
+                                s = Vector128.Create(Unsafe.Add(ref g, 1));
+                                a10 = Vector128.MultiplyAddEstimate(s, b0, a10);
+                                a11 = Vector128.MultiplyAddEstimate(s, b1, a11);
+                                s = Vector128.Create(Unsafe.Add(ref g, 2));
+                                a20 = Vector128.MultiplyAddEstimate(s, b0, a20);
+                                a21 = Vector128.MultiplyAddEstimate(s, b1, a21);
+                                s = Vector128.Create(Unsafe.Add(ref g, 3));
+                                a30 = Vector128.MultiplyAddEstimate(s, b0, a30);
+                                a31 = Vector128.MultiplyAddEstimate(s, b1, a31);
+                                g = ref Unsafe.Add(ref g, 8);
+                            }
+                            if (valid == 8)
+                            {
+                                ref float dst0 = ref Unsafe.Add(ref dw, (o + 0) * In + c);
+                                (Vector128.LoadUnsafe(ref dst0) + a00).StoreUnsafe(ref dst0);
+                                (Vector128.LoadUnsafe(ref dst0, 4) + a01).StoreUnsafe(ref dst0, 4);
+                                ref float dst1 = ref Unsafe.Add(ref dw, (o + 1) * In + c);
+                                (Vector128.LoadUnsafe(ref dst1) + a10).StoreUnsafe(ref dst1);
+                                (Vector128.LoadUnsafe(ref dst1, 4) + a11).StoreUnsafe(ref dst1, 4);
+                                ref float dst2 = ref Unsafe.Add(ref dw, (o + 2) * In + c);
+                                (Vector128.LoadUnsafe(ref dst2) + a20).StoreUnsafe(ref dst2);
+                                (Vector128.LoadUnsafe(ref dst2, 4) + a21).StoreUnsafe(ref dst2, 4);
+                                ref float dst3 = ref Unsafe.Add(ref dw, (o + 3) * In + c);
+                                (Vector128.LoadUnsafe(ref dst3) + a30).StoreUnsafe(ref dst3);
+                                (Vector128.LoadUnsafe(ref dst3, 4) + a31).StoreUnsafe(ref dst3, 4);
+                            }
+                            else
+                            {
+                                // A partial tile (the last columns of a row): stage every row, then copy the valid columns.
+                                a00.StoreUnsafe(ref staged, 0);
+                                a01.StoreUnsafe(ref staged, 4);
+                                a10.StoreUnsafe(ref staged, 8);
+                                a11.StoreUnsafe(ref staged, 12);
+                                a20.StoreUnsafe(ref staged, 16);
+                                a21.StoreUnsafe(ref staged, 20);
+                                a30.StoreUnsafe(ref staged, 24);
+                                a31.StoreUnsafe(ref staged, 28);
+                                StoreFirst(ref Unsafe.Add(ref dw, (o + 0) * In + c), ref Unsafe.Add(ref staged, 0), valid, true);
+                                StoreFirst(ref Unsafe.Add(ref dw, (o + 1) * In + c), ref Unsafe.Add(ref staged, 8), valid, true);
+                                StoreFirst(ref Unsafe.Add(ref dw, (o + 2) * In + c), ref Unsafe.Add(ref staged, 16), valid, true);
+                                StoreFirst(ref Unsafe.Add(ref dw, (o + 3) * In + c), ref Unsafe.Add(ref staged, 24), valid, true);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+
+        /// <summary>dx[r, i] (+)= Σ_o dy[r, o]·W[o, i]: dy [rows, 16], W [16, 4], dx [rows, 4]. <paramref name="pack"/>: PackLength floats.</summary>
+        private static void InputGrad_4x16(ReadOnlySpan<float> dy, int rows, ReadOnlySpan<float> w, Span<float> dx, bool accumulate, Span<float> pack)
         {
             const int In = 4, Out = 16;
-            int o = 0;
-            for (; o + 4 <= Out; o += 4)
-            {
-                for (int i = 0; i < In; i++)
-                {
-                    float s0 = 0f;
-                    float s1 = 0f;
-                    float s2 = 0f;
-                    float s3 = 0f;
-                    for (int r = 0; r < rows; r++)
-                    {
-                        float xv = Unsafe.Add(ref x, r * In + i);
-                        s0 += Unsafe.Add(ref dy, r * Out + o + 0) * xv;
-                        s1 += Unsafe.Add(ref dy, r * Out + o + 1) * xv;
-                        s2 += Unsafe.Add(ref dy, r * Out + o + 2) * xv;
-                        s3 += Unsafe.Add(ref dy, r * Out + o + 3) * xv;
-                    }
-                    Unsafe.Add(ref dw, (o + 0) * In + i) += s0;
-                    Unsafe.Add(ref dw, (o + 1) * In + i) += s1;
-                    Unsafe.Add(ref dw, (o + 2) * In + i) += s2;
-                    Unsafe.Add(ref dw, (o + 3) * In + i) += s3;
-                }
-            }
-            for (; o < Out; o++)
-            {
-                for (int i = 0; i < In; i++)
-                {
-                    float s0 = 0f;
-                    for (int r = 0; r < rows; r++)
-                    {
-                        float xv = Unsafe.Add(ref x, r * In + i);
-                        s0 += Unsafe.Add(ref dy, r * Out + o + 0) * xv;
-                    }
-                    Unsafe.Add(ref dw, (o + 0) * In + i) += s0;
-                }
-            }
+            ref float dyr = ref MemoryMarshal.GetReference(dy.Slice(0, rows * Out));
+            ref float wr = ref MemoryMarshal.GetReference(w.Slice(0, Out * In));
+            ref float dxr = ref MemoryMarshal.GetReference(dx.Slice(0, rows * In));
+            ref float pr = ref MemoryMarshal.GetReference(pack.Slice(0, Out * 16));
+            if (Vector256.IsHardwareAccelerated)
+                InputGrad_4x16_V256(ref dyr, rows, ref wr, ref dxr, accumulate, ref pr);
+            else
+                InputGrad_4x16_V128(ref dyr, rows, ref wr, ref dxr, accumulate, ref pr);
         }
 
-        /// <summary>WeightGrad_4x16 on Vector128: blocks of 4 outputs × 2 vectors of inputs, reducing over rows.</summary>
-        private static void WeightGrad_4x16_V128(ref float dy, ref float x, int rows, ref float dw)
+        /// <summary>
+        /// InputGrad_4x16 on Vector256: W's columns in chunks of 16, each packed as tiles [16 columns][Out] so the reduction over
+        /// outputs reads them contiguously (a W column at stride In would thrash L1); then tiles of 6 rows of dy (broadcast)
+        /// × 16 columns for every row block.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void InputGrad_4x16_V256(ref float dy, int rows, ref float w, ref float dx, bool accumulate, ref float pack)
         {
-            const int In = 4, Out = 16;
-            int o = 0;
-            for (; o + 4 <= Out; o += 4)
+            const int In = 4, Out = 16, TW = 16, Chunk = 16;
+            ref float staged = ref MemoryMarshal.GetReference(stackalloc float[6 * TW]); // a partial tile on its way out
+            for (int c0 = 0; c0 < In; c0 += Chunk)
             {
-                int i = 0;
-                for (; i + 8 <= 4; i += 8)
+                int width = Math.Min(Chunk, In - c0), tiles = (width + TW - 1) / TW;
+                PackColumns_V256(ref Unsafe.Add(ref w, c0), Out, In, width, ref pack); // pack[t, o, 0..TW) = W[o, c0 + t·TW ..]
+                int r = 0;
+                for (; r + 6 <= rows; r += 6)
                 {
-                    Vector128<float> a00 = Vector128<float>.Zero, a01 = Vector128<float>.Zero, a10 = Vector128<float>.Zero, a11 = Vector128<float>.Zero, a20 = Vector128<float>.Zero, a21 = Vector128<float>.Zero, a30 = Vector128<float>.Zero, a31 = Vector128<float>.Zero;
-                    for (int r = 0; r < rows; r++)
+                    for (int t = 0; t < tiles; t++)
                     {
-                        Vector128<float> xv0 = Vector128.LoadUnsafe(ref x, (nuint)(r * In + i + 0));
-                        Vector128<float> xv1 = Vector128.LoadUnsafe(ref x, (nuint)(r * In + i + 4));
-                        Vector128<float> g0 = Vector128.Create(Unsafe.Add(ref dy, r * Out + o + 0));
-                        a00 = Vector128.MultiplyAddEstimate(g0, xv0, a00);
-                        a01 = Vector128.MultiplyAddEstimate(g0, xv1, a01);
-                        Vector128<float> g1 = Vector128.Create(Unsafe.Add(ref dy, r * Out + o + 1));
-                        a10 = Vector128.MultiplyAddEstimate(g1, xv0, a10);
-                        a11 = Vector128.MultiplyAddEstimate(g1, xv1, a11);
-                        Vector128<float> g2 = Vector128.Create(Unsafe.Add(ref dy, r * Out + o + 2));
-                        a20 = Vector128.MultiplyAddEstimate(g2, xv0, a20);
-                        a21 = Vector128.MultiplyAddEstimate(g2, xv1, a21);
-                        Vector128<float> g3 = Vector128.Create(Unsafe.Add(ref dy, r * Out + o + 3));
-                        a30 = Vector128.MultiplyAddEstimate(g3, xv0, a30);
-                        a31 = Vector128.MultiplyAddEstimate(g3, xv1, a31);
+                        int c = c0 + t * TW, valid = Math.Min(TW, In - c);
+                        ref float wt = ref Unsafe.Add(ref pack, t * Out * TW);
+                        ref float d0 = ref Unsafe.Add(ref dy, (r + 0) * Out);
+                        ref float d1 = ref Unsafe.Add(ref dy, (r + 1) * Out);
+                        ref float d2 = ref Unsafe.Add(ref dy, (r + 2) * Out);
+                        ref float d3 = ref Unsafe.Add(ref dy, (r + 3) * Out);
+                        ref float d4 = ref Unsafe.Add(ref dy, (r + 4) * Out);
+                        ref float d5 = ref Unsafe.Add(ref dy, (r + 5) * Out);
+                        Vector256<float> a00 = Vector256<float>.Zero, a01 = a00, a10 = Vector256<float>.Zero, a11 = a10, a20 = Vector256<float>.Zero, a21 = a20, a30 = Vector256<float>.Zero, a31 = a30, a40 = Vector256<float>.Zero, a41 = a40, a50 = Vector256<float>.Zero, a51 = a50;
+                        for (int o = 0; o < Out; o++)
+                        {
+                            Vector256<float> b0 = Vector256.LoadUnsafe(ref wt, (nuint)(o * TW + 0));
+                            Vector256<float> b1 = Vector256.LoadUnsafe(ref wt, (nuint)(o * TW + 8));
+                            Vector256<float> s = Vector256.Create(Unsafe.Add(ref d0, o));
+                            a00 = Vector256.MultiplyAddEstimate(s, b0, a00);
+                            a01 = Vector256.MultiplyAddEstimate(s, b1, a01);
+                            s = Vector256.Create(Unsafe.Add(ref d1, o));
+                            a10 = Vector256.MultiplyAddEstimate(s, b0, a10);
+                            a11 = Vector256.MultiplyAddEstimate(s, b1, a11);
+                            s = Vector256.Create(Unsafe.Add(ref d2, o));
+                            a20 = Vector256.MultiplyAddEstimate(s, b0, a20);
+                            a21 = Vector256.MultiplyAddEstimate(s, b1, a21);
+                            s = Vector256.Create(Unsafe.Add(ref d3, o));
+                            a30 = Vector256.MultiplyAddEstimate(s, b0, a30);
+                            a31 = Vector256.MultiplyAddEstimate(s, b1, a31);
+                            s = Vector256.Create(Unsafe.Add(ref d4, o));
+                            a40 = Vector256.MultiplyAddEstimate(s, b0, a40);
+                            a41 = Vector256.MultiplyAddEstimate(s, b1, a41);
+                            s = Vector256.Create(Unsafe.Add(ref d5, o));
+                            a50 = Vector256.MultiplyAddEstimate(s, b0, a50);
+                            a51 = Vector256.MultiplyAddEstimate(s, b1, a51);
+                        }
+                        if (valid == 16)
+                        {
+                            ref float dst0 = ref Unsafe.Add(ref dx, (r + 0) * In + c);
+                            (accumulate ? Vector256.LoadUnsafe(ref dst0) + a00 : a00).StoreUnsafe(ref dst0);
+                            (accumulate ? Vector256.LoadUnsafe(ref dst0, 8) + a01 : a01).StoreUnsafe(ref dst0, 8);
+                            ref float dst1 = ref Unsafe.Add(ref dx, (r + 1) * In + c);
+                            (accumulate ? Vector256.LoadUnsafe(ref dst1) + a10 : a10).StoreUnsafe(ref dst1);
+                            (accumulate ? Vector256.LoadUnsafe(ref dst1, 8) + a11 : a11).StoreUnsafe(ref dst1, 8);
+                            ref float dst2 = ref Unsafe.Add(ref dx, (r + 2) * In + c);
+                            (accumulate ? Vector256.LoadUnsafe(ref dst2) + a20 : a20).StoreUnsafe(ref dst2);
+                            (accumulate ? Vector256.LoadUnsafe(ref dst2, 8) + a21 : a21).StoreUnsafe(ref dst2, 8);
+                            ref float dst3 = ref Unsafe.Add(ref dx, (r + 3) * In + c);
+                            (accumulate ? Vector256.LoadUnsafe(ref dst3) + a30 : a30).StoreUnsafe(ref dst3);
+                            (accumulate ? Vector256.LoadUnsafe(ref dst3, 8) + a31 : a31).StoreUnsafe(ref dst3, 8);
+                            ref float dst4 = ref Unsafe.Add(ref dx, (r + 4) * In + c);
+                            (accumulate ? Vector256.LoadUnsafe(ref dst4) + a40 : a40).StoreUnsafe(ref dst4);
+                            (accumulate ? Vector256.LoadUnsafe(ref dst4, 8) + a41 : a41).StoreUnsafe(ref dst4, 8);
+                            ref float dst5 = ref Unsafe.Add(ref dx, (r + 5) * In + c);
+                            (accumulate ? Vector256.LoadUnsafe(ref dst5) + a50 : a50).StoreUnsafe(ref dst5);
+                            (accumulate ? Vector256.LoadUnsafe(ref dst5, 8) + a51 : a51).StoreUnsafe(ref dst5, 8);
+                        }
+                        else
+                        {
+                            // A partial tile (the last columns of a row): stage every row, then copy the valid columns.
+                            a00.StoreUnsafe(ref staged, 0);
+                            a01.StoreUnsafe(ref staged, 8);
+                            a10.StoreUnsafe(ref staged, 16);
+                            a11.StoreUnsafe(ref staged, 24);
+                            a20.StoreUnsafe(ref staged, 32);
+                            a21.StoreUnsafe(ref staged, 40);
+                            a30.StoreUnsafe(ref staged, 48);
+                            a31.StoreUnsafe(ref staged, 56);
+                            a40.StoreUnsafe(ref staged, 64);
+                            a41.StoreUnsafe(ref staged, 72);
+                            a50.StoreUnsafe(ref staged, 80);
+                            a51.StoreUnsafe(ref staged, 88);
+                            StoreFirst(ref Unsafe.Add(ref dx, (r + 0) * In + c), ref Unsafe.Add(ref staged, 0), valid, accumulate);
+                            StoreFirst(ref Unsafe.Add(ref dx, (r + 1) * In + c), ref Unsafe.Add(ref staged, 16), valid, accumulate);
+                            StoreFirst(ref Unsafe.Add(ref dx, (r + 2) * In + c), ref Unsafe.Add(ref staged, 32), valid, accumulate);
+                            StoreFirst(ref Unsafe.Add(ref dx, (r + 3) * In + c), ref Unsafe.Add(ref staged, 48), valid, accumulate);
+                            StoreFirst(ref Unsafe.Add(ref dx, (r + 4) * In + c), ref Unsafe.Add(ref staged, 64), valid, accumulate);
+                            StoreFirst(ref Unsafe.Add(ref dx, (r + 5) * In + c), ref Unsafe.Add(ref staged, 80), valid, accumulate);
+                        }
                     }
-                    Vector128<float> d00 = Vector128.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 0) * In + i + 0));
-                    (d00 + a00).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 0) * In + i + 0));
-                    Vector128<float> d01 = Vector128.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 0) * In + i + 4));
-                    (d01 + a01).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 0) * In + i + 4));
-                    Vector128<float> d10 = Vector128.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 1) * In + i + 0));
-                    (d10 + a10).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 1) * In + i + 0));
-                    Vector128<float> d11 = Vector128.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 1) * In + i + 4));
-                    (d11 + a11).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 1) * In + i + 4));
-                    Vector128<float> d20 = Vector128.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 2) * In + i + 0));
-                    (d20 + a20).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 2) * In + i + 0));
-                    Vector128<float> d21 = Vector128.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 2) * In + i + 4));
-                    (d21 + a21).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 2) * In + i + 4));
-                    Vector128<float> d30 = Vector128.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 3) * In + i + 0));
-                    (d30 + a30).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 3) * In + i + 0));
-                    Vector128<float> d31 = Vector128.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 3) * In + i + 4));
-                    (d31 + a31).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 3) * In + i + 4));
                 }
+                for (; r < rows; r++)
                 {
-                    i = 0;
-                    Vector128<float> a00 = Vector128<float>.Zero, a10 = Vector128<float>.Zero, a20 = Vector128<float>.Zero, a30 = Vector128<float>.Zero;
-                    for (int r = 0; r < rows; r++)
+                    for (int t = 0; t < tiles; t++)
                     {
-                        Vector128<float> xv0 = Vector128.LoadUnsafe(ref x, (nuint)(r * In + i + 0));
-                        Vector128<float> g0 = Vector128.Create(Unsafe.Add(ref dy, r * Out + o + 0));
-                        a00 = Vector128.MultiplyAddEstimate(g0, xv0, a00);
-                        Vector128<float> g1 = Vector128.Create(Unsafe.Add(ref dy, r * Out + o + 1));
-                        a10 = Vector128.MultiplyAddEstimate(g1, xv0, a10);
-                        Vector128<float> g2 = Vector128.Create(Unsafe.Add(ref dy, r * Out + o + 2));
-                        a20 = Vector128.MultiplyAddEstimate(g2, xv0, a20);
-                        Vector128<float> g3 = Vector128.Create(Unsafe.Add(ref dy, r * Out + o + 3));
-                        a30 = Vector128.MultiplyAddEstimate(g3, xv0, a30);
+                        int c = c0 + t * TW, valid = Math.Min(TW, In - c);
+                        ref float wt = ref Unsafe.Add(ref pack, t * Out * TW);
+                        ref float d0 = ref Unsafe.Add(ref dy, (r + 0) * Out);
+                        Vector256<float> a00 = Vector256<float>.Zero, a01 = a00;
+                        for (int o = 0; o < Out; o++)
+                        {
+                            Vector256<float> b0 = Vector256.LoadUnsafe(ref wt, (nuint)(o * TW + 0));
+                            Vector256<float> b1 = Vector256.LoadUnsafe(ref wt, (nuint)(o * TW + 8));
+                            Vector256<float> s = Vector256.Create(Unsafe.Add(ref d0, o));
+                            a00 = Vector256.MultiplyAddEstimate(s, b0, a00);
+                            a01 = Vector256.MultiplyAddEstimate(s, b1, a01);
+                        }
+                        if (valid == 16)
+                        {
+                            ref float dst0 = ref Unsafe.Add(ref dx, (r + 0) * In + c);
+                            (accumulate ? Vector256.LoadUnsafe(ref dst0) + a00 : a00).StoreUnsafe(ref dst0);
+                            (accumulate ? Vector256.LoadUnsafe(ref dst0, 8) + a01 : a01).StoreUnsafe(ref dst0, 8);
+                        }
+                        else
+                        {
+                            // A partial tile (the last columns of a row): stage every row, then copy the valid columns.
+                            a00.StoreUnsafe(ref staged, 0);
+                            a01.StoreUnsafe(ref staged, 8);
+                            StoreFirst(ref Unsafe.Add(ref dx, (r + 0) * In + c), ref Unsafe.Add(ref staged, 0), valid, accumulate);
+                        }
                     }
-                    Vector128<float> d00 = Vector128.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 0) * In + i + 0));
-                    (d00 + a00).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 0) * In + i + 0));
-                    Vector128<float> d10 = Vector128.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 1) * In + i + 0));
-                    (d10 + a10).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 1) * In + i + 0));
-                    Vector128<float> d20 = Vector128.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 2) * In + i + 0));
-                    (d20 + a20).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 2) * In + i + 0));
-                    Vector128<float> d30 = Vector128.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 3) * In + i + 0));
-                    (d30 + a30).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 3) * In + i + 0));
-                }
-            }
-            for (; o < Out; o++)
-            {
-                int i = 0;
-                for (; i + 8 <= 4; i += 8)
-                {
-                    Vector128<float> a00 = Vector128<float>.Zero, a01 = Vector128<float>.Zero;
-                    for (int r = 0; r < rows; r++)
-                    {
-                        Vector128<float> xv0 = Vector128.LoadUnsafe(ref x, (nuint)(r * In + i + 0));
-                        Vector128<float> xv1 = Vector128.LoadUnsafe(ref x, (nuint)(r * In + i + 4));
-                        Vector128<float> g0 = Vector128.Create(Unsafe.Add(ref dy, r * Out + o + 0));
-                        a00 = Vector128.MultiplyAddEstimate(g0, xv0, a00);
-                        a01 = Vector128.MultiplyAddEstimate(g0, xv1, a01);
-                    }
-                    Vector128<float> d00 = Vector128.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 0) * In + i + 0));
-                    (d00 + a00).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 0) * In + i + 0));
-                    Vector128<float> d01 = Vector128.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 0) * In + i + 4));
-                    (d01 + a01).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 0) * In + i + 4));
-                }
-                {
-                    i = 0;
-                    Vector128<float> a00 = Vector128<float>.Zero;
-                    for (int r = 0; r < rows; r++)
-                    {
-                        Vector128<float> xv0 = Vector128.LoadUnsafe(ref x, (nuint)(r * In + i + 0));
-                        Vector128<float> g0 = Vector128.Create(Unsafe.Add(ref dy, r * Out + o + 0));
-                        a00 = Vector128.MultiplyAddEstimate(g0, xv0, a00);
-                    }
-                    Vector128<float> d00 = Vector128.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 0) * In + i + 0));
-                    (d00 + a00).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 0) * In + i + 0));
                 }
             }
         }
 
-        /// <summary>dW[o, i] += Σ_r dy[r, o]·x[r, i] and db[o] += Σ_r dy[r, o]: dy [rows, 4], x [rows, 16], dW [4, 16].</summary>
-        private static void WeightGrad_16x4(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, int rows, Span<float> dw, Span<float> db)
+        /// <summary>
+        /// InputGrad_4x16 on Vector128: W's columns in chunks of 16, each packed as tiles [8 columns][Out] so the reduction over
+        /// outputs reads them contiguously (a W column at stride In would thrash L1); then tiles of 6 rows of dy (broadcast)
+        /// × 8 columns for every row block.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void InputGrad_4x16_V128(ref float dy, int rows, ref float w, ref float dx, bool accumulate, ref float pack)
+        {
+            const int In = 4, Out = 16, TW = 8, Chunk = 16;
+            ref float staged = ref MemoryMarshal.GetReference(stackalloc float[6 * TW]); // a partial tile on its way out
+            for (int c0 = 0; c0 < In; c0 += Chunk)
+            {
+                int width = Math.Min(Chunk, In - c0), tiles = (width + TW - 1) / TW;
+                PackColumns_V128(ref Unsafe.Add(ref w, c0), Out, In, width, ref pack); // pack[t, o, 0..TW) = W[o, c0 + t·TW ..]
+                int r = 0;
+                for (; r + 6 <= rows; r += 6)
+                {
+                    for (int t = 0; t < tiles; t++)
+                    {
+                        int c = c0 + t * TW, valid = Math.Min(TW, In - c);
+                        ref float wt = ref Unsafe.Add(ref pack, t * Out * TW);
+                        ref float d0 = ref Unsafe.Add(ref dy, (r + 0) * Out);
+                        ref float d1 = ref Unsafe.Add(ref dy, (r + 1) * Out);
+                        ref float d2 = ref Unsafe.Add(ref dy, (r + 2) * Out);
+                        ref float d3 = ref Unsafe.Add(ref dy, (r + 3) * Out);
+                        ref float d4 = ref Unsafe.Add(ref dy, (r + 4) * Out);
+                        ref float d5 = ref Unsafe.Add(ref dy, (r + 5) * Out);
+                        Vector128<float> a00 = Vector128<float>.Zero, a01 = a00, a10 = Vector128<float>.Zero, a11 = a10, a20 = Vector128<float>.Zero, a21 = a20, a30 = Vector128<float>.Zero, a31 = a30, a40 = Vector128<float>.Zero, a41 = a40, a50 = Vector128<float>.Zero, a51 = a50;
+                        for (int o = 0; o < Out; o++)
+                        {
+                            Vector128<float> b0 = Vector128.LoadUnsafe(ref wt, (nuint)(o * TW + 0));
+                            Vector128<float> b1 = Vector128.LoadUnsafe(ref wt, (nuint)(o * TW + 4));
+                            Vector128<float> s = Vector128.Create(Unsafe.Add(ref d0, o));
+                            a00 = Vector128.MultiplyAddEstimate(s, b0, a00);
+                            a01 = Vector128.MultiplyAddEstimate(s, b1, a01);
+                            s = Vector128.Create(Unsafe.Add(ref d1, o));
+                            a10 = Vector128.MultiplyAddEstimate(s, b0, a10);
+                            a11 = Vector128.MultiplyAddEstimate(s, b1, a11);
+                            s = Vector128.Create(Unsafe.Add(ref d2, o));
+                            a20 = Vector128.MultiplyAddEstimate(s, b0, a20);
+                            a21 = Vector128.MultiplyAddEstimate(s, b1, a21);
+                            s = Vector128.Create(Unsafe.Add(ref d3, o));
+                            a30 = Vector128.MultiplyAddEstimate(s, b0, a30);
+                            a31 = Vector128.MultiplyAddEstimate(s, b1, a31);
+                            s = Vector128.Create(Unsafe.Add(ref d4, o));
+                            a40 = Vector128.MultiplyAddEstimate(s, b0, a40);
+                            a41 = Vector128.MultiplyAddEstimate(s, b1, a41);
+                            s = Vector128.Create(Unsafe.Add(ref d5, o));
+                            a50 = Vector128.MultiplyAddEstimate(s, b0, a50);
+                            a51 = Vector128.MultiplyAddEstimate(s, b1, a51);
+                        }
+                        if (valid == 8)
+                        {
+                            ref float dst0 = ref Unsafe.Add(ref dx, (r + 0) * In + c);
+                            (accumulate ? Vector128.LoadUnsafe(ref dst0) + a00 : a00).StoreUnsafe(ref dst0);
+                            (accumulate ? Vector128.LoadUnsafe(ref dst0, 4) + a01 : a01).StoreUnsafe(ref dst0, 4);
+                            ref float dst1 = ref Unsafe.Add(ref dx, (r + 1) * In + c);
+                            (accumulate ? Vector128.LoadUnsafe(ref dst1) + a10 : a10).StoreUnsafe(ref dst1);
+                            (accumulate ? Vector128.LoadUnsafe(ref dst1, 4) + a11 : a11).StoreUnsafe(ref dst1, 4);
+                            ref float dst2 = ref Unsafe.Add(ref dx, (r + 2) * In + c);
+                            (accumulate ? Vector128.LoadUnsafe(ref dst2) + a20 : a20).StoreUnsafe(ref dst2);
+                            (accumulate ? Vector128.LoadUnsafe(ref dst2, 4) + a21 : a21).StoreUnsafe(ref dst2, 4);
+                            ref float dst3 = ref Unsafe.Add(ref dx, (r + 3) * In + c);
+                            (accumulate ? Vector128.LoadUnsafe(ref dst3) + a30 : a30).StoreUnsafe(ref dst3);
+                            (accumulate ? Vector128.LoadUnsafe(ref dst3, 4) + a31 : a31).StoreUnsafe(ref dst3, 4);
+                            ref float dst4 = ref Unsafe.Add(ref dx, (r + 4) * In + c);
+                            (accumulate ? Vector128.LoadUnsafe(ref dst4) + a40 : a40).StoreUnsafe(ref dst4);
+                            (accumulate ? Vector128.LoadUnsafe(ref dst4, 4) + a41 : a41).StoreUnsafe(ref dst4, 4);
+                            ref float dst5 = ref Unsafe.Add(ref dx, (r + 5) * In + c);
+                            (accumulate ? Vector128.LoadUnsafe(ref dst5) + a50 : a50).StoreUnsafe(ref dst5);
+                            (accumulate ? Vector128.LoadUnsafe(ref dst5, 4) + a51 : a51).StoreUnsafe(ref dst5, 4);
+                        }
+                        else
+                        {
+                            // A partial tile (the last columns of a row): stage every row, then copy the valid columns.
+                            a00.StoreUnsafe(ref staged, 0);
+                            a01.StoreUnsafe(ref staged, 4);
+                            a10.StoreUnsafe(ref staged, 8);
+                            a11.StoreUnsafe(ref staged, 12);
+                            a20.StoreUnsafe(ref staged, 16);
+                            a21.StoreUnsafe(ref staged, 20);
+                            a30.StoreUnsafe(ref staged, 24);
+                            a31.StoreUnsafe(ref staged, 28);
+                            a40.StoreUnsafe(ref staged, 32);
+                            a41.StoreUnsafe(ref staged, 36);
+                            a50.StoreUnsafe(ref staged, 40);
+                            a51.StoreUnsafe(ref staged, 44);
+                            StoreFirst(ref Unsafe.Add(ref dx, (r + 0) * In + c), ref Unsafe.Add(ref staged, 0), valid, accumulate);
+                            StoreFirst(ref Unsafe.Add(ref dx, (r + 1) * In + c), ref Unsafe.Add(ref staged, 8), valid, accumulate);
+                            StoreFirst(ref Unsafe.Add(ref dx, (r + 2) * In + c), ref Unsafe.Add(ref staged, 16), valid, accumulate);
+                            StoreFirst(ref Unsafe.Add(ref dx, (r + 3) * In + c), ref Unsafe.Add(ref staged, 24), valid, accumulate);
+                            StoreFirst(ref Unsafe.Add(ref dx, (r + 4) * In + c), ref Unsafe.Add(ref staged, 32), valid, accumulate);
+                            StoreFirst(ref Unsafe.Add(ref dx, (r + 5) * In + c), ref Unsafe.Add(ref staged, 40), valid, accumulate);
+                        }
+                    }
+                }
+                for (; r < rows; r++)
+                {
+                    for (int t = 0; t < tiles; t++)
+                    {
+                        int c = c0 + t * TW, valid = Math.Min(TW, In - c);
+                        ref float wt = ref Unsafe.Add(ref pack, t * Out * TW);
+                        ref float d0 = ref Unsafe.Add(ref dy, (r + 0) * Out);
+                        Vector128<float> a00 = Vector128<float>.Zero, a01 = a00;
+                        for (int o = 0; o < Out; o++)
+                        {
+                            Vector128<float> b0 = Vector128.LoadUnsafe(ref wt, (nuint)(o * TW + 0));
+                            Vector128<float> b1 = Vector128.LoadUnsafe(ref wt, (nuint)(o * TW + 4));
+                            Vector128<float> s = Vector128.Create(Unsafe.Add(ref d0, o));
+                            a00 = Vector128.MultiplyAddEstimate(s, b0, a00);
+                            a01 = Vector128.MultiplyAddEstimate(s, b1, a01);
+                        }
+                        if (valid == 8)
+                        {
+                            ref float dst0 = ref Unsafe.Add(ref dx, (r + 0) * In + c);
+                            (accumulate ? Vector128.LoadUnsafe(ref dst0) + a00 : a00).StoreUnsafe(ref dst0);
+                            (accumulate ? Vector128.LoadUnsafe(ref dst0, 4) + a01 : a01).StoreUnsafe(ref dst0, 4);
+                        }
+                        else
+                        {
+                            // A partial tile (the last columns of a row): stage every row, then copy the valid columns.
+                            a00.StoreUnsafe(ref staged, 0);
+                            a01.StoreUnsafe(ref staged, 4);
+                            StoreFirst(ref Unsafe.Add(ref dx, (r + 0) * In + c), ref Unsafe.Add(ref staged, 0), valid, accumulate);
+                        }
+                    }
+                }
+            }
+        }
+
+        /// <summary>dW[o, i] += Σ_r dy[r, o]·x[r, i] and db[o] += Σ_r dy[r, o]: dy [rows, 4], x [rows, 16], dW [4, 16]. <paramref name="pack"/>: PackLength floats.</summary>
+        private static void WeightGrad_16x4(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, int rows, Span<float> dw, Span<float> db, Span<float> pack)
         {
             const int In = 16, Out = 4;
             dy = dy.Slice(0, rows * Out);
-            x = x.Slice(0, rows * In);
-            dw = dw.Slice(0, Out * In);
-            db = db.Slice(0, Out);
+            ref float dyr = ref MemoryMarshal.GetReference(dy);
+            ref float xr = ref MemoryMarshal.GetReference(x.Slice(0, rows * In));
+            ref float dwr = ref MemoryMarshal.GetReference(dw.Slice(0, Out * In));
+            ref float pr = ref MemoryMarshal.GetReference(pack.Slice(0, 256 * 16 + 256 * 8));
             if (Vector256.IsHardwareAccelerated)
-                WeightGrad_16x4_V256(ref MemoryMarshal.GetReference(dy), ref MemoryMarshal.GetReference(x), rows, ref MemoryMarshal.GetReference(dw));
+                WeightGrad_16x4_V256(ref dyr, ref xr, rows, ref dwr, ref pr);
             else
-                WeightGrad_16x4_V128(ref MemoryMarshal.GetReference(dy), ref MemoryMarshal.GetReference(x), rows, ref MemoryMarshal.GetReference(dw));
-            ColumnSums(dy, rows, db);
+                WeightGrad_16x4_V128(ref dyr, ref xr, rows, ref dwr, ref pr);
+            ColumnSums(dy, rows, db.Slice(0, Out));
         }
 
-        /// <summary>WeightGrad_16x4 on Vector256: blocks of 4 outputs × 2 vectors of inputs, reducing over rows.</summary>
-        private static void WeightGrad_16x4_V256(ref float dy, ref float x, int rows, ref float dw)
+        /// <summary>
+        /// WeightGrad_16x4 on Vector256: rows in chunks of 256 and x's columns in chunks of 16, packed as tiles
+        /// [16 columns][rows]; per block of 6 outputs the block's dy columns are packed [rows][8]. Tiles of 6 outputs
+        /// (dy broadcast) × 16 columns of x reduce over the chunk's rows, reading both packs contiguously.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void WeightGrad_16x4_V256(ref float dy, ref float x, int rows, ref float dw, ref float pack)
         {
-            const int In = 16, Out = 4;
-            int o = 0;
-            for (; o + 4 <= Out; o += 4)
+            const int In = 16, Out = 4, TW = 16, Chunk = 16, RowChunk = 256;
+            ref float gp = ref Unsafe.Add(ref pack, RowChunk * Chunk); // dy columns o .. o+5 of the chunk's rows, [r][8]
+            ref float staged = ref MemoryMarshal.GetReference(stackalloc float[6 * TW]); // a partial tile on its way out
+            for (int r0 = 0; r0 < rows; r0 += RowChunk)
             {
-                int i = 0;
-                for (; i + 16 <= 16; i += 16)
+                int n = Math.Min(RowChunk, rows - r0);
+                for (int c0 = 0; c0 < In; c0 += Chunk)
                 {
-                    Vector256<float> a00 = Vector256<float>.Zero, a01 = Vector256<float>.Zero, a10 = Vector256<float>.Zero, a11 = Vector256<float>.Zero, a20 = Vector256<float>.Zero, a21 = Vector256<float>.Zero, a30 = Vector256<float>.Zero, a31 = Vector256<float>.Zero;
-                    for (int r = 0; r < rows; r++)
+                    int width = Math.Min(Chunk, In - c0), tiles = (width + TW - 1) / TW;
+                    PackColumns_V256(ref Unsafe.Add(ref x, r0 * In + c0), n, In, width, ref pack); // pack[t, r, 0..TW) = x[r0 + r, c0 + t·TW ..]
                     {
-                        Vector256<float> xv0 = Vector256.LoadUnsafe(ref x, (nuint)(r * In + i + 0));
-                        Vector256<float> xv1 = Vector256.LoadUnsafe(ref x, (nuint)(r * In + i + 8));
-                        Vector256<float> g0 = Vector256.Create(Unsafe.Add(ref dy, r * Out + o + 0));
-                        a00 = Vector256.MultiplyAddEstimate(g0, xv0, a00);
-                        a01 = Vector256.MultiplyAddEstimate(g0, xv1, a01);
-                        Vector256<float> g1 = Vector256.Create(Unsafe.Add(ref dy, r * Out + o + 1));
-                        a10 = Vector256.MultiplyAddEstimate(g1, xv0, a10);
-                        a11 = Vector256.MultiplyAddEstimate(g1, xv1, a11);
-                        Vector256<float> g2 = Vector256.Create(Unsafe.Add(ref dy, r * Out + o + 2));
-                        a20 = Vector256.MultiplyAddEstimate(g2, xv0, a20);
-                        a21 = Vector256.MultiplyAddEstimate(g2, xv1, a21);
-                        Vector256<float> g3 = Vector256.Create(Unsafe.Add(ref dy, r * Out + o + 3));
-                        a30 = Vector256.MultiplyAddEstimate(g3, xv0, a30);
-                        a31 = Vector256.MultiplyAddEstimate(g3, xv1, a31);
+                        const int o = 0; // the last 4 outputs
+                        PackRows8(ref Unsafe.Add(ref dy, r0 * Out + o), n, Out, Math.Min(8, Out - o), ref gp);
+                        for (int t = 0; t < tiles; t++)
+                        {
+                            int c = c0 + t * TW, valid = Math.Min(TW, In - c);
+                            ref float xt = ref Unsafe.Add(ref pack, t * n * TW);
+                            ref float g = ref gp;
+                            Vector256<float> a00 = Vector256<float>.Zero, a01 = a00, a10 = Vector256<float>.Zero, a11 = a10, a20 = Vector256<float>.Zero, a21 = a20, a30 = Vector256<float>.Zero, a31 = a30;
+                            for (int r = 0; r < n; r++)
+                            {
+                                Vector256<float> b0 = Vector256.LoadUnsafe(ref xt, (nuint)(r * TW + 0));
+                                Vector256<float> b1 = Vector256.LoadUnsafe(ref xt, (nuint)(r * TW + 8));
+                                Vector256<float> s = Vector256.Create(Unsafe.Add(ref g, 0));
+                                a00 = Vector256.MultiplyAddEstimate(s, b0, a00);
+                                a01 = Vector256.MultiplyAddEstimate(s, b1, a01);
+                                s = Vector256.Create(Unsafe.Add(ref g, 1));
+                                a10 = Vector256.MultiplyAddEstimate(s, b0, a10);
+                                a11 = Vector256.MultiplyAddEstimate(s, b1, a11);
+                                s = Vector256.Create(Unsafe.Add(ref g, 2));
+                                a20 = Vector256.MultiplyAddEstimate(s, b0, a20);
+                                a21 = Vector256.MultiplyAddEstimate(s, b1, a21);
+                                s = Vector256.Create(Unsafe.Add(ref g, 3));
+                                a30 = Vector256.MultiplyAddEstimate(s, b0, a30);
+                                a31 = Vector256.MultiplyAddEstimate(s, b1, a31);
+                                g = ref Unsafe.Add(ref g, 8);
+                            }
+                            if (valid == 16)
+                            {
+                                ref float dst0 = ref Unsafe.Add(ref dw, (o + 0) * In + c);
+                                (Vector256.LoadUnsafe(ref dst0) + a00).StoreUnsafe(ref dst0);
+                                (Vector256.LoadUnsafe(ref dst0, 8) + a01).StoreUnsafe(ref dst0, 8);
+                                ref float dst1 = ref Unsafe.Add(ref dw, (o + 1) * In + c);
+                                (Vector256.LoadUnsafe(ref dst1) + a10).StoreUnsafe(ref dst1);
+                                (Vector256.LoadUnsafe(ref dst1, 8) + a11).StoreUnsafe(ref dst1, 8);
+                                ref float dst2 = ref Unsafe.Add(ref dw, (o + 2) * In + c);
+                                (Vector256.LoadUnsafe(ref dst2) + a20).StoreUnsafe(ref dst2);
+                                (Vector256.LoadUnsafe(ref dst2, 8) + a21).StoreUnsafe(ref dst2, 8);
+                                ref float dst3 = ref Unsafe.Add(ref dw, (o + 3) * In + c);
+                                (Vector256.LoadUnsafe(ref dst3) + a30).StoreUnsafe(ref dst3);
+                                (Vector256.LoadUnsafe(ref dst3, 8) + a31).StoreUnsafe(ref dst3, 8);
+                            }
+                            else
+                            {
+                                // A partial tile (the last columns of a row): stage every row, then copy the valid columns.
+                                a00.StoreUnsafe(ref staged, 0);
+                                a01.StoreUnsafe(ref staged, 8);
+                                a10.StoreUnsafe(ref staged, 16);
+                                a11.StoreUnsafe(ref staged, 24);
+                                a20.StoreUnsafe(ref staged, 32);
+                                a21.StoreUnsafe(ref staged, 40);
+                                a30.StoreUnsafe(ref staged, 48);
+                                a31.StoreUnsafe(ref staged, 56);
+                                StoreFirst(ref Unsafe.Add(ref dw, (o + 0) * In + c), ref Unsafe.Add(ref staged, 0), valid, true);
+                                StoreFirst(ref Unsafe.Add(ref dw, (o + 1) * In + c), ref Unsafe.Add(ref staged, 16), valid, true);
+                                StoreFirst(ref Unsafe.Add(ref dw, (o + 2) * In + c), ref Unsafe.Add(ref staged, 32), valid, true);
+                                StoreFirst(ref Unsafe.Add(ref dw, (o + 3) * In + c), ref Unsafe.Add(ref staged, 48), valid, true);
+                            }
+                        }
                     }
-                    Vector256<float> d00 = Vector256.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 0) * In + i + 0));
-                    (d00 + a00).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 0) * In + i + 0));
-                    Vector256<float> d01 = Vector256.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 0) * In + i + 8));
-                    (d01 + a01).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 0) * In + i + 8));
-                    Vector256<float> d10 = Vector256.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 1) * In + i + 0));
-                    (d10 + a10).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 1) * In + i + 0));
-                    Vector256<float> d11 = Vector256.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 1) * In + i + 8));
-                    (d11 + a11).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 1) * In + i + 8));
-                    Vector256<float> d20 = Vector256.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 2) * In + i + 0));
-                    (d20 + a20).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 2) * In + i + 0));
-                    Vector256<float> d21 = Vector256.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 2) * In + i + 8));
-                    (d21 + a21).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 2) * In + i + 8));
-                    Vector256<float> d30 = Vector256.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 3) * In + i + 0));
-                    (d30 + a30).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 3) * In + i + 0));
-                    Vector256<float> d31 = Vector256.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 3) * In + i + 8));
-                    (d31 + a31).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 3) * In + i + 8));
-                }
-            }
-            for (; o < Out; o++)
-            {
-                int i = 0;
-                for (; i + 16 <= 16; i += 16)
-                {
-                    Vector256<float> a00 = Vector256<float>.Zero, a01 = Vector256<float>.Zero;
-                    for (int r = 0; r < rows; r++)
-                    {
-                        Vector256<float> xv0 = Vector256.LoadUnsafe(ref x, (nuint)(r * In + i + 0));
-                        Vector256<float> xv1 = Vector256.LoadUnsafe(ref x, (nuint)(r * In + i + 8));
-                        Vector256<float> g0 = Vector256.Create(Unsafe.Add(ref dy, r * Out + o + 0));
-                        a00 = Vector256.MultiplyAddEstimate(g0, xv0, a00);
-                        a01 = Vector256.MultiplyAddEstimate(g0, xv1, a01);
-                    }
-                    Vector256<float> d00 = Vector256.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 0) * In + i + 0));
-                    (d00 + a00).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 0) * In + i + 0));
-                    Vector256<float> d01 = Vector256.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 0) * In + i + 8));
-                    (d01 + a01).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 0) * In + i + 8));
                 }
             }
         }
 
-        /// <summary>WeightGrad_16x4 on Vector128: blocks of 4 outputs × 2 vectors of inputs, reducing over rows.</summary>
-        private static void WeightGrad_16x4_V128(ref float dy, ref float x, int rows, ref float dw)
+        /// <summary>
+        /// WeightGrad_16x4 on Vector128: rows in chunks of 256 and x's columns in chunks of 16, packed as tiles
+        /// [8 columns][rows]; per block of 6 outputs the block's dy columns are packed [rows][8]. Tiles of 6 outputs
+        /// (dy broadcast) × 8 columns of x reduce over the chunk's rows, reading both packs contiguously.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void WeightGrad_16x4_V128(ref float dy, ref float x, int rows, ref float dw, ref float pack)
         {
-            const int In = 16, Out = 4;
-            int o = 0;
-            for (; o + 4 <= Out; o += 4)
+            const int In = 16, Out = 4, TW = 8, Chunk = 16, RowChunk = 256;
+            ref float gp = ref Unsafe.Add(ref pack, RowChunk * Chunk); // dy columns o .. o+5 of the chunk's rows, [r][8]
+            ref float staged = ref MemoryMarshal.GetReference(stackalloc float[6 * TW]); // a partial tile on its way out
+            for (int r0 = 0; r0 < rows; r0 += RowChunk)
             {
-                int i = 0;
-                for (; i + 8 <= 16; i += 8)
+                int n = Math.Min(RowChunk, rows - r0);
+                for (int c0 = 0; c0 < In; c0 += Chunk)
                 {
-                    Vector128<float> a00 = Vector128<float>.Zero, a01 = Vector128<float>.Zero, a10 = Vector128<float>.Zero, a11 = Vector128<float>.Zero, a20 = Vector128<float>.Zero, a21 = Vector128<float>.Zero, a30 = Vector128<float>.Zero, a31 = Vector128<float>.Zero;
-                    for (int r = 0; r < rows; r++)
+                    int width = Math.Min(Chunk, In - c0), tiles = (width + TW - 1) / TW;
+                    PackColumns_V128(ref Unsafe.Add(ref x, r0 * In + c0), n, In, width, ref pack); // pack[t, r, 0..TW) = x[r0 + r, c0 + t·TW ..]
                     {
-                        Vector128<float> xv0 = Vector128.LoadUnsafe(ref x, (nuint)(r * In + i + 0));
-                        Vector128<float> xv1 = Vector128.LoadUnsafe(ref x, (nuint)(r * In + i + 4));
-                        Vector128<float> g0 = Vector128.Create(Unsafe.Add(ref dy, r * Out + o + 0));
-                        a00 = Vector128.MultiplyAddEstimate(g0, xv0, a00);
-                        a01 = Vector128.MultiplyAddEstimate(g0, xv1, a01);
-                        Vector128<float> g1 = Vector128.Create(Unsafe.Add(ref dy, r * Out + o + 1));
-                        a10 = Vector128.MultiplyAddEstimate(g1, xv0, a10);
-                        a11 = Vector128.MultiplyAddEstimate(g1, xv1, a11);
-                        Vector128<float> g2 = Vector128.Create(Unsafe.Add(ref dy, r * Out + o + 2));
-                        a20 = Vector128.MultiplyAddEstimate(g2, xv0, a20);
-                        a21 = Vector128.MultiplyAddEstimate(g2, xv1, a21);
-                        Vector128<float> g3 = Vector128.Create(Unsafe.Add(ref dy, r * Out + o + 3));
-                        a30 = Vector128.MultiplyAddEstimate(g3, xv0, a30);
-                        a31 = Vector128.MultiplyAddEstimate(g3, xv1, a31);
+                        const int o = 0; // the last 4 outputs
+                        PackRows8(ref Unsafe.Add(ref dy, r0 * Out + o), n, Out, Math.Min(8, Out - o), ref gp);
+                        for (int t = 0; t < tiles; t++)
+                        {
+                            int c = c0 + t * TW, valid = Math.Min(TW, In - c);
+                            ref float xt = ref Unsafe.Add(ref pack, t * n * TW);
+                            ref float g = ref gp;
+                            Vector128<float> a00 = Vector128<float>.Zero, a01 = a00, a10 = Vector128<float>.Zero, a11 = a10, a20 = Vector128<float>.Zero, a21 = a20, a30 = Vector128<float>.Zero, a31 = a30;
+                            for (int r = 0; r < n; r++)
+                            {
+                                Vector128<float> b0 = Vector128.LoadUnsafe(ref xt, (nuint)(r * TW + 0));
+                                Vector128<float> b1 = Vector128.LoadUnsafe(ref xt, (nuint)(r * TW + 4));
+                                Vector128<float> s = Vector128.Create(Unsafe.Add(ref g, 0));
+                                a00 = Vector128.MultiplyAddEstimate(s, b0, a00);
+                                a01 = Vector128.MultiplyAddEstimate(s, b1, a01);
+                                s = Vector128.Create(Unsafe.Add(ref g, 1));
+                                a10 = Vector128.MultiplyAddEstimate(s, b0, a10);
+                                a11 = Vector128.MultiplyAddEstimate(s, b1, a11);
+                                s = Vector128.Create(Unsafe.Add(ref g, 2));
+                                a20 = Vector128.MultiplyAddEstimate(s, b0, a20);
+                                a21 = Vector128.MultiplyAddEstimate(s, b1, a21);
+                                s = Vector128.Create(Unsafe.Add(ref g, 3));
+                                a30 = Vector128.MultiplyAddEstimate(s, b0, a30);
+                                a31 = Vector128.MultiplyAddEstimate(s, b1, a31);
+                                g = ref Unsafe.Add(ref g, 8);
+                            }
+                            if (valid == 8)
+                            {
+                                ref float dst0 = ref Unsafe.Add(ref dw, (o + 0) * In + c);
+                                (Vector128.LoadUnsafe(ref dst0) + a00).StoreUnsafe(ref dst0);
+                                (Vector128.LoadUnsafe(ref dst0, 4) + a01).StoreUnsafe(ref dst0, 4);
+                                ref float dst1 = ref Unsafe.Add(ref dw, (o + 1) * In + c);
+                                (Vector128.LoadUnsafe(ref dst1) + a10).StoreUnsafe(ref dst1);
+                                (Vector128.LoadUnsafe(ref dst1, 4) + a11).StoreUnsafe(ref dst1, 4);
+                                ref float dst2 = ref Unsafe.Add(ref dw, (o + 2) * In + c);
+                                (Vector128.LoadUnsafe(ref dst2) + a20).StoreUnsafe(ref dst2);
+                                (Vector128.LoadUnsafe(ref dst2, 4) + a21).StoreUnsafe(ref dst2, 4);
+                                ref float dst3 = ref Unsafe.Add(ref dw, (o + 3) * In + c);
+                                (Vector128.LoadUnsafe(ref dst3) + a30).StoreUnsafe(ref dst3);
+                                (Vector128.LoadUnsafe(ref dst3, 4) + a31).StoreUnsafe(ref dst3, 4);
+                            }
+                            else
+                            {
+                                // A partial tile (the last columns of a row): stage every row, then copy the valid columns.
+                                a00.StoreUnsafe(ref staged, 0);
+                                a01.StoreUnsafe(ref staged, 4);
+                                a10.StoreUnsafe(ref staged, 8);
+                                a11.StoreUnsafe(ref staged, 12);
+                                a20.StoreUnsafe(ref staged, 16);
+                                a21.StoreUnsafe(ref staged, 20);
+                                a30.StoreUnsafe(ref staged, 24);
+                                a31.StoreUnsafe(ref staged, 28);
+                                StoreFirst(ref Unsafe.Add(ref dw, (o + 0) * In + c), ref Unsafe.Add(ref staged, 0), valid, true);
+                                StoreFirst(ref Unsafe.Add(ref dw, (o + 1) * In + c), ref Unsafe.Add(ref staged, 8), valid, true);
+                                StoreFirst(ref Unsafe.Add(ref dw, (o + 2) * In + c), ref Unsafe.Add(ref staged, 16), valid, true);
+                                StoreFirst(ref Unsafe.Add(ref dw, (o + 3) * In + c), ref Unsafe.Add(ref staged, 24), valid, true);
+                            }
+                        }
                     }
-                    Vector128<float> d00 = Vector128.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 0) * In + i + 0));
-                    (d00 + a00).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 0) * In + i + 0));
-                    Vector128<float> d01 = Vector128.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 0) * In + i + 4));
-                    (d01 + a01).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 0) * In + i + 4));
-                    Vector128<float> d10 = Vector128.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 1) * In + i + 0));
-                    (d10 + a10).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 1) * In + i + 0));
-                    Vector128<float> d11 = Vector128.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 1) * In + i + 4));
-                    (d11 + a11).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 1) * In + i + 4));
-                    Vector128<float> d20 = Vector128.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 2) * In + i + 0));
-                    (d20 + a20).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 2) * In + i + 0));
-                    Vector128<float> d21 = Vector128.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 2) * In + i + 4));
-                    (d21 + a21).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 2) * In + i + 4));
-                    Vector128<float> d30 = Vector128.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 3) * In + i + 0));
-                    (d30 + a30).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 3) * In + i + 0));
-                    Vector128<float> d31 = Vector128.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 3) * In + i + 4));
-                    (d31 + a31).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 3) * In + i + 4));
                 }
             }
-            for (; o < Out; o++)
+        }
+
+        /// <summary>dx[r, i] (+)= Σ_o dy[r, o]·W[o, i]: dy [rows, 4], W [4, 16], dx [rows, 16]. <paramref name="pack"/>: PackLength floats.</summary>
+        private static void InputGrad_16x4(ReadOnlySpan<float> dy, int rows, ReadOnlySpan<float> w, Span<float> dx, bool accumulate, Span<float> pack)
+        {
+            const int In = 16, Out = 4;
+            ref float dyr = ref MemoryMarshal.GetReference(dy.Slice(0, rows * Out));
+            ref float wr = ref MemoryMarshal.GetReference(w.Slice(0, Out * In));
+            ref float dxr = ref MemoryMarshal.GetReference(dx.Slice(0, rows * In));
+            ref float pr = ref MemoryMarshal.GetReference(pack.Slice(0, Out * 16));
+            if (Vector256.IsHardwareAccelerated)
+                InputGrad_16x4_V256(ref dyr, rows, ref wr, ref dxr, accumulate, ref pr);
+            else
+                InputGrad_16x4_V128(ref dyr, rows, ref wr, ref dxr, accumulate, ref pr);
+        }
+
+        /// <summary>
+        /// InputGrad_16x4 on Vector256: W's columns in chunks of 16, each packed as tiles [16 columns][Out] so the reduction over
+        /// outputs reads them contiguously (a W column at stride In would thrash L1); then tiles of 6 rows of dy (broadcast)
+        /// × 16 columns for every row block.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void InputGrad_16x4_V256(ref float dy, int rows, ref float w, ref float dx, bool accumulate, ref float pack)
+        {
+            const int In = 16, Out = 4, TW = 16, Chunk = 16;
+            ref float staged = ref MemoryMarshal.GetReference(stackalloc float[6 * TW]); // a partial tile on its way out
+            for (int c0 = 0; c0 < In; c0 += Chunk)
             {
-                int i = 0;
-                for (; i + 8 <= 16; i += 8)
+                int width = Math.Min(Chunk, In - c0), tiles = (width + TW - 1) / TW;
+                PackColumns_V256(ref Unsafe.Add(ref w, c0), Out, In, width, ref pack); // pack[t, o, 0..TW) = W[o, c0 + t·TW ..]
+                int r = 0;
+                for (; r + 6 <= rows; r += 6)
                 {
-                    Vector128<float> a00 = Vector128<float>.Zero, a01 = Vector128<float>.Zero;
-                    for (int r = 0; r < rows; r++)
+                    for (int t = 0; t < tiles; t++)
                     {
-                        Vector128<float> xv0 = Vector128.LoadUnsafe(ref x, (nuint)(r * In + i + 0));
-                        Vector128<float> xv1 = Vector128.LoadUnsafe(ref x, (nuint)(r * In + i + 4));
-                        Vector128<float> g0 = Vector128.Create(Unsafe.Add(ref dy, r * Out + o + 0));
-                        a00 = Vector128.MultiplyAddEstimate(g0, xv0, a00);
-                        a01 = Vector128.MultiplyAddEstimate(g0, xv1, a01);
+                        int c = c0 + t * TW, valid = Math.Min(TW, In - c);
+                        ref float wt = ref Unsafe.Add(ref pack, t * Out * TW);
+                        ref float d0 = ref Unsafe.Add(ref dy, (r + 0) * Out);
+                        ref float d1 = ref Unsafe.Add(ref dy, (r + 1) * Out);
+                        ref float d2 = ref Unsafe.Add(ref dy, (r + 2) * Out);
+                        ref float d3 = ref Unsafe.Add(ref dy, (r + 3) * Out);
+                        ref float d4 = ref Unsafe.Add(ref dy, (r + 4) * Out);
+                        ref float d5 = ref Unsafe.Add(ref dy, (r + 5) * Out);
+                        Vector256<float> a00 = Vector256<float>.Zero, a01 = a00, a10 = Vector256<float>.Zero, a11 = a10, a20 = Vector256<float>.Zero, a21 = a20, a30 = Vector256<float>.Zero, a31 = a30, a40 = Vector256<float>.Zero, a41 = a40, a50 = Vector256<float>.Zero, a51 = a50;
+                        for (int o = 0; o < Out; o++)
+                        {
+                            Vector256<float> b0 = Vector256.LoadUnsafe(ref wt, (nuint)(o * TW + 0));
+                            Vector256<float> b1 = Vector256.LoadUnsafe(ref wt, (nuint)(o * TW + 8));
+                            Vector256<float> s = Vector256.Create(Unsafe.Add(ref d0, o));
+                            a00 = Vector256.MultiplyAddEstimate(s, b0, a00);
+                            a01 = Vector256.MultiplyAddEstimate(s, b1, a01);
+                            s = Vector256.Create(Unsafe.Add(ref d1, o));
+                            a10 = Vector256.MultiplyAddEstimate(s, b0, a10);
+                            a11 = Vector256.MultiplyAddEstimate(s, b1, a11);
+                            s = Vector256.Create(Unsafe.Add(ref d2, o));
+                            a20 = Vector256.MultiplyAddEstimate(s, b0, a20);
+                            a21 = Vector256.MultiplyAddEstimate(s, b1, a21);
+                            s = Vector256.Create(Unsafe.Add(ref d3, o));
+                            a30 = Vector256.MultiplyAddEstimate(s, b0, a30);
+                            a31 = Vector256.MultiplyAddEstimate(s, b1, a31);
+                            s = Vector256.Create(Unsafe.Add(ref d4, o));
+                            a40 = Vector256.MultiplyAddEstimate(s, b0, a40);
+                            a41 = Vector256.MultiplyAddEstimate(s, b1, a41);
+                            s = Vector256.Create(Unsafe.Add(ref d5, o));
+                            a50 = Vector256.MultiplyAddEstimate(s, b0, a50);
+                            a51 = Vector256.MultiplyAddEstimate(s, b1, a51);
+                        }
+                        if (valid == 16)
+                        {
+                            ref float dst0 = ref Unsafe.Add(ref dx, (r + 0) * In + c);
+                            (accumulate ? Vector256.LoadUnsafe(ref dst0) + a00 : a00).StoreUnsafe(ref dst0);
+                            (accumulate ? Vector256.LoadUnsafe(ref dst0, 8) + a01 : a01).StoreUnsafe(ref dst0, 8);
+                            ref float dst1 = ref Unsafe.Add(ref dx, (r + 1) * In + c);
+                            (accumulate ? Vector256.LoadUnsafe(ref dst1) + a10 : a10).StoreUnsafe(ref dst1);
+                            (accumulate ? Vector256.LoadUnsafe(ref dst1, 8) + a11 : a11).StoreUnsafe(ref dst1, 8);
+                            ref float dst2 = ref Unsafe.Add(ref dx, (r + 2) * In + c);
+                            (accumulate ? Vector256.LoadUnsafe(ref dst2) + a20 : a20).StoreUnsafe(ref dst2);
+                            (accumulate ? Vector256.LoadUnsafe(ref dst2, 8) + a21 : a21).StoreUnsafe(ref dst2, 8);
+                            ref float dst3 = ref Unsafe.Add(ref dx, (r + 3) * In + c);
+                            (accumulate ? Vector256.LoadUnsafe(ref dst3) + a30 : a30).StoreUnsafe(ref dst3);
+                            (accumulate ? Vector256.LoadUnsafe(ref dst3, 8) + a31 : a31).StoreUnsafe(ref dst3, 8);
+                            ref float dst4 = ref Unsafe.Add(ref dx, (r + 4) * In + c);
+                            (accumulate ? Vector256.LoadUnsafe(ref dst4) + a40 : a40).StoreUnsafe(ref dst4);
+                            (accumulate ? Vector256.LoadUnsafe(ref dst4, 8) + a41 : a41).StoreUnsafe(ref dst4, 8);
+                            ref float dst5 = ref Unsafe.Add(ref dx, (r + 5) * In + c);
+                            (accumulate ? Vector256.LoadUnsafe(ref dst5) + a50 : a50).StoreUnsafe(ref dst5);
+                            (accumulate ? Vector256.LoadUnsafe(ref dst5, 8) + a51 : a51).StoreUnsafe(ref dst5, 8);
+                        }
+                        else
+                        {
+                            // A partial tile (the last columns of a row): stage every row, then copy the valid columns.
+                            a00.StoreUnsafe(ref staged, 0);
+                            a01.StoreUnsafe(ref staged, 8);
+                            a10.StoreUnsafe(ref staged, 16);
+                            a11.StoreUnsafe(ref staged, 24);
+                            a20.StoreUnsafe(ref staged, 32);
+                            a21.StoreUnsafe(ref staged, 40);
+                            a30.StoreUnsafe(ref staged, 48);
+                            a31.StoreUnsafe(ref staged, 56);
+                            a40.StoreUnsafe(ref staged, 64);
+                            a41.StoreUnsafe(ref staged, 72);
+                            a50.StoreUnsafe(ref staged, 80);
+                            a51.StoreUnsafe(ref staged, 88);
+                            StoreFirst(ref Unsafe.Add(ref dx, (r + 0) * In + c), ref Unsafe.Add(ref staged, 0), valid, accumulate);
+                            StoreFirst(ref Unsafe.Add(ref dx, (r + 1) * In + c), ref Unsafe.Add(ref staged, 16), valid, accumulate);
+                            StoreFirst(ref Unsafe.Add(ref dx, (r + 2) * In + c), ref Unsafe.Add(ref staged, 32), valid, accumulate);
+                            StoreFirst(ref Unsafe.Add(ref dx, (r + 3) * In + c), ref Unsafe.Add(ref staged, 48), valid, accumulate);
+                            StoreFirst(ref Unsafe.Add(ref dx, (r + 4) * In + c), ref Unsafe.Add(ref staged, 64), valid, accumulate);
+                            StoreFirst(ref Unsafe.Add(ref dx, (r + 5) * In + c), ref Unsafe.Add(ref staged, 80), valid, accumulate);
+                        }
                     }
-                    Vector128<float> d00 = Vector128.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 0) * In + i + 0));
-                    (d00 + a00).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 0) * In + i + 0));
-                    Vector128<float> d01 = Vector128.LoadUnsafe(ref Unsafe.Add(ref dw, (o + 0) * In + i + 4));
-                    (d01 + a01).StoreUnsafe(ref Unsafe.Add(ref dw, (o + 0) * In + i + 4));
+                }
+                for (; r < rows; r++)
+                {
+                    for (int t = 0; t < tiles; t++)
+                    {
+                        int c = c0 + t * TW, valid = Math.Min(TW, In - c);
+                        ref float wt = ref Unsafe.Add(ref pack, t * Out * TW);
+                        ref float d0 = ref Unsafe.Add(ref dy, (r + 0) * Out);
+                        Vector256<float> a00 = Vector256<float>.Zero, a01 = a00;
+                        for (int o = 0; o < Out; o++)
+                        {
+                            Vector256<float> b0 = Vector256.LoadUnsafe(ref wt, (nuint)(o * TW + 0));
+                            Vector256<float> b1 = Vector256.LoadUnsafe(ref wt, (nuint)(o * TW + 8));
+                            Vector256<float> s = Vector256.Create(Unsafe.Add(ref d0, o));
+                            a00 = Vector256.MultiplyAddEstimate(s, b0, a00);
+                            a01 = Vector256.MultiplyAddEstimate(s, b1, a01);
+                        }
+                        if (valid == 16)
+                        {
+                            ref float dst0 = ref Unsafe.Add(ref dx, (r + 0) * In + c);
+                            (accumulate ? Vector256.LoadUnsafe(ref dst0) + a00 : a00).StoreUnsafe(ref dst0);
+                            (accumulate ? Vector256.LoadUnsafe(ref dst0, 8) + a01 : a01).StoreUnsafe(ref dst0, 8);
+                        }
+                        else
+                        {
+                            // A partial tile (the last columns of a row): stage every row, then copy the valid columns.
+                            a00.StoreUnsafe(ref staged, 0);
+                            a01.StoreUnsafe(ref staged, 8);
+                            StoreFirst(ref Unsafe.Add(ref dx, (r + 0) * In + c), ref Unsafe.Add(ref staged, 0), valid, accumulate);
+                        }
+                    }
+                }
+            }
+        }
+
+        /// <summary>
+        /// InputGrad_16x4 on Vector128: W's columns in chunks of 16, each packed as tiles [8 columns][Out] so the reduction over
+        /// outputs reads them contiguously (a W column at stride In would thrash L1); then tiles of 6 rows of dy (broadcast)
+        /// × 8 columns for every row block.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void InputGrad_16x4_V128(ref float dy, int rows, ref float w, ref float dx, bool accumulate, ref float pack)
+        {
+            const int In = 16, Out = 4, TW = 8, Chunk = 16;
+            ref float staged = ref MemoryMarshal.GetReference(stackalloc float[6 * TW]); // a partial tile on its way out
+            for (int c0 = 0; c0 < In; c0 += Chunk)
+            {
+                int width = Math.Min(Chunk, In - c0), tiles = (width + TW - 1) / TW;
+                PackColumns_V128(ref Unsafe.Add(ref w, c0), Out, In, width, ref pack); // pack[t, o, 0..TW) = W[o, c0 + t·TW ..]
+                int r = 0;
+                for (; r + 6 <= rows; r += 6)
+                {
+                    for (int t = 0; t < tiles; t++)
+                    {
+                        int c = c0 + t * TW, valid = Math.Min(TW, In - c);
+                        ref float wt = ref Unsafe.Add(ref pack, t * Out * TW);
+                        ref float d0 = ref Unsafe.Add(ref dy, (r + 0) * Out);
+                        ref float d1 = ref Unsafe.Add(ref dy, (r + 1) * Out);
+                        ref float d2 = ref Unsafe.Add(ref dy, (r + 2) * Out);
+                        ref float d3 = ref Unsafe.Add(ref dy, (r + 3) * Out);
+                        ref float d4 = ref Unsafe.Add(ref dy, (r + 4) * Out);
+                        ref float d5 = ref Unsafe.Add(ref dy, (r + 5) * Out);
+                        Vector128<float> a00 = Vector128<float>.Zero, a01 = a00, a10 = Vector128<float>.Zero, a11 = a10, a20 = Vector128<float>.Zero, a21 = a20, a30 = Vector128<float>.Zero, a31 = a30, a40 = Vector128<float>.Zero, a41 = a40, a50 = Vector128<float>.Zero, a51 = a50;
+                        for (int o = 0; o < Out; o++)
+                        {
+                            Vector128<float> b0 = Vector128.LoadUnsafe(ref wt, (nuint)(o * TW + 0));
+                            Vector128<float> b1 = Vector128.LoadUnsafe(ref wt, (nuint)(o * TW + 4));
+                            Vector128<float> s = Vector128.Create(Unsafe.Add(ref d0, o));
+                            a00 = Vector128.MultiplyAddEstimate(s, b0, a00);
+                            a01 = Vector128.MultiplyAddEstimate(s, b1, a01);
+                            s = Vector128.Create(Unsafe.Add(ref d1, o));
+                            a10 = Vector128.MultiplyAddEstimate(s, b0, a10);
+                            a11 = Vector128.MultiplyAddEstimate(s, b1, a11);
+                            s = Vector128.Create(Unsafe.Add(ref d2, o));
+                            a20 = Vector128.MultiplyAddEstimate(s, b0, a20);
+                            a21 = Vector128.MultiplyAddEstimate(s, b1, a21);
+                            s = Vector128.Create(Unsafe.Add(ref d3, o));
+                            a30 = Vector128.MultiplyAddEstimate(s, b0, a30);
+                            a31 = Vector128.MultiplyAddEstimate(s, b1, a31);
+                            s = Vector128.Create(Unsafe.Add(ref d4, o));
+                            a40 = Vector128.MultiplyAddEstimate(s, b0, a40);
+                            a41 = Vector128.MultiplyAddEstimate(s, b1, a41);
+                            s = Vector128.Create(Unsafe.Add(ref d5, o));
+                            a50 = Vector128.MultiplyAddEstimate(s, b0, a50);
+                            a51 = Vector128.MultiplyAddEstimate(s, b1, a51);
+                        }
+                        if (valid == 8)
+                        {
+                            ref float dst0 = ref Unsafe.Add(ref dx, (r + 0) * In + c);
+                            (accumulate ? Vector128.LoadUnsafe(ref dst0) + a00 : a00).StoreUnsafe(ref dst0);
+                            (accumulate ? Vector128.LoadUnsafe(ref dst0, 4) + a01 : a01).StoreUnsafe(ref dst0, 4);
+                            ref float dst1 = ref Unsafe.Add(ref dx, (r + 1) * In + c);
+                            (accumulate ? Vector128.LoadUnsafe(ref dst1) + a10 : a10).StoreUnsafe(ref dst1);
+                            (accumulate ? Vector128.LoadUnsafe(ref dst1, 4) + a11 : a11).StoreUnsafe(ref dst1, 4);
+                            ref float dst2 = ref Unsafe.Add(ref dx, (r + 2) * In + c);
+                            (accumulate ? Vector128.LoadUnsafe(ref dst2) + a20 : a20).StoreUnsafe(ref dst2);
+                            (accumulate ? Vector128.LoadUnsafe(ref dst2, 4) + a21 : a21).StoreUnsafe(ref dst2, 4);
+                            ref float dst3 = ref Unsafe.Add(ref dx, (r + 3) * In + c);
+                            (accumulate ? Vector128.LoadUnsafe(ref dst3) + a30 : a30).StoreUnsafe(ref dst3);
+                            (accumulate ? Vector128.LoadUnsafe(ref dst3, 4) + a31 : a31).StoreUnsafe(ref dst3, 4);
+                            ref float dst4 = ref Unsafe.Add(ref dx, (r + 4) * In + c);
+                            (accumulate ? Vector128.LoadUnsafe(ref dst4) + a40 : a40).StoreUnsafe(ref dst4);
+                            (accumulate ? Vector128.LoadUnsafe(ref dst4, 4) + a41 : a41).StoreUnsafe(ref dst4, 4);
+                            ref float dst5 = ref Unsafe.Add(ref dx, (r + 5) * In + c);
+                            (accumulate ? Vector128.LoadUnsafe(ref dst5) + a50 : a50).StoreUnsafe(ref dst5);
+                            (accumulate ? Vector128.LoadUnsafe(ref dst5, 4) + a51 : a51).StoreUnsafe(ref dst5, 4);
+                        }
+                        else
+                        {
+                            // A partial tile (the last columns of a row): stage every row, then copy the valid columns.
+                            a00.StoreUnsafe(ref staged, 0);
+                            a01.StoreUnsafe(ref staged, 4);
+                            a10.StoreUnsafe(ref staged, 8);
+                            a11.StoreUnsafe(ref staged, 12);
+                            a20.StoreUnsafe(ref staged, 16);
+                            a21.StoreUnsafe(ref staged, 20);
+                            a30.StoreUnsafe(ref staged, 24);
+                            a31.StoreUnsafe(ref staged, 28);
+                            a40.StoreUnsafe(ref staged, 32);
+                            a41.StoreUnsafe(ref staged, 36);
+                            a50.StoreUnsafe(ref staged, 40);
+                            a51.StoreUnsafe(ref staged, 44);
+                            StoreFirst(ref Unsafe.Add(ref dx, (r + 0) * In + c), ref Unsafe.Add(ref staged, 0), valid, accumulate);
+                            StoreFirst(ref Unsafe.Add(ref dx, (r + 1) * In + c), ref Unsafe.Add(ref staged, 8), valid, accumulate);
+                            StoreFirst(ref Unsafe.Add(ref dx, (r + 2) * In + c), ref Unsafe.Add(ref staged, 16), valid, accumulate);
+                            StoreFirst(ref Unsafe.Add(ref dx, (r + 3) * In + c), ref Unsafe.Add(ref staged, 24), valid, accumulate);
+                            StoreFirst(ref Unsafe.Add(ref dx, (r + 4) * In + c), ref Unsafe.Add(ref staged, 32), valid, accumulate);
+                            StoreFirst(ref Unsafe.Add(ref dx, (r + 5) * In + c), ref Unsafe.Add(ref staged, 40), valid, accumulate);
+                        }
+                    }
+                }
+                for (; r < rows; r++)
+                {
+                    for (int t = 0; t < tiles; t++)
+                    {
+                        int c = c0 + t * TW, valid = Math.Min(TW, In - c);
+                        ref float wt = ref Unsafe.Add(ref pack, t * Out * TW);
+                        ref float d0 = ref Unsafe.Add(ref dy, (r + 0) * Out);
+                        Vector128<float> a00 = Vector128<float>.Zero, a01 = a00;
+                        for (int o = 0; o < Out; o++)
+                        {
+                            Vector128<float> b0 = Vector128.LoadUnsafe(ref wt, (nuint)(o * TW + 0));
+                            Vector128<float> b1 = Vector128.LoadUnsafe(ref wt, (nuint)(o * TW + 4));
+                            Vector128<float> s = Vector128.Create(Unsafe.Add(ref d0, o));
+                            a00 = Vector128.MultiplyAddEstimate(s, b0, a00);
+                            a01 = Vector128.MultiplyAddEstimate(s, b1, a01);
+                        }
+                        if (valid == 8)
+                        {
+                            ref float dst0 = ref Unsafe.Add(ref dx, (r + 0) * In + c);
+                            (accumulate ? Vector128.LoadUnsafe(ref dst0) + a00 : a00).StoreUnsafe(ref dst0);
+                            (accumulate ? Vector128.LoadUnsafe(ref dst0, 4) + a01 : a01).StoreUnsafe(ref dst0, 4);
+                        }
+                        else
+                        {
+                            // A partial tile (the last columns of a row): stage every row, then copy the valid columns.
+                            a00.StoreUnsafe(ref staged, 0);
+                            a01.StoreUnsafe(ref staged, 4);
+                            StoreFirst(ref Unsafe.Add(ref dx, (r + 0) * In + c), ref Unsafe.Add(ref staged, 0), valid, accumulate);
+                        }
+                    }
                 }
             }
         }
@@ -3597,16 +5281,6 @@ namespace H3.Generated
         {
             int width = sums.Length;
             for (int r = 0; r < rows; r++) TensorPrimitives.Add(sums, m.Slice(r * width, width), sums);
-        }
-
-        /// <summary>wt[i, o] = w[o, i]: W [outDim, inDim] → Wᵀ [inDim, outDim], for input gradients dx = dy·W.</summary>
-        private static void Transpose(ReadOnlySpan<float> w, int outDim, int inDim, Span<float> wt)
-        {
-            for (int o = 0; o < outDim; o++)
-            {
-                ReadOnlySpan<float> row = w.Slice(o * inDim, inDim);
-                for (int i = 0; i < inDim; i++) wt[i * outDim + o] = row[i];
-            }
         }
 
         /// <summary>
