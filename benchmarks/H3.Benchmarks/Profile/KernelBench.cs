@@ -55,8 +55,8 @@ public static class KernelBench
             () => KernelsCopy.InputGrad_1024x256(y, rows, w, x, false, pack),
             () => KernelsCopy.WeightGrad_1024x256(y, x, rows, dw, db, pack));
         double convFlop = 2.0 * batch * H * (T * (T + 1) / 2);
-        Time("CausalConv, T taps", convFlop, () => KernelsCopy.CausalConv(x, kern, T, d, y, batch));
-        Time("CausalConvBackward, T taps", 2 * convFlop, () => KernelsCopy.CausalConvBackward(y, x, kern, T, d, w, dKern, dD, batch));
+        Time("CausalConv, T taps", convFlop, () => KernelsCopy.CausalConv(x, kern, T, d, y, batch, pack));
+        Time("CausalConvBackward, T taps", 2 * convFlop, () => KernelsCopy.CausalConvBackward(y, x, kern, T, d, w, dKern, dD, batch, pack));
 
         double peak = PeakBench.MeasureNow();
         var inv = CultureInfo.InvariantCulture;

@@ -223,10 +223,10 @@ namespace H3.Benchmarks.Profile
             // layers.0.mixer.shift: Ks[h,j] = Σ_m B[h,m]·C[h,m+j];  w = (Σ_j Ks[h,j]·k[t-j] + D·k[t]) ⊙ v   → z
             // (Ks and Kd come from this scratch's cache, rebuilt only when the layer's SSM parameters changed.)
             EnsureSsmKernels(p, L0_MixerShiftB, b.Cache.Slice(0 * LayerCache, LayerCache), out Span<float> shiftKernel, out Span<float> diagKernel);
-            CausalConv(b.Key, shiftKernel, ShiftTaps, p.Slice(L0_MixerShiftD, H), b.Z, batch);
+            CausalConv(b.Key, shiftKernel, ShiftTaps, p.Slice(L0_MixerShiftD, H), b.Z, batch, b.Pack);
             TensorPrimitives.Multiply(b.Z, b.Value, b.Z);
             // layers.0.mixer.diag: Kd[h,l] = 2·Re Σ_n C·dB·dA^l;  m = q ⊙ (Σ_l Kd[h,l]·w[t-l] + D·w[t])   → k
-            CausalConv(b.Z, diagKernel, T, p.Slice(L0_MixerDiagD, H), b.Key, batch);
+            CausalConv(b.Z, diagKernel, T, p.Slice(L0_MixerDiagD, H), b.Key, batch, b.Pack);
             TensorPrimitives.Multiply(b.Key, b.Q, b.Key);
             // layers.0.mixer.conv: m = SiLU(Σ_j weight[h,0,K-1-j]·m[t-j] + bias)   → v
             ShortConv(b.Key, p.Slice(L0_MixerConvWeight, H * K), p.Slice(L0_MixerConvBias, H), b.ConvKernel, b.Value, batch);
@@ -267,10 +267,10 @@ namespace H3.Benchmarks.Profile
             // layers.1.mixer.shift: Ks[h,j] = Σ_m B[h,m]·C[h,m+j];  w = (Σ_j Ks[h,j]·k[t-j] + D·k[t]) ⊙ v   → z
             // (Ks and Kd come from this scratch's cache, rebuilt only when the layer's SSM parameters changed.)
             EnsureSsmKernels(p, L1_MixerShiftB, b.Cache.Slice(1 * LayerCache, LayerCache), out Span<float> shiftKernel, out Span<float> diagKernel);
-            CausalConv(b.Key, shiftKernel, ShiftTaps, p.Slice(L1_MixerShiftD, H), b.Z, batch);
+            CausalConv(b.Key, shiftKernel, ShiftTaps, p.Slice(L1_MixerShiftD, H), b.Z, batch, b.Pack);
             TensorPrimitives.Multiply(b.Z, b.Value, b.Z);
             // layers.1.mixer.diag: Kd[h,l] = 2·Re Σ_n C·dB·dA^l;  m = q ⊙ (Σ_l Kd[h,l]·w[t-l] + D·w[t])   → k
-            CausalConv(b.Z, diagKernel, T, p.Slice(L1_MixerDiagD, H), b.Key, batch);
+            CausalConv(b.Z, diagKernel, T, p.Slice(L1_MixerDiagD, H), b.Key, batch, b.Pack);
             TensorPrimitives.Multiply(b.Key, b.Q, b.Key);
             // layers.1.mixer.conv: m = SiLU(Σ_j weight[h,0,K-1-j]·m[t-j] + bias)   → v
             ShortConv(b.Key, p.Slice(L1_MixerConvWeight, H * K), p.Slice(L1_MixerConvBias, H), b.ConvKernel, b.Value, batch);
@@ -311,10 +311,10 @@ namespace H3.Benchmarks.Profile
             // layers.2.mixer.shift: Ks[h,j] = Σ_m B[h,m]·C[h,m+j];  w = (Σ_j Ks[h,j]·k[t-j] + D·k[t]) ⊙ v   → z
             // (Ks and Kd come from this scratch's cache, rebuilt only when the layer's SSM parameters changed.)
             EnsureSsmKernels(p, L2_MixerShiftB, b.Cache.Slice(2 * LayerCache, LayerCache), out Span<float> shiftKernel, out Span<float> diagKernel);
-            CausalConv(b.Key, shiftKernel, ShiftTaps, p.Slice(L2_MixerShiftD, H), b.Z, batch);
+            CausalConv(b.Key, shiftKernel, ShiftTaps, p.Slice(L2_MixerShiftD, H), b.Z, batch, b.Pack);
             TensorPrimitives.Multiply(b.Z, b.Value, b.Z);
             // layers.2.mixer.diag: Kd[h,l] = 2·Re Σ_n C·dB·dA^l;  m = q ⊙ (Σ_l Kd[h,l]·w[t-l] + D·w[t])   → k
-            CausalConv(b.Z, diagKernel, T, p.Slice(L2_MixerDiagD, H), b.Key, batch);
+            CausalConv(b.Z, diagKernel, T, p.Slice(L2_MixerDiagD, H), b.Key, batch, b.Pack);
             TensorPrimitives.Multiply(b.Key, b.Q, b.Key);
             // layers.2.mixer.conv: m = SiLU(Σ_j weight[h,0,K-1-j]·m[t-j] + bias)   → v
             ShortConv(b.Key, p.Slice(L2_MixerConvWeight, H * K), p.Slice(L2_MixerConvBias, H), b.ConvKernel, b.Value, batch);
@@ -355,10 +355,10 @@ namespace H3.Benchmarks.Profile
             // layers.3.mixer.shift: Ks[h,j] = Σ_m B[h,m]·C[h,m+j];  w = (Σ_j Ks[h,j]·k[t-j] + D·k[t]) ⊙ v   → z
             // (Ks and Kd come from this scratch's cache, rebuilt only when the layer's SSM parameters changed.)
             EnsureSsmKernels(p, L3_MixerShiftB, b.Cache.Slice(3 * LayerCache, LayerCache), out Span<float> shiftKernel, out Span<float> diagKernel);
-            CausalConv(b.Key, shiftKernel, ShiftTaps, p.Slice(L3_MixerShiftD, H), b.Z, batch);
+            CausalConv(b.Key, shiftKernel, ShiftTaps, p.Slice(L3_MixerShiftD, H), b.Z, batch, b.Pack);
             TensorPrimitives.Multiply(b.Z, b.Value, b.Z);
             // layers.3.mixer.diag: Kd[h,l] = 2·Re Σ_n C·dB·dA^l;  m = q ⊙ (Σ_l Kd[h,l]·w[t-l] + D·w[t])   → k
-            CausalConv(b.Z, diagKernel, T, p.Slice(L3_MixerDiagD, H), b.Key, batch);
+            CausalConv(b.Z, diagKernel, T, p.Slice(L3_MixerDiagD, H), b.Key, batch, b.Pack);
             TensorPrimitives.Multiply(b.Key, b.Q, b.Key);
             // layers.3.mixer.conv: m = SiLU(Σ_j weight[h,0,K-1-j]·m[t-j] + bias)   → v
             ShortConv(b.Key, p.Slice(L3_MixerConvWeight, H * K), p.Slice(L3_MixerConvBias, H), b.ConvKernel, b.Value, batch);
@@ -2042,109 +2042,102 @@ namespace H3.Benchmarks.Profile
         /// complex recurrence; Kd is built once per weight change and shared by the whole batch). The streaming Step uses
         /// the recurrence, which agrees to float32 rounding (tested). The gating products (⊙ v, ⊙ q) are separate passes.
         /// </summary>
-        internal static void CausalConv(ReadOnlySpan<float> x, ReadOnlySpan<float> kern, int taps, ReadOnlySpan<float> d, Span<float> y, int batch)
+        internal static void CausalConv(ReadOnlySpan<float> x, ReadOnlySpan<float> kern, int taps, ReadOnlySpan<float> d, Span<float> y, int batch, Span<float> pack)
         {
             // Lengths are checked once here; the loops index inside them with Unsafe loads.
             ref float xr = ref MemoryMarshal.GetReference(x.Slice(0, batch * T * H));
             ref float kernr = ref MemoryMarshal.GetReference(kern.Slice(0, taps * H));
             ref float dr = ref MemoryMarshal.GetReference(d.Slice(0, H));
             ref float yr = ref MemoryMarshal.GetReference(y.Slice(0, batch * T * H));
+            ref float packr = ref MemoryMarshal.GetReference(pack.Slice(0, (4 * T + 4) * 8));
             if (Vector256.IsHardwareAccelerated)
-                CausalConv_V256(ref xr, ref kernr, taps, ref dr, ref yr, batch);
+                CausalConv_V256(ref xr, ref kernr, taps, ref dr, ref yr, batch, ref packr);
             else
-                CausalConv_V128(ref xr, ref kernr, taps, ref dr, ref yr, batch); // runs everywhere (in software where Vector128 is not accelerated)
+                CausalConv_V128(ref xr, ref kernr, taps, ref dr, ref yr, batch, ref packr); // runs everywhere (in software where Vector128 is not accelerated)
         }
 
-        /// <summary>CausalConv on Vector256: per window and vector of channels, blocks of 8 frames with one accumulator each.</summary>
+        /// <summary>CausalConv on Vector256: per vector of channels (its kernel slab staged once) and window (its x slab staged),
+        /// blocks of 6 frames with one accumulator each. <paramref name="pack"/>: (2·T + 2)·8 floats of staging.</summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        internal static void CausalConv_V256(ref float x, ref float kern, int taps, ref float d, ref float y, int batch)
+        internal static void CausalConv_V256(ref float x, ref float kern, int taps, ref float d, ref float y, int batch, ref float pack)
         {
-            for (int bi = 0; bi < batch; bi++)
+            const int S = 8;
+            ref float kb = ref pack;                            // kern[·, h..h+S) as [taps][S]
+            ref float xb = ref Unsafe.Add(ref pack, (T + 1) * S); // the window's x[·, h..h+S) as [T][S], zero frames at -1 and T
+            Vector256<float>.Zero.StoreUnsafe(ref xb, unchecked((nuint)(-S)));
+            Vector256<float>.Zero.StoreUnsafe(ref xb, T * S);
+            for (int h0 = 0; h0 < H; h0 += 8)
             {
-                for (int h0 = 0; h0 < H; h0 += 8)
+                int h = h0;
+                ref float kernh = ref Unsafe.Add(ref kern, h);
+                for (int t = 0; t < taps; t++) Vector256.LoadUnsafe(ref kernh, (nuint)(t * H)).StoreUnsafe(ref kb, (nuint)(t * S));
+                Vector256<float> dv = Vector256.LoadUnsafe(ref d, (nuint)h);
+                for (int bi = 0; bi < batch; bi++)
                 {
-                    int h = h0;
-                    ref float xb = ref Unsafe.Add(ref x, bi * T * H + h);  // this window's x[0, h]
+                    ref float xw = ref Unsafe.Add(ref x, bi * T * H + h);
+                    for (int t = 0; t < T; t++) Vector256.LoadUnsafe(ref xw, (nuint)(t * H)).StoreUnsafe(ref xb, (nuint)(t * S));
                     ref float yb = ref Unsafe.Add(ref y, bi * T * H + h);
-                    ref float kb = ref Unsafe.Add(ref kern, h);
-                    Vector256<float> dv = Vector256.LoadUnsafe(ref d, (nuint)h);
-                    for (int t0 = 0; t0 < 56; t0 += 8)
+                    for (int t0 = 0; t0 < 60; t0 += 6)
                     {
-                        ref float xt = ref Unsafe.Add(ref xb, t0 * H);
-                        Vector256<float> a0 = dv * Vector256.LoadUnsafe(ref xt), a1 = dv * Vector256.LoadUnsafe(ref xt, 1 * H), a2 = dv * Vector256.LoadUnsafe(ref xt, 2 * H), a3 = dv * Vector256.LoadUnsafe(ref xt, 3 * H), a4 = dv * Vector256.LoadUnsafe(ref xt, 4 * H), a5 = dv * Vector256.LoadUnsafe(ref xt, 5 * H), a6 = dv * Vector256.LoadUnsafe(ref xt, 6 * H), a7 = dv * Vector256.LoadUnsafe(ref xt, 7 * H);
+                        ref float xt = ref Unsafe.Add(ref xb, t0 * S);
+                        Vector256<float> w0 = Vector256.LoadUnsafe(ref xt), w1 = Vector256.LoadUnsafe(ref xt, 1 * S), w2 = Vector256.LoadUnsafe(ref xt, 2 * S), w3 = Vector256.LoadUnsafe(ref xt, 3 * S), w4 = Vector256.LoadUnsafe(ref xt, 4 * S), w5 = Vector256.LoadUnsafe(ref xt, 5 * S); // w[i] = x[t0 + i - j]
+                        Vector256<float> a0 = dv * w0, a1 = dv * w1, a2 = dv * w2, a3 = dv * w3, a4 = dv * w4, a5 = dv * w5;
                         int full = Math.Min(t0 + 1, taps); // taps that reach every frame of the block
                         ref float kj = ref kb;
-                        ref float xj = ref xt;                // x[t0 - j]
+                        ref float xn = ref Unsafe.Subtract(ref xt, S); // x[t0 - j - 1], the frame entering the window (the zero frame at -1 last)
                         for (int j = 0; j < full; j++)
                         {
                             Vector256<float> k = Vector256.LoadUnsafe(ref kj);
-                            a0 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref xj), a0);
-                            a1 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref xj, 1 * H), a1);
-                            a2 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref xj, 2 * H), a2);
-                            a3 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref xj, 3 * H), a3);
-                            a4 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref xj, 4 * H), a4);
-                            a5 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref xj, 5 * H), a5);
-                            a6 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref xj, 6 * H), a6);
-                            a7 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref xj, 7 * H), a7);
-                            kj = ref Unsafe.Add(ref kj, H);
-                            xj = ref Unsafe.Subtract(ref xj, H);
+                            a0 = Vector256.MultiplyAddEstimate(k, w0, a0);
+                            a1 = Vector256.MultiplyAddEstimate(k, w1, a1);
+                            a2 = Vector256.MultiplyAddEstimate(k, w2, a2);
+                            a3 = Vector256.MultiplyAddEstimate(k, w3, a3);
+                            a4 = Vector256.MultiplyAddEstimate(k, w4, a4);
+                            a5 = Vector256.MultiplyAddEstimate(k, w5, a5);
+                            w5 = w4;
+                            w4 = w3;
+                            w3 = w2;
+                            w2 = w1;
+                            w1 = w0;
+                            w0 = Vector256.LoadUnsafe(ref xn);
+                            kj = ref Unsafe.Add(ref kj, S);
+                            xn = ref Unsafe.Subtract(ref xn, S);
                         }
                         // The triangle: tap t0 + e reaches frames i ≥ e of the block, reading x[i - e] of the window.
                         if (t0 + 1 < taps)
                         {
-                            Vector256<float> k = Vector256.LoadUnsafe(ref kb, (nuint)((t0 + 1) * H));
+                            Vector256<float> k = Vector256.LoadUnsafe(ref kb, (nuint)((t0 + 1) * S));
                             a1 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref xb), a1);
-                            a2 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref xb, 1 * H), a2);
-                            a3 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref xb, 2 * H), a3);
-                            a4 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref xb, 3 * H), a4);
-                            a5 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref xb, 4 * H), a5);
-                            a6 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref xb, 5 * H), a6);
-                            a7 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref xb, 6 * H), a7);
+                            a2 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref xb, 1 * S), a2);
+                            a3 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref xb, 2 * S), a3);
+                            a4 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref xb, 3 * S), a4);
+                            a5 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref xb, 4 * S), a5);
                         }
                         if (t0 + 2 < taps)
                         {
-                            Vector256<float> k = Vector256.LoadUnsafe(ref kb, (nuint)((t0 + 2) * H));
+                            Vector256<float> k = Vector256.LoadUnsafe(ref kb, (nuint)((t0 + 2) * S));
                             a2 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref xb), a2);
-                            a3 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref xb, 1 * H), a3);
-                            a4 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref xb, 2 * H), a4);
-                            a5 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref xb, 3 * H), a5);
-                            a6 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref xb, 4 * H), a6);
-                            a7 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref xb, 5 * H), a7);
+                            a3 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref xb, 1 * S), a3);
+                            a4 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref xb, 2 * S), a4);
+                            a5 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref xb, 3 * S), a5);
                         }
                         if (t0 + 3 < taps)
                         {
-                            Vector256<float> k = Vector256.LoadUnsafe(ref kb, (nuint)((t0 + 3) * H));
+                            Vector256<float> k = Vector256.LoadUnsafe(ref kb, (nuint)((t0 + 3) * S));
                             a3 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref xb), a3);
-                            a4 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref xb, 1 * H), a4);
-                            a5 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref xb, 2 * H), a5);
-                            a6 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref xb, 3 * H), a6);
-                            a7 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref xb, 4 * H), a7);
+                            a4 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref xb, 1 * S), a4);
+                            a5 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref xb, 2 * S), a5);
                         }
                         if (t0 + 4 < taps)
                         {
-                            Vector256<float> k = Vector256.LoadUnsafe(ref kb, (nuint)((t0 + 4) * H));
+                            Vector256<float> k = Vector256.LoadUnsafe(ref kb, (nuint)((t0 + 4) * S));
                             a4 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref xb), a4);
-                            a5 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref xb, 1 * H), a5);
-                            a6 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref xb, 2 * H), a6);
-                            a7 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref xb, 3 * H), a7);
+                            a5 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref xb, 1 * S), a5);
                         }
                         if (t0 + 5 < taps)
                         {
-                            Vector256<float> k = Vector256.LoadUnsafe(ref kb, (nuint)((t0 + 5) * H));
+                            Vector256<float> k = Vector256.LoadUnsafe(ref kb, (nuint)((t0 + 5) * S));
                             a5 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref xb), a5);
-                            a6 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref xb, 1 * H), a6);
-                            a7 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref xb, 2 * H), a7);
-                        }
-                        if (t0 + 6 < taps)
-                        {
-                            Vector256<float> k = Vector256.LoadUnsafe(ref kb, (nuint)((t0 + 6) * H));
-                            a6 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref xb), a6);
-                            a7 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref xb, 1 * H), a7);
-                        }
-                        if (t0 + 7 < taps)
-                        {
-                            Vector256<float> k = Vector256.LoadUnsafe(ref kb, (nuint)((t0 + 7) * H));
-                            a7 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref xb), a7);
                         }
                         a0.StoreUnsafe(ref Unsafe.Add(ref yb, t0 * H));
                         a1.StoreUnsafe(ref Unsafe.Add(ref yb, t0 * H), 1 * H);
@@ -2152,144 +2145,93 @@ namespace H3.Benchmarks.Profile
                         a3.StoreUnsafe(ref Unsafe.Add(ref yb, t0 * H), 3 * H);
                         a4.StoreUnsafe(ref Unsafe.Add(ref yb, t0 * H), 4 * H);
                         a5.StoreUnsafe(ref Unsafe.Add(ref yb, t0 * H), 5 * H);
-                        a6.StoreUnsafe(ref Unsafe.Add(ref yb, t0 * H), 6 * H);
-                        a7.StoreUnsafe(ref Unsafe.Add(ref yb, t0 * H), 7 * H);
-                    }
-                    {
-                        const int t0 = 56; // the last 4 frames
-                        ref float xt = ref Unsafe.Add(ref xb, t0 * H);
-                        Vector256<float> a0 = dv * Vector256.LoadUnsafe(ref xt), a1 = dv * Vector256.LoadUnsafe(ref xt, 1 * H), a2 = dv * Vector256.LoadUnsafe(ref xt, 2 * H), a3 = dv * Vector256.LoadUnsafe(ref xt, 3 * H);
-                        int full = Math.Min(t0 + 1, taps); // taps that reach every frame of the block
-                        ref float kj = ref kb;
-                        ref float xj = ref xt;                // x[t0 - j]
-                        for (int j = 0; j < full; j++)
-                        {
-                            Vector256<float> k = Vector256.LoadUnsafe(ref kj);
-                            a0 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref xj), a0);
-                            a1 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref xj, 1 * H), a1);
-                            a2 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref xj, 2 * H), a2);
-                            a3 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref xj, 3 * H), a3);
-                            kj = ref Unsafe.Add(ref kj, H);
-                            xj = ref Unsafe.Subtract(ref xj, H);
-                        }
-                        // The triangle: tap t0 + e reaches frames i ≥ e of the block, reading x[i - e] of the window.
-                        if (t0 + 1 < taps)
-                        {
-                            Vector256<float> k = Vector256.LoadUnsafe(ref kb, (nuint)((t0 + 1) * H));
-                            a1 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref xb), a1);
-                            a2 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref xb, 1 * H), a2);
-                            a3 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref xb, 2 * H), a3);
-                        }
-                        if (t0 + 2 < taps)
-                        {
-                            Vector256<float> k = Vector256.LoadUnsafe(ref kb, (nuint)((t0 + 2) * H));
-                            a2 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref xb), a2);
-                            a3 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref xb, 1 * H), a3);
-                        }
-                        if (t0 + 3 < taps)
-                        {
-                            Vector256<float> k = Vector256.LoadUnsafe(ref kb, (nuint)((t0 + 3) * H));
-                            a3 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref xb), a3);
-                        }
-                        a0.StoreUnsafe(ref Unsafe.Add(ref yb, t0 * H));
-                        a1.StoreUnsafe(ref Unsafe.Add(ref yb, t0 * H), 1 * H);
-                        a2.StoreUnsafe(ref Unsafe.Add(ref yb, t0 * H), 2 * H);
-                        a3.StoreUnsafe(ref Unsafe.Add(ref yb, t0 * H), 3 * H);
                     }
                 }
             }
         }
 
-        /// <summary>CausalConv on Vector128: per window and vector of channels, blocks of 8 frames with one accumulator each.</summary>
+        /// <summary>CausalConv on Vector128: per vector of channels (its kernel slab staged once) and window (its x slab staged),
+        /// blocks of 6 frames with one accumulator each. <paramref name="pack"/>: (2·T + 2)·4 floats of staging.</summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        internal static void CausalConv_V128(ref float x, ref float kern, int taps, ref float d, ref float y, int batch)
+        internal static void CausalConv_V128(ref float x, ref float kern, int taps, ref float d, ref float y, int batch, ref float pack)
         {
-            for (int bi = 0; bi < batch; bi++)
+            const int S = 4;
+            ref float kb = ref pack;                            // kern[·, h..h+S) as [taps][S]
+            ref float xb = ref Unsafe.Add(ref pack, (T + 1) * S); // the window's x[·, h..h+S) as [T][S], zero frames at -1 and T
+            Vector128<float>.Zero.StoreUnsafe(ref xb, unchecked((nuint)(-S)));
+            Vector128<float>.Zero.StoreUnsafe(ref xb, T * S);
+            for (int h0 = 0; h0 < H; h0 += 4)
             {
-                for (int h0 = 0; h0 < H; h0 += 4)
+                int h = h0;
+                ref float kernh = ref Unsafe.Add(ref kern, h);
+                for (int t = 0; t < taps; t++) Vector128.LoadUnsafe(ref kernh, (nuint)(t * H)).StoreUnsafe(ref kb, (nuint)(t * S));
+                Vector128<float> dv = Vector128.LoadUnsafe(ref d, (nuint)h);
+                for (int bi = 0; bi < batch; bi++)
                 {
-                    int h = h0;
-                    ref float xb = ref Unsafe.Add(ref x, bi * T * H + h);  // this window's x[0, h]
+                    ref float xw = ref Unsafe.Add(ref x, bi * T * H + h);
+                    for (int t = 0; t < T; t++) Vector128.LoadUnsafe(ref xw, (nuint)(t * H)).StoreUnsafe(ref xb, (nuint)(t * S));
                     ref float yb = ref Unsafe.Add(ref y, bi * T * H + h);
-                    ref float kb = ref Unsafe.Add(ref kern, h);
-                    Vector128<float> dv = Vector128.LoadUnsafe(ref d, (nuint)h);
-                    for (int t0 = 0; t0 < 56; t0 += 8)
+                    for (int t0 = 0; t0 < 60; t0 += 6)
                     {
-                        ref float xt = ref Unsafe.Add(ref xb, t0 * H);
-                        Vector128<float> a0 = dv * Vector128.LoadUnsafe(ref xt), a1 = dv * Vector128.LoadUnsafe(ref xt, 1 * H), a2 = dv * Vector128.LoadUnsafe(ref xt, 2 * H), a3 = dv * Vector128.LoadUnsafe(ref xt, 3 * H), a4 = dv * Vector128.LoadUnsafe(ref xt, 4 * H), a5 = dv * Vector128.LoadUnsafe(ref xt, 5 * H), a6 = dv * Vector128.LoadUnsafe(ref xt, 6 * H), a7 = dv * Vector128.LoadUnsafe(ref xt, 7 * H);
+                        ref float xt = ref Unsafe.Add(ref xb, t0 * S);
+                        Vector128<float> w0 = Vector128.LoadUnsafe(ref xt), w1 = Vector128.LoadUnsafe(ref xt, 1 * S), w2 = Vector128.LoadUnsafe(ref xt, 2 * S), w3 = Vector128.LoadUnsafe(ref xt, 3 * S), w4 = Vector128.LoadUnsafe(ref xt, 4 * S), w5 = Vector128.LoadUnsafe(ref xt, 5 * S); // w[i] = x[t0 + i - j]
+                        Vector128<float> a0 = dv * w0, a1 = dv * w1, a2 = dv * w2, a3 = dv * w3, a4 = dv * w4, a5 = dv * w5;
                         int full = Math.Min(t0 + 1, taps); // taps that reach every frame of the block
                         ref float kj = ref kb;
-                        ref float xj = ref xt;                // x[t0 - j]
+                        ref float xn = ref Unsafe.Subtract(ref xt, S); // x[t0 - j - 1], the frame entering the window (the zero frame at -1 last)
                         for (int j = 0; j < full; j++)
                         {
                             Vector128<float> k = Vector128.LoadUnsafe(ref kj);
-                            a0 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref xj), a0);
-                            a1 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref xj, 1 * H), a1);
-                            a2 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref xj, 2 * H), a2);
-                            a3 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref xj, 3 * H), a3);
-                            a4 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref xj, 4 * H), a4);
-                            a5 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref xj, 5 * H), a5);
-                            a6 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref xj, 6 * H), a6);
-                            a7 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref xj, 7 * H), a7);
-                            kj = ref Unsafe.Add(ref kj, H);
-                            xj = ref Unsafe.Subtract(ref xj, H);
+                            a0 = Vector128.MultiplyAddEstimate(k, w0, a0);
+                            a1 = Vector128.MultiplyAddEstimate(k, w1, a1);
+                            a2 = Vector128.MultiplyAddEstimate(k, w2, a2);
+                            a3 = Vector128.MultiplyAddEstimate(k, w3, a3);
+                            a4 = Vector128.MultiplyAddEstimate(k, w4, a4);
+                            a5 = Vector128.MultiplyAddEstimate(k, w5, a5);
+                            w5 = w4;
+                            w4 = w3;
+                            w3 = w2;
+                            w2 = w1;
+                            w1 = w0;
+                            w0 = Vector128.LoadUnsafe(ref xn);
+                            kj = ref Unsafe.Add(ref kj, S);
+                            xn = ref Unsafe.Subtract(ref xn, S);
                         }
                         // The triangle: tap t0 + e reaches frames i ≥ e of the block, reading x[i - e] of the window.
                         if (t0 + 1 < taps)
                         {
-                            Vector128<float> k = Vector128.LoadUnsafe(ref kb, (nuint)((t0 + 1) * H));
+                            Vector128<float> k = Vector128.LoadUnsafe(ref kb, (nuint)((t0 + 1) * S));
                             a1 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref xb), a1);
-                            a2 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref xb, 1 * H), a2);
-                            a3 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref xb, 2 * H), a3);
-                            a4 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref xb, 3 * H), a4);
-                            a5 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref xb, 4 * H), a5);
-                            a6 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref xb, 5 * H), a6);
-                            a7 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref xb, 6 * H), a7);
+                            a2 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref xb, 1 * S), a2);
+                            a3 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref xb, 2 * S), a3);
+                            a4 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref xb, 3 * S), a4);
+                            a5 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref xb, 4 * S), a5);
                         }
                         if (t0 + 2 < taps)
                         {
-                            Vector128<float> k = Vector128.LoadUnsafe(ref kb, (nuint)((t0 + 2) * H));
+                            Vector128<float> k = Vector128.LoadUnsafe(ref kb, (nuint)((t0 + 2) * S));
                             a2 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref xb), a2);
-                            a3 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref xb, 1 * H), a3);
-                            a4 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref xb, 2 * H), a4);
-                            a5 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref xb, 3 * H), a5);
-                            a6 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref xb, 4 * H), a6);
-                            a7 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref xb, 5 * H), a7);
+                            a3 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref xb, 1 * S), a3);
+                            a4 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref xb, 2 * S), a4);
+                            a5 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref xb, 3 * S), a5);
                         }
                         if (t0 + 3 < taps)
                         {
-                            Vector128<float> k = Vector128.LoadUnsafe(ref kb, (nuint)((t0 + 3) * H));
+                            Vector128<float> k = Vector128.LoadUnsafe(ref kb, (nuint)((t0 + 3) * S));
                             a3 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref xb), a3);
-                            a4 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref xb, 1 * H), a4);
-                            a5 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref xb, 2 * H), a5);
-                            a6 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref xb, 3 * H), a6);
-                            a7 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref xb, 4 * H), a7);
+                            a4 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref xb, 1 * S), a4);
+                            a5 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref xb, 2 * S), a5);
                         }
                         if (t0 + 4 < taps)
                         {
-                            Vector128<float> k = Vector128.LoadUnsafe(ref kb, (nuint)((t0 + 4) * H));
+                            Vector128<float> k = Vector128.LoadUnsafe(ref kb, (nuint)((t0 + 4) * S));
                             a4 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref xb), a4);
-                            a5 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref xb, 1 * H), a5);
-                            a6 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref xb, 2 * H), a6);
-                            a7 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref xb, 3 * H), a7);
+                            a5 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref xb, 1 * S), a5);
                         }
                         if (t0 + 5 < taps)
                         {
-                            Vector128<float> k = Vector128.LoadUnsafe(ref kb, (nuint)((t0 + 5) * H));
+                            Vector128<float> k = Vector128.LoadUnsafe(ref kb, (nuint)((t0 + 5) * S));
                             a5 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref xb), a5);
-                            a6 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref xb, 1 * H), a6);
-                            a7 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref xb, 2 * H), a7);
-                        }
-                        if (t0 + 6 < taps)
-                        {
-                            Vector128<float> k = Vector128.LoadUnsafe(ref kb, (nuint)((t0 + 6) * H));
-                            a6 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref xb), a6);
-                            a7 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref xb, 1 * H), a7);
-                        }
-                        if (t0 + 7 < taps)
-                        {
-                            Vector128<float> k = Vector128.LoadUnsafe(ref kb, (nuint)((t0 + 7) * H));
-                            a7 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref xb), a7);
                         }
                         a0.StoreUnsafe(ref Unsafe.Add(ref yb, t0 * H));
                         a1.StoreUnsafe(ref Unsafe.Add(ref yb, t0 * H), 1 * H);
@@ -2297,49 +2239,6 @@ namespace H3.Benchmarks.Profile
                         a3.StoreUnsafe(ref Unsafe.Add(ref yb, t0 * H), 3 * H);
                         a4.StoreUnsafe(ref Unsafe.Add(ref yb, t0 * H), 4 * H);
                         a5.StoreUnsafe(ref Unsafe.Add(ref yb, t0 * H), 5 * H);
-                        a6.StoreUnsafe(ref Unsafe.Add(ref yb, t0 * H), 6 * H);
-                        a7.StoreUnsafe(ref Unsafe.Add(ref yb, t0 * H), 7 * H);
-                    }
-                    {
-                        const int t0 = 56; // the last 4 frames
-                        ref float xt = ref Unsafe.Add(ref xb, t0 * H);
-                        Vector128<float> a0 = dv * Vector128.LoadUnsafe(ref xt), a1 = dv * Vector128.LoadUnsafe(ref xt, 1 * H), a2 = dv * Vector128.LoadUnsafe(ref xt, 2 * H), a3 = dv * Vector128.LoadUnsafe(ref xt, 3 * H);
-                        int full = Math.Min(t0 + 1, taps); // taps that reach every frame of the block
-                        ref float kj = ref kb;
-                        ref float xj = ref xt;                // x[t0 - j]
-                        for (int j = 0; j < full; j++)
-                        {
-                            Vector128<float> k = Vector128.LoadUnsafe(ref kj);
-                            a0 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref xj), a0);
-                            a1 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref xj, 1 * H), a1);
-                            a2 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref xj, 2 * H), a2);
-                            a3 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref xj, 3 * H), a3);
-                            kj = ref Unsafe.Add(ref kj, H);
-                            xj = ref Unsafe.Subtract(ref xj, H);
-                        }
-                        // The triangle: tap t0 + e reaches frames i ≥ e of the block, reading x[i - e] of the window.
-                        if (t0 + 1 < taps)
-                        {
-                            Vector128<float> k = Vector128.LoadUnsafe(ref kb, (nuint)((t0 + 1) * H));
-                            a1 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref xb), a1);
-                            a2 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref xb, 1 * H), a2);
-                            a3 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref xb, 2 * H), a3);
-                        }
-                        if (t0 + 2 < taps)
-                        {
-                            Vector128<float> k = Vector128.LoadUnsafe(ref kb, (nuint)((t0 + 2) * H));
-                            a2 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref xb), a2);
-                            a3 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref xb, 1 * H), a3);
-                        }
-                        if (t0 + 3 < taps)
-                        {
-                            Vector128<float> k = Vector128.LoadUnsafe(ref kb, (nuint)((t0 + 3) * H));
-                            a3 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref xb), a3);
-                        }
-                        a0.StoreUnsafe(ref Unsafe.Add(ref yb, t0 * H));
-                        a1.StoreUnsafe(ref Unsafe.Add(ref yb, t0 * H), 1 * H);
-                        a2.StoreUnsafe(ref Unsafe.Add(ref yb, t0 * H), 2 * H);
-                        a3.StoreUnsafe(ref Unsafe.Add(ref yb, t0 * H), 3 * H);
                     }
                 }
             }
@@ -2350,7 +2249,7 @@ namespace H3.Benchmarks.Profile
         /// dKern[j] += Σ_{t≥j} dy[t]·x[t-j] and dD += Σ_t dy[t]·x[t] (accumulated), per channel. Each sum is formed per window
         /// in registers (blocks of frames for dx, blocks of taps for dKern) and added once.
         /// </summary>
-        internal static void CausalConvBackward(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, ReadOnlySpan<float> kern, int taps, ReadOnlySpan<float> d, Span<float> dx, Span<float> dKern, Span<float> dD, int batch)
+        internal static void CausalConvBackward(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, ReadOnlySpan<float> kern, int taps, ReadOnlySpan<float> d, Span<float> dx, Span<float> dKern, Span<float> dD, int batch, Span<float> pack)
         {
             // Lengths are checked once here; the loops index inside them with Unsafe loads.
             ref float dyr = ref MemoryMarshal.GetReference(dy.Slice(0, batch * T * H));
@@ -2360,121 +2259,109 @@ namespace H3.Benchmarks.Profile
             ref float dxr = ref MemoryMarshal.GetReference(dx.Slice(0, batch * T * H));
             ref float dKernr = ref MemoryMarshal.GetReference(dKern.Slice(0, taps * H));
             ref float dDr = ref MemoryMarshal.GetReference(dD.Slice(0, H));
+            ref float packr = ref MemoryMarshal.GetReference(pack.Slice(0, (4 * T + 4) * 8));
             if (Vector256.IsHardwareAccelerated)
-                CausalConvBackward_V256(ref dyr, ref xr, ref kernr, taps, ref dr, ref dxr, ref dKernr, ref dDr, batch);
+                CausalConvBackward_V256(ref dyr, ref xr, ref kernr, taps, ref dr, ref dxr, ref dKernr, ref dDr, batch, ref packr);
             else
-                CausalConvBackward_V128(ref dyr, ref xr, ref kernr, taps, ref dr, ref dxr, ref dKernr, ref dDr, batch); // runs everywhere (in software where Vector128 is not accelerated)
+                CausalConvBackward_V128(ref dyr, ref xr, ref kernr, taps, ref dr, ref dxr, ref dKernr, ref dDr, batch, ref packr); // runs everywhere (in software where Vector128 is not accelerated)
         }
 
-        /// <summary>CausalConvBackward on Vector256: dx in blocks of 8 frames, dKern in blocks of 8 taps, per window and vector of channels.</summary>
+        /// <summary>CausalConvBackward on Vector256: per vector of channels and window (slabs staged as in CausalConv), dx in blocks
+        /// of 6 frames, dKern in blocks of 6 taps summed over the batch in a staged [taps][8] buffer. <paramref name="pack"/>: (4·T + 4)·8 floats.</summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        internal static void CausalConvBackward_V256(ref float dy, ref float x, ref float kern, int taps, ref float d, ref float dx, ref float dKern, ref float dD, int batch)
+        internal static void CausalConvBackward_V256(ref float dy, ref float x, ref float kern, int taps, ref float d, ref float dx, ref float dKern, ref float dD, int batch, ref float pack)
         {
-            for (int bi = 0; bi < batch; bi++)
+            const int S = 8;
+            ref float kb = ref pack;                                // kern[·, h..h+S) as [taps][S]
+            ref float gb = ref Unsafe.Add(ref pack, (T + 1) * S);     // the window's dy[·, h..h+S) as [T][S], zero frames at -1 and T
+            ref float xb = ref Unsafe.Add(ref pack, (2 * T + 3) * S); // the window's x[·, h..h+S), likewise
+            ref float kg = ref Unsafe.Add(ref pack, (3 * T + 4) * S); // Σ over the batch of dKern[·, h..h+S)
+            Vector256<float>.Zero.StoreUnsafe(ref gb, unchecked((nuint)(-S)));
+            Vector256<float>.Zero.StoreUnsafe(ref gb, T * S);
+            Vector256<float>.Zero.StoreUnsafe(ref xb, unchecked((nuint)(-S)));
+            Vector256<float>.Zero.StoreUnsafe(ref xb, T * S);
+            for (int h0 = 0; h0 < H; h0 += 8)
             {
-                for (int h0 = 0; h0 < H; h0 += 8)
+                int h = h0;
+                ref float kernh = ref Unsafe.Add(ref kern, h);
+                for (int t = 0; t < taps; t++) Vector256.LoadUnsafe(ref kernh, (nuint)(t * H)).StoreUnsafe(ref kb, (nuint)(t * S));
+                for (int j = 0; j < taps; j++) Vector256<float>.Zero.StoreUnsafe(ref kg, (nuint)(j * S));
+                Vector256<float> dv = Vector256.LoadUnsafe(ref d, (nuint)h), dDacc = Vector256<float>.Zero;
+                for (int bi = 0; bi < batch; bi++)
                 {
-                    int h = h0;
-                    ref float gb = ref Unsafe.Add(ref dy, bi * T * H + h);  // this window's dy[0, h]
-                    ref float xb = ref Unsafe.Add(ref x, bi * T * H + h);
+                    ref float gw = ref Unsafe.Add(ref dy, bi * T * H + h);
+                    ref float xw = ref Unsafe.Add(ref x, bi * T * H + h);
+                    for (int t = 0; t < T; t++) Vector256.LoadUnsafe(ref gw, (nuint)(t * H)).StoreUnsafe(ref gb, (nuint)(t * S));
+                    for (int t = 0; t < T; t++) Vector256.LoadUnsafe(ref xw, (nuint)(t * H)).StoreUnsafe(ref xb, (nuint)(t * S));
                     ref float db = ref Unsafe.Add(ref dx, bi * T * H + h);
-                    ref float kb = ref Unsafe.Add(ref kern, h);
-                    Vector256<float> dv = Vector256.LoadUnsafe(ref d, (nuint)h), dDacc = Vector256<float>.Zero;
-                    Vector256<float> fresh = Vector256<float>.AllBitsSet; // H = 256 is a multiple of 8: every vector is new
-                    for (int t0 = 0; t0 < 56; t0 += 8)
+                    for (int t0 = 0; t0 < 60; t0 += 6)
                     {
-                        ref float gt = ref Unsafe.Add(ref gb, t0 * H);
-                        Vector256<float> g0 = Vector256.LoadUnsafe(ref gt);
-                        Vector256<float> g1 = Vector256.LoadUnsafe(ref gt, 1 * H);
-                        Vector256<float> g2 = Vector256.LoadUnsafe(ref gt, 2 * H);
-                        Vector256<float> g3 = Vector256.LoadUnsafe(ref gt, 3 * H);
-                        Vector256<float> g4 = Vector256.LoadUnsafe(ref gt, 4 * H);
-                        Vector256<float> g5 = Vector256.LoadUnsafe(ref gt, 5 * H);
-                        Vector256<float> g6 = Vector256.LoadUnsafe(ref gt, 6 * H);
-                        Vector256<float> g7 = Vector256.LoadUnsafe(ref gt, 7 * H);
-                        Vector256<float> a0 = dv * g0, a1 = dv * g1, a2 = dv * g2, a3 = dv * g3, a4 = dv * g4, a5 = dv * g5, a6 = dv * g6, a7 = dv * g7;
-                        ref float xt = ref Unsafe.Add(ref xb, t0 * H);
-                        dDacc = Vector256.MultiplyAddEstimate(g0, Vector256.LoadUnsafe(ref xt), dDacc);
-                        dDacc = Vector256.MultiplyAddEstimate(g1, Vector256.LoadUnsafe(ref xt, 1 * H), dDacc);
-                        dDacc = Vector256.MultiplyAddEstimate(g2, Vector256.LoadUnsafe(ref xt, 2 * H), dDacc);
-                        dDacc = Vector256.MultiplyAddEstimate(g3, Vector256.LoadUnsafe(ref xt, 3 * H), dDacc);
-                        dDacc = Vector256.MultiplyAddEstimate(g4, Vector256.LoadUnsafe(ref xt, 4 * H), dDacc);
-                        dDacc = Vector256.MultiplyAddEstimate(g5, Vector256.LoadUnsafe(ref xt, 5 * H), dDacc);
-                        dDacc = Vector256.MultiplyAddEstimate(g6, Vector256.LoadUnsafe(ref xt, 6 * H), dDacc);
-                        dDacc = Vector256.MultiplyAddEstimate(g7, Vector256.LoadUnsafe(ref xt, 7 * H), dDacc);
-                        int reach = T - 7 - t0, full = Math.Min(taps, reach); // taps that reach every frame of the block
+                        ref float gt = ref Unsafe.Add(ref gb, t0 * S);
+                        ref float xt = ref Unsafe.Add(ref xb, t0 * S);
+                        Vector256<float> w0 = Vector256.LoadUnsafe(ref gt), w1 = Vector256.LoadUnsafe(ref gt, 1 * S), w2 = Vector256.LoadUnsafe(ref gt, 2 * S), w3 = Vector256.LoadUnsafe(ref gt, 3 * S), w4 = Vector256.LoadUnsafe(ref gt, 4 * S), w5 = Vector256.LoadUnsafe(ref gt, 5 * S); // w[i] = dy[t0 + i + j]
+                        dDacc = Vector256.MultiplyAddEstimate(w0, Vector256.LoadUnsafe(ref xt), dDacc);
+                        dDacc = Vector256.MultiplyAddEstimate(w1, Vector256.LoadUnsafe(ref xt, 1 * S), dDacc);
+                        dDacc = Vector256.MultiplyAddEstimate(w2, Vector256.LoadUnsafe(ref xt, 2 * S), dDacc);
+                        dDacc = Vector256.MultiplyAddEstimate(w3, Vector256.LoadUnsafe(ref xt, 3 * S), dDacc);
+                        dDacc = Vector256.MultiplyAddEstimate(w4, Vector256.LoadUnsafe(ref xt, 4 * S), dDacc);
+                        dDacc = Vector256.MultiplyAddEstimate(w5, Vector256.LoadUnsafe(ref xt, 5 * S), dDacc);
+                        Vector256<float> a0 = dv * w0, a1 = dv * w1, a2 = dv * w2, a3 = dv * w3, a4 = dv * w4, a5 = dv * w5;
+                        int reach = T - 5 - t0, full = Math.Min(taps, reach); // taps that reach every frame of the block
                         ref float kj = ref kb;
-                        ref float gj = ref gt;                // dy[t0 + j]
+                        ref float gn = ref Unsafe.Add(ref gt, 6 * S); // dy[t0 + 6 + j], the frame entering the window (the zero frame at T last)
                         for (int j = 0; j < full; j++)
                         {
                             Vector256<float> k = Vector256.LoadUnsafe(ref kj);
-                            a0 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref gj), a0);
-                            a1 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref gj, 1 * H), a1);
-                            a2 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref gj, 2 * H), a2);
-                            a3 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref gj, 3 * H), a3);
-                            a4 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref gj, 4 * H), a4);
-                            a5 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref gj, 5 * H), a5);
-                            a6 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref gj, 6 * H), a6);
-                            a7 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref gj, 7 * H), a7);
-                            kj = ref Unsafe.Add(ref kj, H);
-                            gj = ref Unsafe.Add(ref gj, H);
+                            a0 = Vector256.MultiplyAddEstimate(k, w0, a0);
+                            a1 = Vector256.MultiplyAddEstimate(k, w1, a1);
+                            a2 = Vector256.MultiplyAddEstimate(k, w2, a2);
+                            a3 = Vector256.MultiplyAddEstimate(k, w3, a3);
+                            a4 = Vector256.MultiplyAddEstimate(k, w4, a4);
+                            a5 = Vector256.MultiplyAddEstimate(k, w5, a5);
+                            w0 = w1;
+                            w1 = w2;
+                            w2 = w3;
+                            w3 = w4;
+                            w4 = w5;
+                            w5 = Vector256.LoadUnsafe(ref gn);
+                            kj = ref Unsafe.Add(ref kj, S);
+                            gn = ref Unsafe.Add(ref gn, S);
                         }
                         // The triangle: tap reach + e reaches frames i ≤ size - 2 - e, reading dy[T - size + 1 + i + e] of the window.
                         if (reach + 0 < taps)
                         {
-                            Vector256<float> k = Vector256.LoadUnsafe(ref kb, (nuint)((reach + 0) * H));
-                            a0 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref gb, 53 * H), a0);
-                            a1 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref gb, 54 * H), a1);
-                            a2 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref gb, 55 * H), a2);
-                            a3 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref gb, 56 * H), a3);
-                            a4 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref gb, 57 * H), a4);
-                            a5 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref gb, 58 * H), a5);
-                            a6 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref gb, 59 * H), a6);
+                            Vector256<float> k = Vector256.LoadUnsafe(ref kb, (nuint)((reach + 0) * S));
+                            a0 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref gb, 55 * S), a0);
+                            a1 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref gb, 56 * S), a1);
+                            a2 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref gb, 57 * S), a2);
+                            a3 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref gb, 58 * S), a3);
+                            a4 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref gb, 59 * S), a4);
                         }
                         if (reach + 1 < taps)
                         {
-                            Vector256<float> k = Vector256.LoadUnsafe(ref kb, (nuint)((reach + 1) * H));
-                            a0 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref gb, 54 * H), a0);
-                            a1 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref gb, 55 * H), a1);
-                            a2 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref gb, 56 * H), a2);
-                            a3 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref gb, 57 * H), a3);
-                            a4 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref gb, 58 * H), a4);
-                            a5 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref gb, 59 * H), a5);
+                            Vector256<float> k = Vector256.LoadUnsafe(ref kb, (nuint)((reach + 1) * S));
+                            a0 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref gb, 56 * S), a0);
+                            a1 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref gb, 57 * S), a1);
+                            a2 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref gb, 58 * S), a2);
+                            a3 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref gb, 59 * S), a3);
                         }
                         if (reach + 2 < taps)
                         {
-                            Vector256<float> k = Vector256.LoadUnsafe(ref kb, (nuint)((reach + 2) * H));
-                            a0 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref gb, 55 * H), a0);
-                            a1 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref gb, 56 * H), a1);
-                            a2 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref gb, 57 * H), a2);
-                            a3 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref gb, 58 * H), a3);
-                            a4 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref gb, 59 * H), a4);
+                            Vector256<float> k = Vector256.LoadUnsafe(ref kb, (nuint)((reach + 2) * S));
+                            a0 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref gb, 57 * S), a0);
+                            a1 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref gb, 58 * S), a1);
+                            a2 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref gb, 59 * S), a2);
                         }
                         if (reach + 3 < taps)
                         {
-                            Vector256<float> k = Vector256.LoadUnsafe(ref kb, (nuint)((reach + 3) * H));
-                            a0 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref gb, 56 * H), a0);
-                            a1 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref gb, 57 * H), a1);
-                            a2 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref gb, 58 * H), a2);
-                            a3 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref gb, 59 * H), a3);
+                            Vector256<float> k = Vector256.LoadUnsafe(ref kb, (nuint)((reach + 3) * S));
+                            a0 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref gb, 58 * S), a0);
+                            a1 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref gb, 59 * S), a1);
                         }
                         if (reach + 4 < taps)
                         {
-                            Vector256<float> k = Vector256.LoadUnsafe(ref kb, (nuint)((reach + 4) * H));
-                            a0 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref gb, 57 * H), a0);
-                            a1 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref gb, 58 * H), a1);
-                            a2 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref gb, 59 * H), a2);
-                        }
-                        if (reach + 5 < taps)
-                        {
-                            Vector256<float> k = Vector256.LoadUnsafe(ref kb, (nuint)((reach + 5) * H));
-                            a0 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref gb, 58 * H), a0);
-                            a1 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref gb, 59 * H), a1);
-                        }
-                        if (reach + 6 < taps)
-                        {
-                            Vector256<float> k = Vector256.LoadUnsafe(ref kb, (nuint)((reach + 6) * H));
-                            a0 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref gb, 59 * H), a0);
+                            Vector256<float> k = Vector256.LoadUnsafe(ref kb, (nuint)((reach + 4) * S));
+                            a0 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref gb, 59 * S), a0);
                         }
                         a0.StoreUnsafe(ref Unsafe.Add(ref db, t0 * H));
                         a1.StoreUnsafe(ref Unsafe.Add(ref db, t0 * H), 1 * H);
@@ -2482,257 +2369,180 @@ namespace H3.Benchmarks.Profile
                         a3.StoreUnsafe(ref Unsafe.Add(ref db, t0 * H), 3 * H);
                         a4.StoreUnsafe(ref Unsafe.Add(ref db, t0 * H), 4 * H);
                         a5.StoreUnsafe(ref Unsafe.Add(ref db, t0 * H), 5 * H);
-                        a6.StoreUnsafe(ref Unsafe.Add(ref db, t0 * H), 6 * H);
-                        a7.StoreUnsafe(ref Unsafe.Add(ref db, t0 * H), 7 * H);
                     }
+                    // dKern[j] += Σ_t dy[t]·x[t - j], taps in blocks of 6.
+                    for (int j0 = 0; j0 < taps; j0 += 6)
                     {
-                        const int t0 = 56; // the last 4 frames
-                        ref float gt = ref Unsafe.Add(ref gb, t0 * H);
-                        Vector256<float> g0 = Vector256.LoadUnsafe(ref gt);
-                        Vector256<float> g1 = Vector256.LoadUnsafe(ref gt, 1 * H);
-                        Vector256<float> g2 = Vector256.LoadUnsafe(ref gt, 2 * H);
-                        Vector256<float> g3 = Vector256.LoadUnsafe(ref gt, 3 * H);
-                        Vector256<float> a0 = dv * g0, a1 = dv * g1, a2 = dv * g2, a3 = dv * g3;
-                        ref float xt = ref Unsafe.Add(ref xb, t0 * H);
-                        dDacc = Vector256.MultiplyAddEstimate(g0, Vector256.LoadUnsafe(ref xt), dDacc);
-                        dDacc = Vector256.MultiplyAddEstimate(g1, Vector256.LoadUnsafe(ref xt, 1 * H), dDacc);
-                        dDacc = Vector256.MultiplyAddEstimate(g2, Vector256.LoadUnsafe(ref xt, 2 * H), dDacc);
-                        dDacc = Vector256.MultiplyAddEstimate(g3, Vector256.LoadUnsafe(ref xt, 3 * H), dDacc);
-                        int reach = T - 3 - t0, full = Math.Min(taps, reach); // taps that reach every frame of the block
-                        ref float kj = ref kb;
-                        ref float gj = ref gt;                // dy[t0 + j]
-                        for (int j = 0; j < full; j++)
-                        {
-                            Vector256<float> k = Vector256.LoadUnsafe(ref kj);
-                            a0 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref gj), a0);
-                            a1 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref gj, 1 * H), a1);
-                            a2 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref gj, 2 * H), a2);
-                            a3 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref gj, 3 * H), a3);
-                            kj = ref Unsafe.Add(ref kj, H);
-                            gj = ref Unsafe.Add(ref gj, H);
-                        }
-                        // The triangle: tap reach + e reaches frames i ≤ size - 2 - e, reading dy[T - size + 1 + i + e] of the window.
-                        if (reach + 0 < taps)
-                        {
-                            Vector256<float> k = Vector256.LoadUnsafe(ref kb, (nuint)((reach + 0) * H));
-                            a0 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref gb, 57 * H), a0);
-                            a1 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref gb, 58 * H), a1);
-                            a2 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref gb, 59 * H), a2);
-                        }
-                        if (reach + 1 < taps)
-                        {
-                            Vector256<float> k = Vector256.LoadUnsafe(ref kb, (nuint)((reach + 1) * H));
-                            a0 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref gb, 58 * H), a0);
-                            a1 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref gb, 59 * H), a1);
-                        }
-                        if (reach + 2 < taps)
-                        {
-                            Vector256<float> k = Vector256.LoadUnsafe(ref kb, (nuint)((reach + 2) * H));
-                            a0 = Vector256.MultiplyAddEstimate(k, Vector256.LoadUnsafe(ref gb, 59 * H), a0);
-                        }
-                        a0.StoreUnsafe(ref Unsafe.Add(ref db, t0 * H));
-                        a1.StoreUnsafe(ref Unsafe.Add(ref db, t0 * H), 1 * H);
-                        a2.StoreUnsafe(ref Unsafe.Add(ref db, t0 * H), 2 * H);
-                        a3.StoreUnsafe(ref Unsafe.Add(ref db, t0 * H), 3 * H);
-                    }
-                    (Vector256.LoadUnsafe(ref dD, (nuint)h) + (dDacc & fresh)).StoreUnsafe(ref dD, (nuint)h);
-                    // dKern[j] += Σ_t dy[t]·x[t - j], taps in blocks of 8.
-                    for (int j0 = 0; j0 < taps; j0 += 8)
-                    {
-                        Vector256<float> a0 = Vector256<float>.Zero, a1 = Vector256<float>.Zero, a2 = Vector256<float>.Zero, a3 = Vector256<float>.Zero, a4 = Vector256<float>.Zero, a5 = Vector256<float>.Zero, a6 = Vector256<float>.Zero, a7 = Vector256<float>.Zero;
+                        Vector256<float> a0 = Vector256<float>.Zero, a1 = Vector256<float>.Zero, a2 = Vector256<float>.Zero, a3 = Vector256<float>.Zero, a4 = Vector256<float>.Zero, a5 = Vector256<float>.Zero;
                         if (j0 + 0 < T)
                         {
-                            Vector256<float> g = Vector256.LoadUnsafe(ref gb, (nuint)((j0 + 0) * H));
+                            Vector256<float> g = Vector256.LoadUnsafe(ref gb, (nuint)((j0 + 0) * S));
                             a0 = Vector256.MultiplyAddEstimate(g, Vector256.LoadUnsafe(ref xb), a0);
                         }
                         if (j0 + 1 < T)
                         {
-                            Vector256<float> g = Vector256.LoadUnsafe(ref gb, (nuint)((j0 + 1) * H));
-                            a0 = Vector256.MultiplyAddEstimate(g, Vector256.LoadUnsafe(ref xb, 1 * H), a0);
+                            Vector256<float> g = Vector256.LoadUnsafe(ref gb, (nuint)((j0 + 1) * S));
+                            a0 = Vector256.MultiplyAddEstimate(g, Vector256.LoadUnsafe(ref xb, 1 * S), a0);
                             a1 = Vector256.MultiplyAddEstimate(g, Vector256.LoadUnsafe(ref xb), a1);
                         }
                         if (j0 + 2 < T)
                         {
-                            Vector256<float> g = Vector256.LoadUnsafe(ref gb, (nuint)((j0 + 2) * H));
-                            a0 = Vector256.MultiplyAddEstimate(g, Vector256.LoadUnsafe(ref xb, 2 * H), a0);
-                            a1 = Vector256.MultiplyAddEstimate(g, Vector256.LoadUnsafe(ref xb, 1 * H), a1);
+                            Vector256<float> g = Vector256.LoadUnsafe(ref gb, (nuint)((j0 + 2) * S));
+                            a0 = Vector256.MultiplyAddEstimate(g, Vector256.LoadUnsafe(ref xb, 2 * S), a0);
+                            a1 = Vector256.MultiplyAddEstimate(g, Vector256.LoadUnsafe(ref xb, 1 * S), a1);
                             a2 = Vector256.MultiplyAddEstimate(g, Vector256.LoadUnsafe(ref xb), a2);
                         }
                         if (j0 + 3 < T)
                         {
-                            Vector256<float> g = Vector256.LoadUnsafe(ref gb, (nuint)((j0 + 3) * H));
-                            a0 = Vector256.MultiplyAddEstimate(g, Vector256.LoadUnsafe(ref xb, 3 * H), a0);
-                            a1 = Vector256.MultiplyAddEstimate(g, Vector256.LoadUnsafe(ref xb, 2 * H), a1);
-                            a2 = Vector256.MultiplyAddEstimate(g, Vector256.LoadUnsafe(ref xb, 1 * H), a2);
+                            Vector256<float> g = Vector256.LoadUnsafe(ref gb, (nuint)((j0 + 3) * S));
+                            a0 = Vector256.MultiplyAddEstimate(g, Vector256.LoadUnsafe(ref xb, 3 * S), a0);
+                            a1 = Vector256.MultiplyAddEstimate(g, Vector256.LoadUnsafe(ref xb, 2 * S), a1);
+                            a2 = Vector256.MultiplyAddEstimate(g, Vector256.LoadUnsafe(ref xb, 1 * S), a2);
                             a3 = Vector256.MultiplyAddEstimate(g, Vector256.LoadUnsafe(ref xb), a3);
                         }
                         if (j0 + 4 < T)
                         {
-                            Vector256<float> g = Vector256.LoadUnsafe(ref gb, (nuint)((j0 + 4) * H));
-                            a0 = Vector256.MultiplyAddEstimate(g, Vector256.LoadUnsafe(ref xb, 4 * H), a0);
-                            a1 = Vector256.MultiplyAddEstimate(g, Vector256.LoadUnsafe(ref xb, 3 * H), a1);
-                            a2 = Vector256.MultiplyAddEstimate(g, Vector256.LoadUnsafe(ref xb, 2 * H), a2);
-                            a3 = Vector256.MultiplyAddEstimate(g, Vector256.LoadUnsafe(ref xb, 1 * H), a3);
+                            Vector256<float> g = Vector256.LoadUnsafe(ref gb, (nuint)((j0 + 4) * S));
+                            a0 = Vector256.MultiplyAddEstimate(g, Vector256.LoadUnsafe(ref xb, 4 * S), a0);
+                            a1 = Vector256.MultiplyAddEstimate(g, Vector256.LoadUnsafe(ref xb, 3 * S), a1);
+                            a2 = Vector256.MultiplyAddEstimate(g, Vector256.LoadUnsafe(ref xb, 2 * S), a2);
+                            a3 = Vector256.MultiplyAddEstimate(g, Vector256.LoadUnsafe(ref xb, 1 * S), a3);
                             a4 = Vector256.MultiplyAddEstimate(g, Vector256.LoadUnsafe(ref xb), a4);
                         }
-                        if (j0 + 5 < T)
+                        Vector256<float> w0 = Vector256.LoadUnsafe(ref xb, 5 * S), w1 = Vector256.LoadUnsafe(ref xb, 4 * S), w2 = Vector256.LoadUnsafe(ref xb, 3 * S), w3 = Vector256.LoadUnsafe(ref xb, 2 * S), w4 = Vector256.LoadUnsafe(ref xb, 1 * S), w5 = Vector256.LoadUnsafe(ref xb); // w[i] = x[t - j0 - i] at t = j0 + 5
+                        ref float xn = ref Unsafe.Add(ref xb, 6 * S); // x[t + 1 - j0], the frame entering the window (the zero frame at T last)
+                        for (int t = j0 + 5; t < T; t++)
                         {
-                            Vector256<float> g = Vector256.LoadUnsafe(ref gb, (nuint)((j0 + 5) * H));
-                            a0 = Vector256.MultiplyAddEstimate(g, Vector256.LoadUnsafe(ref xb, 5 * H), a0);
-                            a1 = Vector256.MultiplyAddEstimate(g, Vector256.LoadUnsafe(ref xb, 4 * H), a1);
-                            a2 = Vector256.MultiplyAddEstimate(g, Vector256.LoadUnsafe(ref xb, 3 * H), a2);
-                            a3 = Vector256.MultiplyAddEstimate(g, Vector256.LoadUnsafe(ref xb, 2 * H), a3);
-                            a4 = Vector256.MultiplyAddEstimate(g, Vector256.LoadUnsafe(ref xb, 1 * H), a4);
-                            a5 = Vector256.MultiplyAddEstimate(g, Vector256.LoadUnsafe(ref xb), a5);
+                            Vector256<float> g = Vector256.LoadUnsafe(ref gb, (nuint)(t * S));
+                            a0 = Vector256.MultiplyAddEstimate(g, w0, a0);
+                            a1 = Vector256.MultiplyAddEstimate(g, w1, a1);
+                            a2 = Vector256.MultiplyAddEstimate(g, w2, a2);
+                            a3 = Vector256.MultiplyAddEstimate(g, w3, a3);
+                            a4 = Vector256.MultiplyAddEstimate(g, w4, a4);
+                            a5 = Vector256.MultiplyAddEstimate(g, w5, a5);
+                            w5 = w4;
+                            w4 = w3;
+                            w3 = w2;
+                            w2 = w1;
+                            w1 = w0;
+                            w0 = Vector256.LoadUnsafe(ref xn);
+                            xn = ref Unsafe.Add(ref xn, S);
                         }
-                        if (j0 + 6 < T)
-                        {
-                            Vector256<float> g = Vector256.LoadUnsafe(ref gb, (nuint)((j0 + 6) * H));
-                            a0 = Vector256.MultiplyAddEstimate(g, Vector256.LoadUnsafe(ref xb, 6 * H), a0);
-                            a1 = Vector256.MultiplyAddEstimate(g, Vector256.LoadUnsafe(ref xb, 5 * H), a1);
-                            a2 = Vector256.MultiplyAddEstimate(g, Vector256.LoadUnsafe(ref xb, 4 * H), a2);
-                            a3 = Vector256.MultiplyAddEstimate(g, Vector256.LoadUnsafe(ref xb, 3 * H), a3);
-                            a4 = Vector256.MultiplyAddEstimate(g, Vector256.LoadUnsafe(ref xb, 2 * H), a4);
-                            a5 = Vector256.MultiplyAddEstimate(g, Vector256.LoadUnsafe(ref xb, 1 * H), a5);
-                            a6 = Vector256.MultiplyAddEstimate(g, Vector256.LoadUnsafe(ref xb), a6);
-                        }
-                        ref float xs = ref Unsafe.Add(ref xb, 7 * H); // x[t - j0] at t = j0 + 7
-                        for (int t = j0 + 7; t < T; t++)
-                        {
-                            Vector256<float> g = Vector256.LoadUnsafe(ref gb, (nuint)(t * H));
-                            a0 = Vector256.MultiplyAddEstimate(g, Vector256.LoadUnsafe(ref xs), a0);
-                            a1 = Vector256.MultiplyAddEstimate(g, Vector256.LoadUnsafe(ref Unsafe.Subtract(ref xs, 1 * H)), a1);
-                            a2 = Vector256.MultiplyAddEstimate(g, Vector256.LoadUnsafe(ref Unsafe.Subtract(ref xs, 2 * H)), a2);
-                            a3 = Vector256.MultiplyAddEstimate(g, Vector256.LoadUnsafe(ref Unsafe.Subtract(ref xs, 3 * H)), a3);
-                            a4 = Vector256.MultiplyAddEstimate(g, Vector256.LoadUnsafe(ref Unsafe.Subtract(ref xs, 4 * H)), a4);
-                            a5 = Vector256.MultiplyAddEstimate(g, Vector256.LoadUnsafe(ref Unsafe.Subtract(ref xs, 5 * H)), a5);
-                            a6 = Vector256.MultiplyAddEstimate(g, Vector256.LoadUnsafe(ref Unsafe.Subtract(ref xs, 6 * H)), a6);
-                            a7 = Vector256.MultiplyAddEstimate(g, Vector256.LoadUnsafe(ref Unsafe.Subtract(ref xs, 7 * H)), a7);
-                            xs = ref Unsafe.Add(ref xs, H);
-                        }
-                        ref float kd = ref Unsafe.Add(ref dKern, j0 * H + h);
-                        if (j0 + 0 < taps) (Vector256.LoadUnsafe(ref kd) + (a0 & fresh)).StoreUnsafe(ref kd);
-                        if (j0 + 1 < taps) (Vector256.LoadUnsafe(ref Unsafe.Add(ref kd, 1 * H)) + (a1 & fresh)).StoreUnsafe(ref Unsafe.Add(ref kd, 1 * H));
-                        if (j0 + 2 < taps) (Vector256.LoadUnsafe(ref Unsafe.Add(ref kd, 2 * H)) + (a2 & fresh)).StoreUnsafe(ref Unsafe.Add(ref kd, 2 * H));
-                        if (j0 + 3 < taps) (Vector256.LoadUnsafe(ref Unsafe.Add(ref kd, 3 * H)) + (a3 & fresh)).StoreUnsafe(ref Unsafe.Add(ref kd, 3 * H));
-                        if (j0 + 4 < taps) (Vector256.LoadUnsafe(ref Unsafe.Add(ref kd, 4 * H)) + (a4 & fresh)).StoreUnsafe(ref Unsafe.Add(ref kd, 4 * H));
-                        if (j0 + 5 < taps) (Vector256.LoadUnsafe(ref Unsafe.Add(ref kd, 5 * H)) + (a5 & fresh)).StoreUnsafe(ref Unsafe.Add(ref kd, 5 * H));
-                        if (j0 + 6 < taps) (Vector256.LoadUnsafe(ref Unsafe.Add(ref kd, 6 * H)) + (a6 & fresh)).StoreUnsafe(ref Unsafe.Add(ref kd, 6 * H));
-                        if (j0 + 7 < taps) (Vector256.LoadUnsafe(ref Unsafe.Add(ref kd, 7 * H)) + (a7 & fresh)).StoreUnsafe(ref Unsafe.Add(ref kd, 7 * H));
+                        ref float kd = ref Unsafe.Add(ref kg, j0 * S);
+                        if (j0 + 0 < taps) (Vector256.LoadUnsafe(ref kd) + a0).StoreUnsafe(ref kd);
+                        if (j0 + 1 < taps) (Vector256.LoadUnsafe(ref Unsafe.Add(ref kd, 1 * S)) + a1).StoreUnsafe(ref Unsafe.Add(ref kd, 1 * S));
+                        if (j0 + 2 < taps) (Vector256.LoadUnsafe(ref Unsafe.Add(ref kd, 2 * S)) + a2).StoreUnsafe(ref Unsafe.Add(ref kd, 2 * S));
+                        if (j0 + 3 < taps) (Vector256.LoadUnsafe(ref Unsafe.Add(ref kd, 3 * S)) + a3).StoreUnsafe(ref Unsafe.Add(ref kd, 3 * S));
+                        if (j0 + 4 < taps) (Vector256.LoadUnsafe(ref Unsafe.Add(ref kd, 4 * S)) + a4).StoreUnsafe(ref Unsafe.Add(ref kd, 4 * S));
+                        if (j0 + 5 < taps) (Vector256.LoadUnsafe(ref Unsafe.Add(ref kd, 5 * S)) + a5).StoreUnsafe(ref Unsafe.Add(ref kd, 5 * S));
                     }
+                }
+                Vector256<float> fresh = Vector256<float>.AllBitsSet; // H = 256 is a multiple of 8: every lane is new
+                (Vector256.LoadUnsafe(ref dD, (nuint)h) + (dDacc & fresh)).StoreUnsafe(ref dD, (nuint)h);
+                for (int j = 0; j < taps; j++)
+                {
+                    ref float at = ref Unsafe.Add(ref dKern, j * H + h);
+                    (Vector256.LoadUnsafe(ref at) + (Vector256.LoadUnsafe(ref kg, (nuint)(j * S)) & fresh)).StoreUnsafe(ref at);
                 }
             }
         }
 
-        /// <summary>CausalConvBackward on Vector128: dx in blocks of 8 frames, dKern in blocks of 8 taps, per window and vector of channels.</summary>
+        /// <summary>CausalConvBackward on Vector128: per vector of channels and window (slabs staged as in CausalConv), dx in blocks
+        /// of 6 frames, dKern in blocks of 6 taps summed over the batch in a staged [taps][4] buffer. <paramref name="pack"/>: (4·T + 4)·4 floats.</summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        internal static void CausalConvBackward_V128(ref float dy, ref float x, ref float kern, int taps, ref float d, ref float dx, ref float dKern, ref float dD, int batch)
+        internal static void CausalConvBackward_V128(ref float dy, ref float x, ref float kern, int taps, ref float d, ref float dx, ref float dKern, ref float dD, int batch, ref float pack)
         {
-            for (int bi = 0; bi < batch; bi++)
+            const int S = 4;
+            ref float kb = ref pack;                                // kern[·, h..h+S) as [taps][S]
+            ref float gb = ref Unsafe.Add(ref pack, (T + 1) * S);     // the window's dy[·, h..h+S) as [T][S], zero frames at -1 and T
+            ref float xb = ref Unsafe.Add(ref pack, (2 * T + 3) * S); // the window's x[·, h..h+S), likewise
+            ref float kg = ref Unsafe.Add(ref pack, (3 * T + 4) * S); // Σ over the batch of dKern[·, h..h+S)
+            Vector128<float>.Zero.StoreUnsafe(ref gb, unchecked((nuint)(-S)));
+            Vector128<float>.Zero.StoreUnsafe(ref gb, T * S);
+            Vector128<float>.Zero.StoreUnsafe(ref xb, unchecked((nuint)(-S)));
+            Vector128<float>.Zero.StoreUnsafe(ref xb, T * S);
+            for (int h0 = 0; h0 < H; h0 += 4)
             {
-                for (int h0 = 0; h0 < H; h0 += 4)
+                int h = h0;
+                ref float kernh = ref Unsafe.Add(ref kern, h);
+                for (int t = 0; t < taps; t++) Vector128.LoadUnsafe(ref kernh, (nuint)(t * H)).StoreUnsafe(ref kb, (nuint)(t * S));
+                for (int j = 0; j < taps; j++) Vector128<float>.Zero.StoreUnsafe(ref kg, (nuint)(j * S));
+                Vector128<float> dv = Vector128.LoadUnsafe(ref d, (nuint)h), dDacc = Vector128<float>.Zero;
+                for (int bi = 0; bi < batch; bi++)
                 {
-                    int h = h0;
-                    ref float gb = ref Unsafe.Add(ref dy, bi * T * H + h);  // this window's dy[0, h]
-                    ref float xb = ref Unsafe.Add(ref x, bi * T * H + h);
+                    ref float gw = ref Unsafe.Add(ref dy, bi * T * H + h);
+                    ref float xw = ref Unsafe.Add(ref x, bi * T * H + h);
+                    for (int t = 0; t < T; t++) Vector128.LoadUnsafe(ref gw, (nuint)(t * H)).StoreUnsafe(ref gb, (nuint)(t * S));
+                    for (int t = 0; t < T; t++) Vector128.LoadUnsafe(ref xw, (nuint)(t * H)).StoreUnsafe(ref xb, (nuint)(t * S));
                     ref float db = ref Unsafe.Add(ref dx, bi * T * H + h);
-                    ref float kb = ref Unsafe.Add(ref kern, h);
-                    Vector128<float> dv = Vector128.LoadUnsafe(ref d, (nuint)h), dDacc = Vector128<float>.Zero;
-                    Vector128<float> fresh = Vector128<float>.AllBitsSet; // H = 256 is a multiple of 4: every vector is new
-                    for (int t0 = 0; t0 < 56; t0 += 8)
+                    for (int t0 = 0; t0 < 60; t0 += 6)
                     {
-                        ref float gt = ref Unsafe.Add(ref gb, t0 * H);
-                        Vector128<float> g0 = Vector128.LoadUnsafe(ref gt);
-                        Vector128<float> g1 = Vector128.LoadUnsafe(ref gt, 1 * H);
-                        Vector128<float> g2 = Vector128.LoadUnsafe(ref gt, 2 * H);
-                        Vector128<float> g3 = Vector128.LoadUnsafe(ref gt, 3 * H);
-                        Vector128<float> g4 = Vector128.LoadUnsafe(ref gt, 4 * H);
-                        Vector128<float> g5 = Vector128.LoadUnsafe(ref gt, 5 * H);
-                        Vector128<float> g6 = Vector128.LoadUnsafe(ref gt, 6 * H);
-                        Vector128<float> g7 = Vector128.LoadUnsafe(ref gt, 7 * H);
-                        Vector128<float> a0 = dv * g0, a1 = dv * g1, a2 = dv * g2, a3 = dv * g3, a4 = dv * g4, a5 = dv * g5, a6 = dv * g6, a7 = dv * g7;
-                        ref float xt = ref Unsafe.Add(ref xb, t0 * H);
-                        dDacc = Vector128.MultiplyAddEstimate(g0, Vector128.LoadUnsafe(ref xt), dDacc);
-                        dDacc = Vector128.MultiplyAddEstimate(g1, Vector128.LoadUnsafe(ref xt, 1 * H), dDacc);
-                        dDacc = Vector128.MultiplyAddEstimate(g2, Vector128.LoadUnsafe(ref xt, 2 * H), dDacc);
-                        dDacc = Vector128.MultiplyAddEstimate(g3, Vector128.LoadUnsafe(ref xt, 3 * H), dDacc);
-                        dDacc = Vector128.MultiplyAddEstimate(g4, Vector128.LoadUnsafe(ref xt, 4 * H), dDacc);
-                        dDacc = Vector128.MultiplyAddEstimate(g5, Vector128.LoadUnsafe(ref xt, 5 * H), dDacc);
-                        dDacc = Vector128.MultiplyAddEstimate(g6, Vector128.LoadUnsafe(ref xt, 6 * H), dDacc);
-                        dDacc = Vector128.MultiplyAddEstimate(g7, Vector128.LoadUnsafe(ref xt, 7 * H), dDacc);
-                        int reach = T - 7 - t0, full = Math.Min(taps, reach); // taps that reach every frame of the block
+                        ref float gt = ref Unsafe.Add(ref gb, t0 * S);
+                        ref float xt = ref Unsafe.Add(ref xb, t0 * S);
+                        Vector128<float> w0 = Vector128.LoadUnsafe(ref gt), w1 = Vector128.LoadUnsafe(ref gt, 1 * S), w2 = Vector128.LoadUnsafe(ref gt, 2 * S), w3 = Vector128.LoadUnsafe(ref gt, 3 * S), w4 = Vector128.LoadUnsafe(ref gt, 4 * S), w5 = Vector128.LoadUnsafe(ref gt, 5 * S); // w[i] = dy[t0 + i + j]
+                        dDacc = Vector128.MultiplyAddEstimate(w0, Vector128.LoadUnsafe(ref xt), dDacc);
+                        dDacc = Vector128.MultiplyAddEstimate(w1, Vector128.LoadUnsafe(ref xt, 1 * S), dDacc);
+                        dDacc = Vector128.MultiplyAddEstimate(w2, Vector128.LoadUnsafe(ref xt, 2 * S), dDacc);
+                        dDacc = Vector128.MultiplyAddEstimate(w3, Vector128.LoadUnsafe(ref xt, 3 * S), dDacc);
+                        dDacc = Vector128.MultiplyAddEstimate(w4, Vector128.LoadUnsafe(ref xt, 4 * S), dDacc);
+                        dDacc = Vector128.MultiplyAddEstimate(w5, Vector128.LoadUnsafe(ref xt, 5 * S), dDacc);
+                        Vector128<float> a0 = dv * w0, a1 = dv * w1, a2 = dv * w2, a3 = dv * w3, a4 = dv * w4, a5 = dv * w5;
+                        int reach = T - 5 - t0, full = Math.Min(taps, reach); // taps that reach every frame of the block
                         ref float kj = ref kb;
-                        ref float gj = ref gt;                // dy[t0 + j]
+                        ref float gn = ref Unsafe.Add(ref gt, 6 * S); // dy[t0 + 6 + j], the frame entering the window (the zero frame at T last)
                         for (int j = 0; j < full; j++)
                         {
                             Vector128<float> k = Vector128.LoadUnsafe(ref kj);
-                            a0 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref gj), a0);
-                            a1 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref gj, 1 * H), a1);
-                            a2 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref gj, 2 * H), a2);
-                            a3 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref gj, 3 * H), a3);
-                            a4 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref gj, 4 * H), a4);
-                            a5 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref gj, 5 * H), a5);
-                            a6 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref gj, 6 * H), a6);
-                            a7 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref gj, 7 * H), a7);
-                            kj = ref Unsafe.Add(ref kj, H);
-                            gj = ref Unsafe.Add(ref gj, H);
+                            a0 = Vector128.MultiplyAddEstimate(k, w0, a0);
+                            a1 = Vector128.MultiplyAddEstimate(k, w1, a1);
+                            a2 = Vector128.MultiplyAddEstimate(k, w2, a2);
+                            a3 = Vector128.MultiplyAddEstimate(k, w3, a3);
+                            a4 = Vector128.MultiplyAddEstimate(k, w4, a4);
+                            a5 = Vector128.MultiplyAddEstimate(k, w5, a5);
+                            w0 = w1;
+                            w1 = w2;
+                            w2 = w3;
+                            w3 = w4;
+                            w4 = w5;
+                            w5 = Vector128.LoadUnsafe(ref gn);
+                            kj = ref Unsafe.Add(ref kj, S);
+                            gn = ref Unsafe.Add(ref gn, S);
                         }
                         // The triangle: tap reach + e reaches frames i ≤ size - 2 - e, reading dy[T - size + 1 + i + e] of the window.
                         if (reach + 0 < taps)
                         {
-                            Vector128<float> k = Vector128.LoadUnsafe(ref kb, (nuint)((reach + 0) * H));
-                            a0 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref gb, 53 * H), a0);
-                            a1 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref gb, 54 * H), a1);
-                            a2 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref gb, 55 * H), a2);
-                            a3 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref gb, 56 * H), a3);
-                            a4 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref gb, 57 * H), a4);
-                            a5 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref gb, 58 * H), a5);
-                            a6 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref gb, 59 * H), a6);
+                            Vector128<float> k = Vector128.LoadUnsafe(ref kb, (nuint)((reach + 0) * S));
+                            a0 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref gb, 55 * S), a0);
+                            a1 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref gb, 56 * S), a1);
+                            a2 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref gb, 57 * S), a2);
+                            a3 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref gb, 58 * S), a3);
+                            a4 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref gb, 59 * S), a4);
                         }
                         if (reach + 1 < taps)
                         {
-                            Vector128<float> k = Vector128.LoadUnsafe(ref kb, (nuint)((reach + 1) * H));
-                            a0 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref gb, 54 * H), a0);
-                            a1 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref gb, 55 * H), a1);
-                            a2 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref gb, 56 * H), a2);
-                            a3 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref gb, 57 * H), a3);
-                            a4 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref gb, 58 * H), a4);
-                            a5 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref gb, 59 * H), a5);
+                            Vector128<float> k = Vector128.LoadUnsafe(ref kb, (nuint)((reach + 1) * S));
+                            a0 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref gb, 56 * S), a0);
+                            a1 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref gb, 57 * S), a1);
+                            a2 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref gb, 58 * S), a2);
+                            a3 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref gb, 59 * S), a3);
                         }
                         if (reach + 2 < taps)
                         {
-                            Vector128<float> k = Vector128.LoadUnsafe(ref kb, (nuint)((reach + 2) * H));
-                            a0 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref gb, 55 * H), a0);
-                            a1 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref gb, 56 * H), a1);
-                            a2 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref gb, 57 * H), a2);
-                            a3 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref gb, 58 * H), a3);
-                            a4 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref gb, 59 * H), a4);
+                            Vector128<float> k = Vector128.LoadUnsafe(ref kb, (nuint)((reach + 2) * S));
+                            a0 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref gb, 57 * S), a0);
+                            a1 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref gb, 58 * S), a1);
+                            a2 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref gb, 59 * S), a2);
                         }
                         if (reach + 3 < taps)
                         {
-                            Vector128<float> k = Vector128.LoadUnsafe(ref kb, (nuint)((reach + 3) * H));
-                            a0 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref gb, 56 * H), a0);
-                            a1 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref gb, 57 * H), a1);
-                            a2 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref gb, 58 * H), a2);
-                            a3 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref gb, 59 * H), a3);
+                            Vector128<float> k = Vector128.LoadUnsafe(ref kb, (nuint)((reach + 3) * S));
+                            a0 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref gb, 58 * S), a0);
+                            a1 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref gb, 59 * S), a1);
                         }
                         if (reach + 4 < taps)
                         {
-                            Vector128<float> k = Vector128.LoadUnsafe(ref kb, (nuint)((reach + 4) * H));
-                            a0 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref gb, 57 * H), a0);
-                            a1 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref gb, 58 * H), a1);
-                            a2 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref gb, 59 * H), a2);
-                        }
-                        if (reach + 5 < taps)
-                        {
-                            Vector128<float> k = Vector128.LoadUnsafe(ref kb, (nuint)((reach + 5) * H));
-                            a0 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref gb, 58 * H), a0);
-                            a1 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref gb, 59 * H), a1);
-                        }
-                        if (reach + 6 < taps)
-                        {
-                            Vector128<float> k = Vector128.LoadUnsafe(ref kb, (nuint)((reach + 6) * H));
-                            a0 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref gb, 59 * H), a0);
+                            Vector128<float> k = Vector128.LoadUnsafe(ref kb, (nuint)((reach + 4) * S));
+                            a0 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref gb, 59 * S), a0);
                         }
                         a0.StoreUnsafe(ref Unsafe.Add(ref db, t0 * H));
                         a1.StoreUnsafe(ref Unsafe.Add(ref db, t0 * H), 1 * H);
@@ -2740,144 +2550,80 @@ namespace H3.Benchmarks.Profile
                         a3.StoreUnsafe(ref Unsafe.Add(ref db, t0 * H), 3 * H);
                         a4.StoreUnsafe(ref Unsafe.Add(ref db, t0 * H), 4 * H);
                         a5.StoreUnsafe(ref Unsafe.Add(ref db, t0 * H), 5 * H);
-                        a6.StoreUnsafe(ref Unsafe.Add(ref db, t0 * H), 6 * H);
-                        a7.StoreUnsafe(ref Unsafe.Add(ref db, t0 * H), 7 * H);
                     }
+                    // dKern[j] += Σ_t dy[t]·x[t - j], taps in blocks of 6.
+                    for (int j0 = 0; j0 < taps; j0 += 6)
                     {
-                        const int t0 = 56; // the last 4 frames
-                        ref float gt = ref Unsafe.Add(ref gb, t0 * H);
-                        Vector128<float> g0 = Vector128.LoadUnsafe(ref gt);
-                        Vector128<float> g1 = Vector128.LoadUnsafe(ref gt, 1 * H);
-                        Vector128<float> g2 = Vector128.LoadUnsafe(ref gt, 2 * H);
-                        Vector128<float> g3 = Vector128.LoadUnsafe(ref gt, 3 * H);
-                        Vector128<float> a0 = dv * g0, a1 = dv * g1, a2 = dv * g2, a3 = dv * g3;
-                        ref float xt = ref Unsafe.Add(ref xb, t0 * H);
-                        dDacc = Vector128.MultiplyAddEstimate(g0, Vector128.LoadUnsafe(ref xt), dDacc);
-                        dDacc = Vector128.MultiplyAddEstimate(g1, Vector128.LoadUnsafe(ref xt, 1 * H), dDacc);
-                        dDacc = Vector128.MultiplyAddEstimate(g2, Vector128.LoadUnsafe(ref xt, 2 * H), dDacc);
-                        dDacc = Vector128.MultiplyAddEstimate(g3, Vector128.LoadUnsafe(ref xt, 3 * H), dDacc);
-                        int reach = T - 3 - t0, full = Math.Min(taps, reach); // taps that reach every frame of the block
-                        ref float kj = ref kb;
-                        ref float gj = ref gt;                // dy[t0 + j]
-                        for (int j = 0; j < full; j++)
-                        {
-                            Vector128<float> k = Vector128.LoadUnsafe(ref kj);
-                            a0 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref gj), a0);
-                            a1 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref gj, 1 * H), a1);
-                            a2 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref gj, 2 * H), a2);
-                            a3 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref gj, 3 * H), a3);
-                            kj = ref Unsafe.Add(ref kj, H);
-                            gj = ref Unsafe.Add(ref gj, H);
-                        }
-                        // The triangle: tap reach + e reaches frames i ≤ size - 2 - e, reading dy[T - size + 1 + i + e] of the window.
-                        if (reach + 0 < taps)
-                        {
-                            Vector128<float> k = Vector128.LoadUnsafe(ref kb, (nuint)((reach + 0) * H));
-                            a0 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref gb, 57 * H), a0);
-                            a1 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref gb, 58 * H), a1);
-                            a2 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref gb, 59 * H), a2);
-                        }
-                        if (reach + 1 < taps)
-                        {
-                            Vector128<float> k = Vector128.LoadUnsafe(ref kb, (nuint)((reach + 1) * H));
-                            a0 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref gb, 58 * H), a0);
-                            a1 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref gb, 59 * H), a1);
-                        }
-                        if (reach + 2 < taps)
-                        {
-                            Vector128<float> k = Vector128.LoadUnsafe(ref kb, (nuint)((reach + 2) * H));
-                            a0 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref gb, 59 * H), a0);
-                        }
-                        a0.StoreUnsafe(ref Unsafe.Add(ref db, t0 * H));
-                        a1.StoreUnsafe(ref Unsafe.Add(ref db, t0 * H), 1 * H);
-                        a2.StoreUnsafe(ref Unsafe.Add(ref db, t0 * H), 2 * H);
-                        a3.StoreUnsafe(ref Unsafe.Add(ref db, t0 * H), 3 * H);
-                    }
-                    (Vector128.LoadUnsafe(ref dD, (nuint)h) + (dDacc & fresh)).StoreUnsafe(ref dD, (nuint)h);
-                    // dKern[j] += Σ_t dy[t]·x[t - j], taps in blocks of 8.
-                    for (int j0 = 0; j0 < taps; j0 += 8)
-                    {
-                        Vector128<float> a0 = Vector128<float>.Zero, a1 = Vector128<float>.Zero, a2 = Vector128<float>.Zero, a3 = Vector128<float>.Zero, a4 = Vector128<float>.Zero, a5 = Vector128<float>.Zero, a6 = Vector128<float>.Zero, a7 = Vector128<float>.Zero;
+                        Vector128<float> a0 = Vector128<float>.Zero, a1 = Vector128<float>.Zero, a2 = Vector128<float>.Zero, a3 = Vector128<float>.Zero, a4 = Vector128<float>.Zero, a5 = Vector128<float>.Zero;
                         if (j0 + 0 < T)
                         {
-                            Vector128<float> g = Vector128.LoadUnsafe(ref gb, (nuint)((j0 + 0) * H));
+                            Vector128<float> g = Vector128.LoadUnsafe(ref gb, (nuint)((j0 + 0) * S));
                             a0 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb), a0);
                         }
                         if (j0 + 1 < T)
                         {
-                            Vector128<float> g = Vector128.LoadUnsafe(ref gb, (nuint)((j0 + 1) * H));
-                            a0 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb, 1 * H), a0);
+                            Vector128<float> g = Vector128.LoadUnsafe(ref gb, (nuint)((j0 + 1) * S));
+                            a0 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb, 1 * S), a0);
                             a1 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb), a1);
                         }
                         if (j0 + 2 < T)
                         {
-                            Vector128<float> g = Vector128.LoadUnsafe(ref gb, (nuint)((j0 + 2) * H));
-                            a0 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb, 2 * H), a0);
-                            a1 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb, 1 * H), a1);
+                            Vector128<float> g = Vector128.LoadUnsafe(ref gb, (nuint)((j0 + 2) * S));
+                            a0 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb, 2 * S), a0);
+                            a1 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb, 1 * S), a1);
                             a2 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb), a2);
                         }
                         if (j0 + 3 < T)
                         {
-                            Vector128<float> g = Vector128.LoadUnsafe(ref gb, (nuint)((j0 + 3) * H));
-                            a0 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb, 3 * H), a0);
-                            a1 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb, 2 * H), a1);
-                            a2 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb, 1 * H), a2);
+                            Vector128<float> g = Vector128.LoadUnsafe(ref gb, (nuint)((j0 + 3) * S));
+                            a0 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb, 3 * S), a0);
+                            a1 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb, 2 * S), a1);
+                            a2 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb, 1 * S), a2);
                             a3 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb), a3);
                         }
                         if (j0 + 4 < T)
                         {
-                            Vector128<float> g = Vector128.LoadUnsafe(ref gb, (nuint)((j0 + 4) * H));
-                            a0 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb, 4 * H), a0);
-                            a1 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb, 3 * H), a1);
-                            a2 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb, 2 * H), a2);
-                            a3 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb, 1 * H), a3);
+                            Vector128<float> g = Vector128.LoadUnsafe(ref gb, (nuint)((j0 + 4) * S));
+                            a0 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb, 4 * S), a0);
+                            a1 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb, 3 * S), a1);
+                            a2 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb, 2 * S), a2);
+                            a3 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb, 1 * S), a3);
                             a4 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb), a4);
                         }
-                        if (j0 + 5 < T)
+                        Vector128<float> w0 = Vector128.LoadUnsafe(ref xb, 5 * S), w1 = Vector128.LoadUnsafe(ref xb, 4 * S), w2 = Vector128.LoadUnsafe(ref xb, 3 * S), w3 = Vector128.LoadUnsafe(ref xb, 2 * S), w4 = Vector128.LoadUnsafe(ref xb, 1 * S), w5 = Vector128.LoadUnsafe(ref xb); // w[i] = x[t - j0 - i] at t = j0 + 5
+                        ref float xn = ref Unsafe.Add(ref xb, 6 * S); // x[t + 1 - j0], the frame entering the window (the zero frame at T last)
+                        for (int t = j0 + 5; t < T; t++)
                         {
-                            Vector128<float> g = Vector128.LoadUnsafe(ref gb, (nuint)((j0 + 5) * H));
-                            a0 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb, 5 * H), a0);
-                            a1 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb, 4 * H), a1);
-                            a2 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb, 3 * H), a2);
-                            a3 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb, 2 * H), a3);
-                            a4 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb, 1 * H), a4);
-                            a5 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb), a5);
+                            Vector128<float> g = Vector128.LoadUnsafe(ref gb, (nuint)(t * S));
+                            a0 = Vector128.MultiplyAddEstimate(g, w0, a0);
+                            a1 = Vector128.MultiplyAddEstimate(g, w1, a1);
+                            a2 = Vector128.MultiplyAddEstimate(g, w2, a2);
+                            a3 = Vector128.MultiplyAddEstimate(g, w3, a3);
+                            a4 = Vector128.MultiplyAddEstimate(g, w4, a4);
+                            a5 = Vector128.MultiplyAddEstimate(g, w5, a5);
+                            w5 = w4;
+                            w4 = w3;
+                            w3 = w2;
+                            w2 = w1;
+                            w1 = w0;
+                            w0 = Vector128.LoadUnsafe(ref xn);
+                            xn = ref Unsafe.Add(ref xn, S);
                         }
-                        if (j0 + 6 < T)
-                        {
-                            Vector128<float> g = Vector128.LoadUnsafe(ref gb, (nuint)((j0 + 6) * H));
-                            a0 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb, 6 * H), a0);
-                            a1 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb, 5 * H), a1);
-                            a2 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb, 4 * H), a2);
-                            a3 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb, 3 * H), a3);
-                            a4 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb, 2 * H), a4);
-                            a5 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb, 1 * H), a5);
-                            a6 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb), a6);
-                        }
-                        ref float xs = ref Unsafe.Add(ref xb, 7 * H); // x[t - j0] at t = j0 + 7
-                        for (int t = j0 + 7; t < T; t++)
-                        {
-                            Vector128<float> g = Vector128.LoadUnsafe(ref gb, (nuint)(t * H));
-                            a0 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xs), a0);
-                            a1 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref Unsafe.Subtract(ref xs, 1 * H)), a1);
-                            a2 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref Unsafe.Subtract(ref xs, 2 * H)), a2);
-                            a3 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref Unsafe.Subtract(ref xs, 3 * H)), a3);
-                            a4 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref Unsafe.Subtract(ref xs, 4 * H)), a4);
-                            a5 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref Unsafe.Subtract(ref xs, 5 * H)), a5);
-                            a6 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref Unsafe.Subtract(ref xs, 6 * H)), a6);
-                            a7 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref Unsafe.Subtract(ref xs, 7 * H)), a7);
-                            xs = ref Unsafe.Add(ref xs, H);
-                        }
-                        ref float kd = ref Unsafe.Add(ref dKern, j0 * H + h);
-                        if (j0 + 0 < taps) (Vector128.LoadUnsafe(ref kd) + (a0 & fresh)).StoreUnsafe(ref kd);
-                        if (j0 + 1 < taps) (Vector128.LoadUnsafe(ref Unsafe.Add(ref kd, 1 * H)) + (a1 & fresh)).StoreUnsafe(ref Unsafe.Add(ref kd, 1 * H));
-                        if (j0 + 2 < taps) (Vector128.LoadUnsafe(ref Unsafe.Add(ref kd, 2 * H)) + (a2 & fresh)).StoreUnsafe(ref Unsafe.Add(ref kd, 2 * H));
-                        if (j0 + 3 < taps) (Vector128.LoadUnsafe(ref Unsafe.Add(ref kd, 3 * H)) + (a3 & fresh)).StoreUnsafe(ref Unsafe.Add(ref kd, 3 * H));
-                        if (j0 + 4 < taps) (Vector128.LoadUnsafe(ref Unsafe.Add(ref kd, 4 * H)) + (a4 & fresh)).StoreUnsafe(ref Unsafe.Add(ref kd, 4 * H));
-                        if (j0 + 5 < taps) (Vector128.LoadUnsafe(ref Unsafe.Add(ref kd, 5 * H)) + (a5 & fresh)).StoreUnsafe(ref Unsafe.Add(ref kd, 5 * H));
-                        if (j0 + 6 < taps) (Vector128.LoadUnsafe(ref Unsafe.Add(ref kd, 6 * H)) + (a6 & fresh)).StoreUnsafe(ref Unsafe.Add(ref kd, 6 * H));
-                        if (j0 + 7 < taps) (Vector128.LoadUnsafe(ref Unsafe.Add(ref kd, 7 * H)) + (a7 & fresh)).StoreUnsafe(ref Unsafe.Add(ref kd, 7 * H));
+                        ref float kd = ref Unsafe.Add(ref kg, j0 * S);
+                        if (j0 + 0 < taps) (Vector128.LoadUnsafe(ref kd) + a0).StoreUnsafe(ref kd);
+                        if (j0 + 1 < taps) (Vector128.LoadUnsafe(ref Unsafe.Add(ref kd, 1 * S)) + a1).StoreUnsafe(ref Unsafe.Add(ref kd, 1 * S));
+                        if (j0 + 2 < taps) (Vector128.LoadUnsafe(ref Unsafe.Add(ref kd, 2 * S)) + a2).StoreUnsafe(ref Unsafe.Add(ref kd, 2 * S));
+                        if (j0 + 3 < taps) (Vector128.LoadUnsafe(ref Unsafe.Add(ref kd, 3 * S)) + a3).StoreUnsafe(ref Unsafe.Add(ref kd, 3 * S));
+                        if (j0 + 4 < taps) (Vector128.LoadUnsafe(ref Unsafe.Add(ref kd, 4 * S)) + a4).StoreUnsafe(ref Unsafe.Add(ref kd, 4 * S));
+                        if (j0 + 5 < taps) (Vector128.LoadUnsafe(ref Unsafe.Add(ref kd, 5 * S)) + a5).StoreUnsafe(ref Unsafe.Add(ref kd, 5 * S));
                     }
+                }
+                Vector128<float> fresh = Vector128<float>.AllBitsSet; // H = 256 is a multiple of 4: every lane is new
+                (Vector128.LoadUnsafe(ref dD, (nuint)h) + (dDacc & fresh)).StoreUnsafe(ref dD, (nuint)h);
+                for (int j = 0; j < taps; j++)
+                {
+                    ref float at = ref Unsafe.Add(ref dKern, j * H + h);
+                    (Vector128.LoadUnsafe(ref at) + (Vector128.LoadUnsafe(ref kg, (nuint)(j * S)) & fresh)).StoreUnsafe(ref at);
                 }
             }
         }
@@ -4385,7 +4131,7 @@ namespace H3.Benchmarks.Profile
 
         /// <summary>
         /// mixer.shift on one frame, times v: k[b] joins the ring at <paramref name="slot"/>, then
-        /// w[b,h] = (D[h]·k[b,h] + Σ_{j<taps} Ks[j,h]·ring[b, (slot - j) mod ShiftTaps, h])·v[b,h], summed in Forward's order.
+        /// w[b,h] = (D[h]·k[b,h] + Σ_{j&lt;taps} Ks[j,h]·ring[b, (slot - j) mod ShiftTaps, h])·v[b,h], summed in Forward's order.
         /// Taps outer, channels inner, accumulating in w: every array is read front to back.
         /// </summary>
         internal static void ShiftStep(ReadOnlySpan<float> k, ReadOnlySpan<float> v, ReadOnlySpan<float> ks, ReadOnlySpan<float> d, Span<float> ring, Span<float> w, int batch, int slot, int taps)
@@ -4540,7 +4286,7 @@ namespace H3.Benchmarks.Profile
         }
 
         /// <summary>
-        /// mixer.conv before its SiLU on one frame: y[b,h] = bias[h] + ck[0,h]·m[b,h] + Σ_{1≤j<taps} ck[j,h]·history[b, j-1, h] with
+        /// mixer.conv before its SiLU on one frame: y[b,h] = bias[h] + ck[0,h]·m[b,h] + Σ_{1≤j&lt;taps} ck[j,h]·history[b, j-1, h] with
         /// ck[j,h] = weight[h,0,K-1-j] (Forward's order); then m[b] joins the front of the history (the last K-1 values).
         /// </summary>
         internal static void ConvStep(ReadOnlySpan<float> m, ReadOnlySpan<float> weight, ReadOnlySpan<float> bias, Span<float> ck, Span<float> history, Span<float> y, int batch, int taps)
@@ -4721,12 +4467,12 @@ namespace H3.Benchmarks.Profile
             Linear_256x256(a.Z, rows, p.Slice(L0_MixerVProjWeight, H * H), p.Slice(L0_MixerVProjBias, H), a.Value, accumulate: false, s.Pack);
             // layers.0.mixer.shift: ks = Ks * k + D·k;  w = ks ⊙ v
             ShiftKernel(p.Slice(L0_MixerShiftB, H * N), p.Slice(L0_MixerShiftC, H * N), a.ShiftKernel);
-            CausalConv(a.Key, a.ShiftKernel, ShiftTaps, p.Slice(L0_MixerShiftD, H), a.Shift, batch);
+            CausalConv(a.Key, a.ShiftKernel, ShiftTaps, p.Slice(L0_MixerShiftD, H), a.Shift, batch, s.Pack);
             TensorPrimitives.Multiply(a.Shift, a.Value, a.W);
             // layers.0.mixer.diag: yd = Kd * w + D·w;  m = q ⊙ yd
             DiagKernel(p.Slice(L0_MixerDiagLogDt, H), p.Slice(L0_MixerDiagInvAReal, H * Modes), p.Slice(L0_MixerDiagAImag, H * Modes),
                 p.Slice(L0_MixerDiagB, H * N), p.Slice(L0_MixerDiagC, H * N), a.DiagKernel);
-            CausalConv(a.W, a.DiagKernel, T, p.Slice(L0_MixerDiagD, H), a.Yd, batch);
+            CausalConv(a.W, a.DiagKernel, T, p.Slice(L0_MixerDiagD, H), a.Yd, batch, s.Pack);
             TensorPrimitives.Multiply(a.Q, a.Yd, a.M);
             // layers.0.mixer.conv: m = SiLU(conv(m) + bias)
             ShortConv(a.M, p.Slice(L0_MixerConvWeight, H * K), p.Slice(L0_MixerConvBias, H), a.ConvKernel, a.ConvPre, batch);
@@ -4760,12 +4506,12 @@ namespace H3.Benchmarks.Profile
             Linear_256x256(a.Z, rows, p.Slice(L1_MixerVProjWeight, H * H), p.Slice(L1_MixerVProjBias, H), a.Value, accumulate: false, s.Pack);
             // layers.1.mixer.shift: ks = Ks * k + D·k;  w = ks ⊙ v
             ShiftKernel(p.Slice(L1_MixerShiftB, H * N), p.Slice(L1_MixerShiftC, H * N), a.ShiftKernel);
-            CausalConv(a.Key, a.ShiftKernel, ShiftTaps, p.Slice(L1_MixerShiftD, H), a.Shift, batch);
+            CausalConv(a.Key, a.ShiftKernel, ShiftTaps, p.Slice(L1_MixerShiftD, H), a.Shift, batch, s.Pack);
             TensorPrimitives.Multiply(a.Shift, a.Value, a.W);
             // layers.1.mixer.diag: yd = Kd * w + D·w;  m = q ⊙ yd
             DiagKernel(p.Slice(L1_MixerDiagLogDt, H), p.Slice(L1_MixerDiagInvAReal, H * Modes), p.Slice(L1_MixerDiagAImag, H * Modes),
                 p.Slice(L1_MixerDiagB, H * N), p.Slice(L1_MixerDiagC, H * N), a.DiagKernel);
-            CausalConv(a.W, a.DiagKernel, T, p.Slice(L1_MixerDiagD, H), a.Yd, batch);
+            CausalConv(a.W, a.DiagKernel, T, p.Slice(L1_MixerDiagD, H), a.Yd, batch, s.Pack);
             TensorPrimitives.Multiply(a.Q, a.Yd, a.M);
             // layers.1.mixer.conv: m = SiLU(conv(m) + bias)
             ShortConv(a.M, p.Slice(L1_MixerConvWeight, H * K), p.Slice(L1_MixerConvBias, H), a.ConvKernel, a.ConvPre, batch);
@@ -4799,12 +4545,12 @@ namespace H3.Benchmarks.Profile
             Linear_256x256(a.Z, rows, p.Slice(L2_MixerVProjWeight, H * H), p.Slice(L2_MixerVProjBias, H), a.Value, accumulate: false, s.Pack);
             // layers.2.mixer.shift: ks = Ks * k + D·k;  w = ks ⊙ v
             ShiftKernel(p.Slice(L2_MixerShiftB, H * N), p.Slice(L2_MixerShiftC, H * N), a.ShiftKernel);
-            CausalConv(a.Key, a.ShiftKernel, ShiftTaps, p.Slice(L2_MixerShiftD, H), a.Shift, batch);
+            CausalConv(a.Key, a.ShiftKernel, ShiftTaps, p.Slice(L2_MixerShiftD, H), a.Shift, batch, s.Pack);
             TensorPrimitives.Multiply(a.Shift, a.Value, a.W);
             // layers.2.mixer.diag: yd = Kd * w + D·w;  m = q ⊙ yd
             DiagKernel(p.Slice(L2_MixerDiagLogDt, H), p.Slice(L2_MixerDiagInvAReal, H * Modes), p.Slice(L2_MixerDiagAImag, H * Modes),
                 p.Slice(L2_MixerDiagB, H * N), p.Slice(L2_MixerDiagC, H * N), a.DiagKernel);
-            CausalConv(a.W, a.DiagKernel, T, p.Slice(L2_MixerDiagD, H), a.Yd, batch);
+            CausalConv(a.W, a.DiagKernel, T, p.Slice(L2_MixerDiagD, H), a.Yd, batch, s.Pack);
             TensorPrimitives.Multiply(a.Q, a.Yd, a.M);
             // layers.2.mixer.conv: m = SiLU(conv(m) + bias)
             ShortConv(a.M, p.Slice(L2_MixerConvWeight, H * K), p.Slice(L2_MixerConvBias, H), a.ConvKernel, a.ConvPre, batch);
@@ -4838,12 +4584,12 @@ namespace H3.Benchmarks.Profile
             Linear_256x256(a.Z, rows, p.Slice(L3_MixerVProjWeight, H * H), p.Slice(L3_MixerVProjBias, H), a.Value, accumulate: false, s.Pack);
             // layers.3.mixer.shift: ks = Ks * k + D·k;  w = ks ⊙ v
             ShiftKernel(p.Slice(L3_MixerShiftB, H * N), p.Slice(L3_MixerShiftC, H * N), a.ShiftKernel);
-            CausalConv(a.Key, a.ShiftKernel, ShiftTaps, p.Slice(L3_MixerShiftD, H), a.Shift, batch);
+            CausalConv(a.Key, a.ShiftKernel, ShiftTaps, p.Slice(L3_MixerShiftD, H), a.Shift, batch, s.Pack);
             TensorPrimitives.Multiply(a.Shift, a.Value, a.W);
             // layers.3.mixer.diag: yd = Kd * w + D·w;  m = q ⊙ yd
             DiagKernel(p.Slice(L3_MixerDiagLogDt, H), p.Slice(L3_MixerDiagInvAReal, H * Modes), p.Slice(L3_MixerDiagAImag, H * Modes),
                 p.Slice(L3_MixerDiagB, H * N), p.Slice(L3_MixerDiagC, H * N), a.DiagKernel);
-            CausalConv(a.W, a.DiagKernel, T, p.Slice(L3_MixerDiagD, H), a.Yd, batch);
+            CausalConv(a.W, a.DiagKernel, T, p.Slice(L3_MixerDiagD, H), a.Yd, batch, s.Pack);
             TensorPrimitives.Multiply(a.Q, a.Yd, a.M);
             // layers.3.mixer.conv: m = SiLU(conv(m) + bias)
             ShortConv(a.M, p.Slice(L3_MixerConvWeight, H * K), p.Slice(L3_MixerConvBias, H), a.ConvKernel, a.ConvPre, batch);
@@ -4915,14 +4661,14 @@ namespace H3.Benchmarks.Profile
             // m = SiLU(conv(m) + bias)  (layers.0.mixer.conv)
             SiluBackward(s.D2, a.ConvPre, rows, s.Temp1);
             s.DConvKernel.Clear();
-            CausalConvBackward(s.D2, a.M, a.ConvKernel, K, s.Zeros.Slice(0, H), s.D3, s.DConvKernel, s.Temp2.Slice(0, H), batch);
+            CausalConvBackward(s.D2, a.M, a.ConvKernel, K, s.Zeros.Slice(0, H), s.D3, s.DConvKernel, s.Temp2.Slice(0, H), batch, s.Pack);
             ColumnSums(s.D2, rows, g.Slice(L0_MixerConvBias, H));
             ConvKernelBackward(s.DConvKernel, g.Slice(L0_MixerConvWeight, H * K));
             // m = q ⊙ yd;  yd = Kd * w + D·w  (layers.0.mixer.diag)
             TensorPrimitives.Multiply(s.D3, a.Yd, s.D4);   // dq
             TensorPrimitives.Multiply(s.D3, a.Q, s.D1);    // dyd
             s.DDiagKernel.Clear();
-            CausalConvBackward(s.D1, a.W, a.DiagKernel, T, p.Slice(L0_MixerDiagD, H), s.D2, s.DDiagKernel, g.Slice(L0_MixerDiagD, H), batch);
+            CausalConvBackward(s.D1, a.W, a.DiagKernel, T, p.Slice(L0_MixerDiagD, H), s.D2, s.DDiagKernel, g.Slice(L0_MixerDiagD, H), batch, s.Pack);
             DiagKernelBackward(s.DDiagKernel, p.Slice(L0_MixerDiagLogDt, H), p.Slice(L0_MixerDiagInvAReal, H * Modes), p.Slice(L0_MixerDiagAImag, H * Modes),
                 p.Slice(L0_MixerDiagB, H * N), p.Slice(L0_MixerDiagC, H * N),
                 g.Slice(L0_MixerDiagLogDt, H), g.Slice(L0_MixerDiagInvAReal, H * Modes), g.Slice(L0_MixerDiagAImag, H * Modes), g.Slice(L0_MixerDiagB, H * N), g.Slice(L0_MixerDiagC, H * N));
@@ -4930,7 +4676,7 @@ namespace H3.Benchmarks.Profile
             TensorPrimitives.Multiply(s.D2, a.Value, s.D3);  // dks
             TensorPrimitives.Multiply(s.D2, a.Shift, s.D2);  // dv
             s.DShiftKernel.Clear();
-            CausalConvBackward(s.D3, a.Key, a.ShiftKernel, ShiftTaps, p.Slice(L0_MixerShiftD, H), s.D1, s.DShiftKernel, g.Slice(L0_MixerShiftD, H), batch);
+            CausalConvBackward(s.D3, a.Key, a.ShiftKernel, ShiftTaps, p.Slice(L0_MixerShiftD, H), s.D1, s.DShiftKernel, g.Slice(L0_MixerShiftD, H), batch, s.Pack);
             ShiftKernelBackward(s.DShiftKernel, p.Slice(L0_MixerShiftB, H * N), p.Slice(L0_MixerShiftC, H * N), g.Slice(L0_MixerShiftB, H * N), g.Slice(L0_MixerShiftC, H * N));
             // q, k, v = z·Wᵀ + b  (layers.0.mixer.{q,k,v}_proj): dq in D4, dk in D1, dv in D2
             WeightGrad_256x256(s.D4, a.Z, rows, g.Slice(L0_MixerQProjWeight, H * H), g.Slice(L0_MixerQProjBias, H), s.Pack);
@@ -4965,14 +4711,14 @@ namespace H3.Benchmarks.Profile
             // m = SiLU(conv(m) + bias)  (layers.1.mixer.conv)
             SiluBackward(s.D2, a.ConvPre, rows, s.Temp1);
             s.DConvKernel.Clear();
-            CausalConvBackward(s.D2, a.M, a.ConvKernel, K, s.Zeros.Slice(0, H), s.D3, s.DConvKernel, s.Temp2.Slice(0, H), batch);
+            CausalConvBackward(s.D2, a.M, a.ConvKernel, K, s.Zeros.Slice(0, H), s.D3, s.DConvKernel, s.Temp2.Slice(0, H), batch, s.Pack);
             ColumnSums(s.D2, rows, g.Slice(L1_MixerConvBias, H));
             ConvKernelBackward(s.DConvKernel, g.Slice(L1_MixerConvWeight, H * K));
             // m = q ⊙ yd;  yd = Kd * w + D·w  (layers.1.mixer.diag)
             TensorPrimitives.Multiply(s.D3, a.Yd, s.D4);   // dq
             TensorPrimitives.Multiply(s.D3, a.Q, s.D1);    // dyd
             s.DDiagKernel.Clear();
-            CausalConvBackward(s.D1, a.W, a.DiagKernel, T, p.Slice(L1_MixerDiagD, H), s.D2, s.DDiagKernel, g.Slice(L1_MixerDiagD, H), batch);
+            CausalConvBackward(s.D1, a.W, a.DiagKernel, T, p.Slice(L1_MixerDiagD, H), s.D2, s.DDiagKernel, g.Slice(L1_MixerDiagD, H), batch, s.Pack);
             DiagKernelBackward(s.DDiagKernel, p.Slice(L1_MixerDiagLogDt, H), p.Slice(L1_MixerDiagInvAReal, H * Modes), p.Slice(L1_MixerDiagAImag, H * Modes),
                 p.Slice(L1_MixerDiagB, H * N), p.Slice(L1_MixerDiagC, H * N),
                 g.Slice(L1_MixerDiagLogDt, H), g.Slice(L1_MixerDiagInvAReal, H * Modes), g.Slice(L1_MixerDiagAImag, H * Modes), g.Slice(L1_MixerDiagB, H * N), g.Slice(L1_MixerDiagC, H * N));
@@ -4980,7 +4726,7 @@ namespace H3.Benchmarks.Profile
             TensorPrimitives.Multiply(s.D2, a.Value, s.D3);  // dks
             TensorPrimitives.Multiply(s.D2, a.Shift, s.D2);  // dv
             s.DShiftKernel.Clear();
-            CausalConvBackward(s.D3, a.Key, a.ShiftKernel, ShiftTaps, p.Slice(L1_MixerShiftD, H), s.D1, s.DShiftKernel, g.Slice(L1_MixerShiftD, H), batch);
+            CausalConvBackward(s.D3, a.Key, a.ShiftKernel, ShiftTaps, p.Slice(L1_MixerShiftD, H), s.D1, s.DShiftKernel, g.Slice(L1_MixerShiftD, H), batch, s.Pack);
             ShiftKernelBackward(s.DShiftKernel, p.Slice(L1_MixerShiftB, H * N), p.Slice(L1_MixerShiftC, H * N), g.Slice(L1_MixerShiftB, H * N), g.Slice(L1_MixerShiftC, H * N));
             // q, k, v = z·Wᵀ + b  (layers.1.mixer.{q,k,v}_proj): dq in D4, dk in D1, dv in D2
             WeightGrad_256x256(s.D4, a.Z, rows, g.Slice(L1_MixerQProjWeight, H * H), g.Slice(L1_MixerQProjBias, H), s.Pack);
@@ -5015,14 +4761,14 @@ namespace H3.Benchmarks.Profile
             // m = SiLU(conv(m) + bias)  (layers.2.mixer.conv)
             SiluBackward(s.D2, a.ConvPre, rows, s.Temp1);
             s.DConvKernel.Clear();
-            CausalConvBackward(s.D2, a.M, a.ConvKernel, K, s.Zeros.Slice(0, H), s.D3, s.DConvKernel, s.Temp2.Slice(0, H), batch);
+            CausalConvBackward(s.D2, a.M, a.ConvKernel, K, s.Zeros.Slice(0, H), s.D3, s.DConvKernel, s.Temp2.Slice(0, H), batch, s.Pack);
             ColumnSums(s.D2, rows, g.Slice(L2_MixerConvBias, H));
             ConvKernelBackward(s.DConvKernel, g.Slice(L2_MixerConvWeight, H * K));
             // m = q ⊙ yd;  yd = Kd * w + D·w  (layers.2.mixer.diag)
             TensorPrimitives.Multiply(s.D3, a.Yd, s.D4);   // dq
             TensorPrimitives.Multiply(s.D3, a.Q, s.D1);    // dyd
             s.DDiagKernel.Clear();
-            CausalConvBackward(s.D1, a.W, a.DiagKernel, T, p.Slice(L2_MixerDiagD, H), s.D2, s.DDiagKernel, g.Slice(L2_MixerDiagD, H), batch);
+            CausalConvBackward(s.D1, a.W, a.DiagKernel, T, p.Slice(L2_MixerDiagD, H), s.D2, s.DDiagKernel, g.Slice(L2_MixerDiagD, H), batch, s.Pack);
             DiagKernelBackward(s.DDiagKernel, p.Slice(L2_MixerDiagLogDt, H), p.Slice(L2_MixerDiagInvAReal, H * Modes), p.Slice(L2_MixerDiagAImag, H * Modes),
                 p.Slice(L2_MixerDiagB, H * N), p.Slice(L2_MixerDiagC, H * N),
                 g.Slice(L2_MixerDiagLogDt, H), g.Slice(L2_MixerDiagInvAReal, H * Modes), g.Slice(L2_MixerDiagAImag, H * Modes), g.Slice(L2_MixerDiagB, H * N), g.Slice(L2_MixerDiagC, H * N));
@@ -5030,7 +4776,7 @@ namespace H3.Benchmarks.Profile
             TensorPrimitives.Multiply(s.D2, a.Value, s.D3);  // dks
             TensorPrimitives.Multiply(s.D2, a.Shift, s.D2);  // dv
             s.DShiftKernel.Clear();
-            CausalConvBackward(s.D3, a.Key, a.ShiftKernel, ShiftTaps, p.Slice(L2_MixerShiftD, H), s.D1, s.DShiftKernel, g.Slice(L2_MixerShiftD, H), batch);
+            CausalConvBackward(s.D3, a.Key, a.ShiftKernel, ShiftTaps, p.Slice(L2_MixerShiftD, H), s.D1, s.DShiftKernel, g.Slice(L2_MixerShiftD, H), batch, s.Pack);
             ShiftKernelBackward(s.DShiftKernel, p.Slice(L2_MixerShiftB, H * N), p.Slice(L2_MixerShiftC, H * N), g.Slice(L2_MixerShiftB, H * N), g.Slice(L2_MixerShiftC, H * N));
             // q, k, v = z·Wᵀ + b  (layers.2.mixer.{q,k,v}_proj): dq in D4, dk in D1, dv in D2
             WeightGrad_256x256(s.D4, a.Z, rows, g.Slice(L2_MixerQProjWeight, H * H), g.Slice(L2_MixerQProjBias, H), s.Pack);
@@ -5065,14 +4811,14 @@ namespace H3.Benchmarks.Profile
             // m = SiLU(conv(m) + bias)  (layers.3.mixer.conv)
             SiluBackward(s.D2, a.ConvPre, rows, s.Temp1);
             s.DConvKernel.Clear();
-            CausalConvBackward(s.D2, a.M, a.ConvKernel, K, s.Zeros.Slice(0, H), s.D3, s.DConvKernel, s.Temp2.Slice(0, H), batch);
+            CausalConvBackward(s.D2, a.M, a.ConvKernel, K, s.Zeros.Slice(0, H), s.D3, s.DConvKernel, s.Temp2.Slice(0, H), batch, s.Pack);
             ColumnSums(s.D2, rows, g.Slice(L3_MixerConvBias, H));
             ConvKernelBackward(s.DConvKernel, g.Slice(L3_MixerConvWeight, H * K));
             // m = q ⊙ yd;  yd = Kd * w + D·w  (layers.3.mixer.diag)
             TensorPrimitives.Multiply(s.D3, a.Yd, s.D4);   // dq
             TensorPrimitives.Multiply(s.D3, a.Q, s.D1);    // dyd
             s.DDiagKernel.Clear();
-            CausalConvBackward(s.D1, a.W, a.DiagKernel, T, p.Slice(L3_MixerDiagD, H), s.D2, s.DDiagKernel, g.Slice(L3_MixerDiagD, H), batch);
+            CausalConvBackward(s.D1, a.W, a.DiagKernel, T, p.Slice(L3_MixerDiagD, H), s.D2, s.DDiagKernel, g.Slice(L3_MixerDiagD, H), batch, s.Pack);
             DiagKernelBackward(s.DDiagKernel, p.Slice(L3_MixerDiagLogDt, H), p.Slice(L3_MixerDiagInvAReal, H * Modes), p.Slice(L3_MixerDiagAImag, H * Modes),
                 p.Slice(L3_MixerDiagB, H * N), p.Slice(L3_MixerDiagC, H * N),
                 g.Slice(L3_MixerDiagLogDt, H), g.Slice(L3_MixerDiagInvAReal, H * Modes), g.Slice(L3_MixerDiagAImag, H * Modes), g.Slice(L3_MixerDiagB, H * N), g.Slice(L3_MixerDiagC, H * N));
@@ -5080,7 +4826,7 @@ namespace H3.Benchmarks.Profile
             TensorPrimitives.Multiply(s.D2, a.Value, s.D3);  // dks
             TensorPrimitives.Multiply(s.D2, a.Shift, s.D2);  // dv
             s.DShiftKernel.Clear();
-            CausalConvBackward(s.D3, a.Key, a.ShiftKernel, ShiftTaps, p.Slice(L3_MixerShiftD, H), s.D1, s.DShiftKernel, g.Slice(L3_MixerShiftD, H), batch);
+            CausalConvBackward(s.D3, a.Key, a.ShiftKernel, ShiftTaps, p.Slice(L3_MixerShiftD, H), s.D1, s.DShiftKernel, g.Slice(L3_MixerShiftD, H), batch, s.Pack);
             ShiftKernelBackward(s.DShiftKernel, p.Slice(L3_MixerShiftB, H * N), p.Slice(L3_MixerShiftC, H * N), g.Slice(L3_MixerShiftB, H * N), g.Slice(L3_MixerShiftC, H * N));
             // q, k, v = z·Wᵀ + b  (layers.3.mixer.{q,k,v}_proj): dq in D4, dk in D1, dv in D2
             WeightGrad_256x256(s.D4, a.Z, rows, g.Slice(L3_MixerQProjWeight, H * H), g.Slice(L3_MixerQProjBias, H), s.Pack);

@@ -57,11 +57,11 @@ public static class PhaseProfile
                 KernelsCopy.EnsureSsmKernels(p, off[l + "mixer.shift.B"], b.Cache.Slice(i * KernelsCopy.LayerCache, KernelsCopy.LayerCache), out Span<float> ks, out Span<float> kd);
                 Stop("SSM kernel cache check (Ks, Kd)");
                 Start();
-                KernelsCopy.CausalConv(b.Key, ks, KernelsCopy.ShiftTaps, P(l + "mixer.shift.D", H), b.Z, batch);
+                KernelsCopy.CausalConv(b.Key, ks, KernelsCopy.ShiftTaps, P(l + "mixer.shift.D", H), b.Z, batch, b.Pack);
                 System.Numerics.Tensors.TensorPrimitives.Multiply(b.Z, b.Value, b.Z);
                 Stop("shift SSM conv ⊙ v");
                 Start();
-                KernelsCopy.CausalConv(b.Z, kd, T, P(l + "mixer.diag.D", H), b.Key, batch);
+                KernelsCopy.CausalConv(b.Z, kd, T, P(l + "mixer.diag.D", H), b.Key, batch, b.Pack);
                 System.Numerics.Tensors.TensorPrimitives.Multiply(b.Key, b.Q, b.Key);
                 Stop("diag SSM conv ⊙ q");
                 Start(); KernelsCopy.ShortConv(b.Key, P(l + "mixer.conv.weight", H * K), P(l + "mixer.conv.bias", H), b.ConvKernel, b.Value, batch);

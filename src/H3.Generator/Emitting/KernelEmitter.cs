@@ -192,10 +192,10 @@ internal static class KernelEmitter
         w.Line($"// layers.{i}.mixer.shift: Ks[h,j] = Σ_m B[h,m]·C[h,m+j];  w = (Σ_j Ks[h,j]·k[t-j] + D·k[t]) ⊙ v   → z");
         w.Line($"// (Ks and Kd come from this scratch's cache, rebuilt only when the layer's SSM parameters changed.)");
         w.Line($"EnsureSsmKernels(p, {L("MixerShiftB")}, b.Cache.Slice({Int(i)} * LayerCache, LayerCache), out Span<float> shiftKernel, out Span<float> diagKernel);");
-        w.Line($"CausalConv(b.Key, shiftKernel, ShiftTaps, p.Slice({L("MixerShiftD")}, H), b.Z, batch);");
+        w.Line($"CausalConv(b.Key, shiftKernel, ShiftTaps, p.Slice({L("MixerShiftD")}, H), b.Z, batch, b.Pack);");
         w.Line("TensorPrimitives.Multiply(b.Z, b.Value, b.Z);");
         w.Line($"// layers.{i}.mixer.diag: Kd[h,l] = 2·Re Σ_n C·dB·dA^l;  m = q ⊙ (Σ_l Kd[h,l]·w[t-l] + D·w[t])   → k");
-        w.Line($"CausalConv(b.Z, diagKernel, T, p.Slice({L("MixerDiagD")}, H), b.Key, batch);");
+        w.Line($"CausalConv(b.Z, diagKernel, T, p.Slice({L("MixerDiagD")}, H), b.Key, batch, b.Pack);");
         w.Line("TensorPrimitives.Multiply(b.Key, b.Q, b.Key);");
         string m = "b.Key";
         if (c.K > 0)

@@ -154,12 +154,12 @@ internal static class TrainingEmitter
         w.Line($"{hh}(a.Z, rows, p.Slice({L("MixerVProjWeight")}, H * H), p.Slice({L("MixerVProjBias")}, H), a.Value, accumulate: false, s.Pack);");
         w.Line($"// layers.{i}.mixer.shift: ks = Ks * k + D·k;  w = ks ⊙ v");
         w.Line($"ShiftKernel(p.Slice({L("MixerShiftB")}, H * N), p.Slice({L("MixerShiftC")}, H * N), a.ShiftKernel);");
-        w.Line($"CausalConv(a.Key, a.ShiftKernel, ShiftTaps, p.Slice({L("MixerShiftD")}, H), a.Shift, batch);");
+        w.Line($"CausalConv(a.Key, a.ShiftKernel, ShiftTaps, p.Slice({L("MixerShiftD")}, H), a.Shift, batch, s.Pack);");
         w.Line("TensorPrimitives.Multiply(a.Shift, a.Value, a.W);");
         w.Line($"// layers.{i}.mixer.diag: yd = Kd * w + D·w;  m = q ⊙ yd");
         w.Line($"DiagKernel(p.Slice({L("MixerDiagLogDt")}, H), p.Slice({L("MixerDiagInvAReal")}, H * Modes), p.Slice({L("MixerDiagAImag")}, H * Modes),");
         w.Line($"    p.Slice({L("MixerDiagB")}, H * N), p.Slice({L("MixerDiagC")}, H * N), a.DiagKernel);");
-        w.Line($"CausalConv(a.W, a.DiagKernel, T, p.Slice({L("MixerDiagD")}, H), a.Yd, batch);");
+        w.Line($"CausalConv(a.W, a.DiagKernel, T, p.Slice({L("MixerDiagD")}, H), a.Yd, batch, s.Pack);");
         w.Line("TensorPrimitives.Multiply(a.Q, a.Yd, a.M);");
         string m = "a.M";
         if (c.K > 0)
@@ -256,7 +256,7 @@ internal static class TrainingEmitter
             w.Line($"// m = SiLU(conv(m) + bias)  (layers.{i}.mixer.conv)");
             w.Line("SiluBackward(s.D2, a.ConvPre, rows, s.Temp1);");
             w.Line("s.DConvKernel.Clear();");
-            w.Line("CausalConvBackward(s.D2, a.M, a.ConvKernel, K, s.Zeros.Slice(0, H), s.D3, s.DConvKernel, s.Temp2.Slice(0, H), batch);");
+            w.Line("CausalConvBackward(s.D2, a.M, a.ConvKernel, K, s.Zeros.Slice(0, H), s.D3, s.DConvKernel, s.Temp2.Slice(0, H), batch, s.Pack);");
             w.Line($"ColumnSums(s.D2, rows, g.Slice({L("MixerConvBias")}, H));");
             w.Line($"ConvKernelBackward(s.DConvKernel, g.Slice({L("MixerConvWeight")}, H * K));");
         }
@@ -268,7 +268,7 @@ internal static class TrainingEmitter
         w.Line("TensorPrimitives.Multiply(s.D3, a.Yd, s.D4);   // dq");
         w.Line("TensorPrimitives.Multiply(s.D3, a.Q, s.D1);    // dyd");
         w.Line("s.DDiagKernel.Clear();");
-        w.Line($"CausalConvBackward(s.D1, a.W, a.DiagKernel, T, p.Slice({L("MixerDiagD")}, H), s.D2, s.DDiagKernel, g.Slice({L("MixerDiagD")}, H), batch);");
+        w.Line($"CausalConvBackward(s.D1, a.W, a.DiagKernel, T, p.Slice({L("MixerDiagD")}, H), s.D2, s.DDiagKernel, g.Slice({L("MixerDiagD")}, H), batch, s.Pack);");
         w.Line($"DiagKernelBackward(s.DDiagKernel, p.Slice({L("MixerDiagLogDt")}, H), p.Slice({L("MixerDiagInvAReal")}, H * Modes), p.Slice({L("MixerDiagAImag")}, H * Modes),");
         w.Line($"    p.Slice({L("MixerDiagB")}, H * N), p.Slice({L("MixerDiagC")}, H * N),");
         w.Line($"    g.Slice({L("MixerDiagLogDt")}, H), g.Slice({L("MixerDiagInvAReal")}, H * Modes), g.Slice({L("MixerDiagAImag")}, H * Modes), g.Slice({L("MixerDiagB")}, H * N), g.Slice({L("MixerDiagC")}, H * N));");
@@ -276,7 +276,7 @@ internal static class TrainingEmitter
         w.Line("TensorPrimitives.Multiply(s.D2, a.Value, s.D3);  // dks");
         w.Line("TensorPrimitives.Multiply(s.D2, a.Shift, s.D2);  // dv");
         w.Line("s.DShiftKernel.Clear();");
-        w.Line($"CausalConvBackward(s.D3, a.Key, a.ShiftKernel, ShiftTaps, p.Slice({L("MixerShiftD")}, H), s.D1, s.DShiftKernel, g.Slice({L("MixerShiftD")}, H), batch);");
+        w.Line($"CausalConvBackward(s.D3, a.Key, a.ShiftKernel, ShiftTaps, p.Slice({L("MixerShiftD")}, H), s.D1, s.DShiftKernel, g.Slice({L("MixerShiftD")}, H), batch, s.Pack);");
         w.Line($"ShiftKernelBackward(s.DShiftKernel, p.Slice({L("MixerShiftB")}, H * N), p.Slice({L("MixerShiftC")}, H * N), g.Slice({L("MixerShiftB")}, H * N), g.Slice({L("MixerShiftC")}, H * N));");
         w.Line($"// q, k, v = z·Wᵀ + b  (layers.{i}.mixer.{{q,k,v}}_proj): dq in D4, dk in D1, dv in D2");
         w.Line($"{wh}(s.D4, a.Z, rows, g.Slice({L("MixerQProjWeight")}, H * H), g.Slice({L("MixerQProjBias")}, H), s.Pack);");

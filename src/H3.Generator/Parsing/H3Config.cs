@@ -91,12 +91,12 @@ internal readonly record struct H3Config(int E, int H, int N, int K, int L, int 
 
     /// <summary>
     /// Floats of the matrix kernels' panel scratch (<c>PackLength</c>): the largest of a forward panel pair 16·(In + Out),
-    /// an input-gradient chunk of W, Out·InputGradChunk(In), and a weight-gradient block of x and dy,
-    /// 256·(WeightGradChunk(In) + 8).
+    /// an input-gradient chunk of W, Out·InputGradChunk(In), a weight-gradient block of x and dy,
+    /// 256·(WeightGradChunk(In) + 8), and the SSM convolutions' staged slabs, (4·T + 4)·8 (ConvEmitter).
     /// </summary>
     public long PackFloats()
     {
-        long pack = 0;
+        long pack = 8L * (4 * T + 4); // the SSM convolutions' staging: a kernel slab and three padded window slabs of 8 lanes
         foreach (var (i, o) in DenseShapes())
             pack = Math.Max(pack, Math.Max(16 * (i + o), Math.Max(o * InputGradChunk(i), WeightGradRows * (WeightGradChunk(i) + 8))));
         return pack;
