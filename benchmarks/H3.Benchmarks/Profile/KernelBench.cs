@@ -54,6 +54,27 @@ public static class KernelBench
         Dense(F, H, () => KernelsCopy.Linear_1024x256(x, rows, w, bias, y, false, pack),
             () => KernelsCopy.InputGrad_1024x256(y, rows, w, x, false, pack),
             () => KernelsCopy.WeightGrad_1024x256(y, x, rows, dw, db, pack));
+        // The same product with a different weight matrix each call, cycling through 14 MB like a model's layers do:
+        // the weights come from L3 or memory, not L2.
+        float[] many = Random(56L * H * H);
+        int next = 0;
+        Time("Linear 256→256, cold weights (56 matrices)", 2.0 * rows * H * H, () =>
+        {
+            KernelsCopy.Linear_256x256(x, rows, many.AsSpan((next++ % 56) * H * H, H * H), bias, y, false, pack);
+        });
+        float sink = 0;
+        Time("Linear 256→256, cold weights, whole matrix read first", 2.0 * rows * H * H, () =>
+        {
+            var m = many.AsSpan((next++ % 56) * H * H, H * H);
+            for (int i = 0; i < m.Length; i += 16) sink += m[i];
+            KernelsCopy.Linear_256x256(x, rows, m, bias, y, false, pack);
+        });
+        Time("cold weights: read the matrix only", 2.0 * rows * H * H, () =>
+        {
+            var m = many.AsSpan((next++ % 56) * H * H, H * H);
+            for (int i = 0; i < m.Length; i += 16) sink += m[i];
+        });
+        if (sink == 12345f) Console.WriteLine();
         double convFlop = 2.0 * batch * H * (T * (T + 1) / 2);
         Time("CausalConv, T taps", convFlop, () => KernelsCopy.CausalConv(x, kern, T, d, y, batch, pack));
         Time("CausalConvBackward, T taps", 2 * convFlop, () => KernelsCopy.CausalConvBackward(y, x, kern, T, d, w, dKern, dD, batch, pack));

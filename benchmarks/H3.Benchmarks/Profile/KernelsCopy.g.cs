@@ -168,7 +168,7 @@ namespace H3.Benchmarks.Profile
         public const int LayerCache = 1 + SsmParams + ShiftTaps * H + T * H;
 
         /// <summary>Floats of the matrix kernels' panel scratch: the largest forward panel pair, input-gradient chunk of W or weight-gradient block.</summary>
-        public const int PackLength = 67584;
+        public const int PackLength = 122880;
 
         /// <summary>Floats of scratch one Forward call needs for <paramref name="batch"/> windows.</summary>
         public static long ScratchLength(int batch) => (long)L * LayerCache + (long)batch * T * (6L * H + F) + (long)K * H + F + PackLength;
@@ -230,7 +230,7 @@ namespace H3.Benchmarks.Profile
             TensorPrimitives.Multiply(b.Key, b.Q, b.Key);
             // layers.0.mixer.conv: m = SiLU(Σ_j weight[h,0,K-1-j]·m[t-j] + bias)   → v
             ShortConv(b.Key, p.Slice(L0_MixerConvWeight, H * K), p.Slice(L0_MixerConvBias, H), b.ConvKernel, b.Value, batch);
-            SiluRows(b.Value, rows, b.Temp);
+            SiluRows(b.Value, rows);
             Span<float> x = b.X, m = b.Value;
             int n = rows;
             if (lastFrameOnly)
@@ -247,7 +247,7 @@ namespace H3.Benchmarks.Profile
             // layers.0.norm2, mlp: x += fc2(GELU(fc1(LayerNorm(x))))
             LayerNorm(x, n, p.Slice(L0_Norm2Weight, H), p.Slice(L0_Norm2Bias, H), b.U);
             Linear_256x1024(b.U, n, p.Slice(L0_MlpFc1Weight, F * H), p.Slice(L0_MlpFc1Bias, F), b.Ffn, accumulate: false, b.Pack);
-            GeluRows(b.Ffn, n, b.Temp);
+            GeluRows(b.Ffn, n);
             Linear_1024x256(b.Ffn, n, p.Slice(L0_MlpFc2Weight, H * F), p.Slice(L0_MlpFc2Bias, H), x, accumulate: true, b.Pack);
         }
 
@@ -274,7 +274,7 @@ namespace H3.Benchmarks.Profile
             TensorPrimitives.Multiply(b.Key, b.Q, b.Key);
             // layers.1.mixer.conv: m = SiLU(Σ_j weight[h,0,K-1-j]·m[t-j] + bias)   → v
             ShortConv(b.Key, p.Slice(L1_MixerConvWeight, H * K), p.Slice(L1_MixerConvBias, H), b.ConvKernel, b.Value, batch);
-            SiluRows(b.Value, rows, b.Temp);
+            SiluRows(b.Value, rows);
             Span<float> x = b.X, m = b.Value;
             int n = rows;
             if (lastFrameOnly)
@@ -291,7 +291,7 @@ namespace H3.Benchmarks.Profile
             // layers.1.norm2, mlp: x += fc2(GELU(fc1(LayerNorm(x))))
             LayerNorm(x, n, p.Slice(L1_Norm2Weight, H), p.Slice(L1_Norm2Bias, H), b.U);
             Linear_256x1024(b.U, n, p.Slice(L1_MlpFc1Weight, F * H), p.Slice(L1_MlpFc1Bias, F), b.Ffn, accumulate: false, b.Pack);
-            GeluRows(b.Ffn, n, b.Temp);
+            GeluRows(b.Ffn, n);
             Linear_1024x256(b.Ffn, n, p.Slice(L1_MlpFc2Weight, H * F), p.Slice(L1_MlpFc2Bias, H), x, accumulate: true, b.Pack);
         }
 
@@ -318,7 +318,7 @@ namespace H3.Benchmarks.Profile
             TensorPrimitives.Multiply(b.Key, b.Q, b.Key);
             // layers.2.mixer.conv: m = SiLU(Σ_j weight[h,0,K-1-j]·m[t-j] + bias)   → v
             ShortConv(b.Key, p.Slice(L2_MixerConvWeight, H * K), p.Slice(L2_MixerConvBias, H), b.ConvKernel, b.Value, batch);
-            SiluRows(b.Value, rows, b.Temp);
+            SiluRows(b.Value, rows);
             Span<float> x = b.X, m = b.Value;
             int n = rows;
             if (lastFrameOnly)
@@ -335,7 +335,7 @@ namespace H3.Benchmarks.Profile
             // layers.2.norm2, mlp: x += fc2(GELU(fc1(LayerNorm(x))))
             LayerNorm(x, n, p.Slice(L2_Norm2Weight, H), p.Slice(L2_Norm2Bias, H), b.U);
             Linear_256x1024(b.U, n, p.Slice(L2_MlpFc1Weight, F * H), p.Slice(L2_MlpFc1Bias, F), b.Ffn, accumulate: false, b.Pack);
-            GeluRows(b.Ffn, n, b.Temp);
+            GeluRows(b.Ffn, n);
             Linear_1024x256(b.Ffn, n, p.Slice(L2_MlpFc2Weight, H * F), p.Slice(L2_MlpFc2Bias, H), x, accumulate: true, b.Pack);
         }
 
@@ -362,7 +362,7 @@ namespace H3.Benchmarks.Profile
             TensorPrimitives.Multiply(b.Key, b.Q, b.Key);
             // layers.3.mixer.conv: m = SiLU(Σ_j weight[h,0,K-1-j]·m[t-j] + bias)   → v
             ShortConv(b.Key, p.Slice(L3_MixerConvWeight, H * K), p.Slice(L3_MixerConvBias, H), b.ConvKernel, b.Value, batch);
-            SiluRows(b.Value, rows, b.Temp);
+            SiluRows(b.Value, rows);
             Span<float> x = b.X, m = b.Value;
             int n = rows;
             if (lastFrameOnly)
@@ -379,7 +379,7 @@ namespace H3.Benchmarks.Profile
             // layers.3.norm2, mlp: x += fc2(GELU(fc1(LayerNorm(x))))
             LayerNorm(x, n, p.Slice(L3_Norm2Weight, H), p.Slice(L3_Norm2Bias, H), b.U);
             Linear_256x1024(b.U, n, p.Slice(L3_MlpFc1Weight, F * H), p.Slice(L3_MlpFc1Bias, F), b.Ffn, accumulate: false, b.Pack);
-            GeluRows(b.Ffn, n, b.Temp);
+            GeluRows(b.Ffn, n);
             Linear_1024x256(b.Ffn, n, p.Slice(L3_MlpFc2Weight, H * F), p.Slice(L3_MlpFc2Bias, H), x, accumulate: true, b.Pack);
         }
 
@@ -412,7 +412,7 @@ namespace H3.Benchmarks.Profile
             ref float wr = ref MemoryMarshal.GetReference(w.Slice(0, Out * In));
             ref float br = ref MemoryMarshal.GetReference(bias.Slice(0, Out));
             ref float yr = ref MemoryMarshal.GetReference(y.Slice(0, rows * Out));
-            ref float pr = ref MemoryMarshal.GetReference(pack.Slice(0, 16 * (In + Out)));
+            ref float pr = ref MemoryMarshal.GetReference(pack.Slice(0, 8 * 16 * (In + Out)));
             if (Vector256.IsHardwareAccelerated)
                 Linear_287x256_V256(ref xr, rows, ref wr, ref br, ref yr, accumulate, ref pr);
             else
@@ -420,320 +420,368 @@ namespace H3.Benchmarks.Profile
         }
 
         /// <summary>
-        /// Linear_287x256 on Vector256: panels of 16 rows. Per panel, xᵀ [In, 16] is packed, then each block of 6 outputs
-        /// accumulates yᵀ[o, 0..16) = bias[o] + Σ_i W[o, i]·xᵀ[i, ·] (6 broadcasts × 2 vectors), and yᵀ is added back into y.
+        /// Linear_287x256 on Vector256: panels of 16 rows, 8 panels at a time. The group's xᵀ [In, 16] panels are packed, then
+        /// each block of 6 outputs (its W rows stay in L1) accumulates yᵀ[o, ·] = bias[o] + Σ_i W[o, i]·xᵀ[i, ·] for every
+        /// panel (6 broadcasts × 2 vectors), and the panels' yᵀ are added back into y.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         internal static void Linear_287x256_V256(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate, ref float pack)
         {
-            const int In = 287, Out = 256, P = 16;
-            ref float xt = ref pack;                          // xᵀ [In, P]
-            ref float yt = ref Unsafe.Add(ref pack, In * P);  // yᵀ [Out, P]
-            for (int r = 0; r < rows; r += P)
+            const int In = 287, Out = 256, P = 16, G = 8;
+            ref float xt = ref pack;                              // G × xᵀ [In, P]
+            ref float yt = ref Unsafe.Add(ref pack, G * In * P);  // G × yᵀ [Out, P]
+            for (int i = 0; i < 6 * In; i += 16) global::H3.H3Intrinsics.Prefetch(ref Unsafe.Add(ref w, i)); // the first block's weights, while x is packed
+            for (int r0 = 0; r0 < rows; r0 += G * P)
             {
-                int n = Math.Min(P, rows - r);
-                PackPanel_V256(ref Unsafe.Add(ref x, r * In), n, In, ref xt);
-                if (n > 8)
+                int panels = Math.Min(G, (rows - r0 + P - 1) / P);
+                for (int g = 0; g < panels; g++)
+                    PackPanel_V256(ref Unsafe.Add(ref x, (r0 + g * P) * In), Math.Min(P, rows - r0 - g * P), In, ref Unsafe.Add(ref xt, g * In * P));
+                for (int o = 0; o < 252; o += 6)
                 {
-                    for (int o = 0; o < 252; o += 6)
+                    for (int g = 0; g < panels; g++)
                     {
-                        ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
-                        ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
-                        ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
-                        ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
-                        ref float w4 = ref Unsafe.Add(ref w, (o + 4) * In);
-                        ref float w5 = ref Unsafe.Add(ref w, (o + 5) * In);
-                        Vector256<float> a00 = Vector256.Create(Unsafe.Add(ref bias, o + 0)), a01 = a00, a10 = Vector256.Create(Unsafe.Add(ref bias, o + 1)), a11 = a10, a20 = Vector256.Create(Unsafe.Add(ref bias, o + 2)), a21 = a20, a30 = Vector256.Create(Unsafe.Add(ref bias, o + 3)), a31 = a30, a40 = Vector256.Create(Unsafe.Add(ref bias, o + 4)), a41 = a40, a50 = Vector256.Create(Unsafe.Add(ref bias, o + 5)), a51 = a50;
-                        for (int i = 0; i < In; i++)
+                        ref float xg = ref Unsafe.Add(ref xt, g * In * P);
+                        ref float yg = ref Unsafe.Add(ref yt, g * Out * P);
+                        bool prefetch = g == 0 && o + 12 <= Out; // the first panel requests the next block's weights as it goes
+                        if (rows - r0 - g * P > 8)
                         {
-                            Vector256<float> b0 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 0));
-                            Vector256<float> b1 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 8));
-                            Vector256<float> s = Vector256.Create(Unsafe.Add(ref w0, i));
-                            a00 = Vector256.MultiplyAddEstimate(s, b0, a00);
-                            a01 = Vector256.MultiplyAddEstimate(s, b1, a01);
-                            s = Vector256.Create(Unsafe.Add(ref w1, i));
-                            a10 = Vector256.MultiplyAddEstimate(s, b0, a10);
-                            a11 = Vector256.MultiplyAddEstimate(s, b1, a11);
-                            s = Vector256.Create(Unsafe.Add(ref w2, i));
-                            a20 = Vector256.MultiplyAddEstimate(s, b0, a20);
-                            a21 = Vector256.MultiplyAddEstimate(s, b1, a21);
-                            s = Vector256.Create(Unsafe.Add(ref w3, i));
-                            a30 = Vector256.MultiplyAddEstimate(s, b0, a30);
-                            a31 = Vector256.MultiplyAddEstimate(s, b1, a31);
-                            s = Vector256.Create(Unsafe.Add(ref w4, i));
-                            a40 = Vector256.MultiplyAddEstimate(s, b0, a40);
-                            a41 = Vector256.MultiplyAddEstimate(s, b1, a41);
-                            s = Vector256.Create(Unsafe.Add(ref w5, i));
-                            a50 = Vector256.MultiplyAddEstimate(s, b0, a50);
-                            a51 = Vector256.MultiplyAddEstimate(s, b1, a51);
+                            ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
+                            ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
+                            ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
+                            ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
+                            ref float w4 = ref Unsafe.Add(ref w, (o + 4) * In);
+                            ref float w5 = ref Unsafe.Add(ref w, (o + 5) * In);
+                            Vector256<float> a00 = Vector256.Create(Unsafe.Add(ref bias, o + 0)), a01 = a00, a10 = Vector256.Create(Unsafe.Add(ref bias, o + 1)), a11 = a10, a20 = Vector256.Create(Unsafe.Add(ref bias, o + 2)), a21 = a20, a30 = Vector256.Create(Unsafe.Add(ref bias, o + 3)), a31 = a30, a40 = Vector256.Create(Unsafe.Add(ref bias, o + 4)), a41 = a40, a50 = Vector256.Create(Unsafe.Add(ref bias, o + 5)), a51 = a50;
+                            for (int i0 = 0; i0 < In; i0 += 16)
+                            {
+                                if (prefetch) PrefetchColumn(ref Unsafe.Add(ref w, (o + 6) * In + i0), In); // the next block's W rows, a line each
+                                for (int i = i0, end = Math.Min(i0 + 16, In); i < end; i++)
+                                {
+                                    Vector256<float> b0 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xg, i * P + 0));
+                                    Vector256<float> b1 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xg, i * P + 8));
+                                    Vector256<float> s = Vector256.Create(Unsafe.Add(ref w0, i));
+                                    a00 = Vector256.MultiplyAddEstimate(s, b0, a00);
+                                    a01 = Vector256.MultiplyAddEstimate(s, b1, a01);
+                                    s = Vector256.Create(Unsafe.Add(ref w1, i));
+                                    a10 = Vector256.MultiplyAddEstimate(s, b0, a10);
+                                    a11 = Vector256.MultiplyAddEstimate(s, b1, a11);
+                                    s = Vector256.Create(Unsafe.Add(ref w2, i));
+                                    a20 = Vector256.MultiplyAddEstimate(s, b0, a20);
+                                    a21 = Vector256.MultiplyAddEstimate(s, b1, a21);
+                                    s = Vector256.Create(Unsafe.Add(ref w3, i));
+                                    a30 = Vector256.MultiplyAddEstimate(s, b0, a30);
+                                    a31 = Vector256.MultiplyAddEstimate(s, b1, a31);
+                                    s = Vector256.Create(Unsafe.Add(ref w4, i));
+                                    a40 = Vector256.MultiplyAddEstimate(s, b0, a40);
+                                    a41 = Vector256.MultiplyAddEstimate(s, b1, a41);
+                                    s = Vector256.Create(Unsafe.Add(ref w5, i));
+                                    a50 = Vector256.MultiplyAddEstimate(s, b0, a50);
+                                    a51 = Vector256.MultiplyAddEstimate(s, b1, a51);
+                                }
+                            }
+                            a00.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 0) * P + 0));
+                            a01.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 0) * P + 8));
+                            a10.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 1) * P + 0));
+                            a11.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 1) * P + 8));
+                            a20.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 2) * P + 0));
+                            a21.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 2) * P + 8));
+                            a30.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 3) * P + 0));
+                            a31.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 3) * P + 8));
+                            a40.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 4) * P + 0));
+                            a41.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 4) * P + 8));
+                            a50.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 5) * P + 0));
+                            a51.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 5) * P + 8));
                         }
-                        a00.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 0));
-                        a01.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 8));
-                        a10.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 0));
-                        a11.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 8));
-                        a20.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 0));
-                        a21.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 8));
-                        a30.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 0));
-                        a31.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 8));
-                        a40.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 4) * P + 0));
-                        a41.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 4) * P + 8));
-                        a50.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 5) * P + 0));
-                        a51.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 5) * P + 8));
-                    }
-                    {
-                        const int o = 252; // the last 4 outputs
-                        ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
-                        ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
-                        ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
-                        ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
-                        Vector256<float> a00 = Vector256.Create(Unsafe.Add(ref bias, o + 0)), a01 = a00, a10 = Vector256.Create(Unsafe.Add(ref bias, o + 1)), a11 = a10, a20 = Vector256.Create(Unsafe.Add(ref bias, o + 2)), a21 = a20, a30 = Vector256.Create(Unsafe.Add(ref bias, o + 3)), a31 = a30;
-                        for (int i = 0; i < In; i++)
+                        else
                         {
-                            Vector256<float> b0 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 0));
-                            Vector256<float> b1 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 8));
-                            Vector256<float> s = Vector256.Create(Unsafe.Add(ref w0, i));
-                            a00 = Vector256.MultiplyAddEstimate(s, b0, a00);
-                            a01 = Vector256.MultiplyAddEstimate(s, b1, a01);
-                            s = Vector256.Create(Unsafe.Add(ref w1, i));
-                            a10 = Vector256.MultiplyAddEstimate(s, b0, a10);
-                            a11 = Vector256.MultiplyAddEstimate(s, b1, a11);
-                            s = Vector256.Create(Unsafe.Add(ref w2, i));
-                            a20 = Vector256.MultiplyAddEstimate(s, b0, a20);
-                            a21 = Vector256.MultiplyAddEstimate(s, b1, a21);
-                            s = Vector256.Create(Unsafe.Add(ref w3, i));
-                            a30 = Vector256.MultiplyAddEstimate(s, b0, a30);
-                            a31 = Vector256.MultiplyAddEstimate(s, b1, a31);
+                            // At most 8 rows (a small batch's last frames, or the last panel): one vector per tile row.
+                            ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
+                            ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
+                            ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
+                            ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
+                            ref float w4 = ref Unsafe.Add(ref w, (o + 4) * In);
+                            ref float w5 = ref Unsafe.Add(ref w, (o + 5) * In);
+                            Vector256<float> a00 = Vector256.Create(Unsafe.Add(ref bias, o + 0)), a10 = Vector256.Create(Unsafe.Add(ref bias, o + 1)), a20 = Vector256.Create(Unsafe.Add(ref bias, o + 2)), a30 = Vector256.Create(Unsafe.Add(ref bias, o + 3)), a40 = Vector256.Create(Unsafe.Add(ref bias, o + 4)), a50 = Vector256.Create(Unsafe.Add(ref bias, o + 5));
+                            for (int i0 = 0; i0 < In; i0 += 16)
+                            {
+                                if (prefetch) PrefetchColumn(ref Unsafe.Add(ref w, (o + 6) * In + i0), In); // the next block's W rows, a line each
+                                for (int i = i0, end = Math.Min(i0 + 16, In); i < end; i++)
+                                {
+                                    Vector256<float> b0 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xg, i * P + 0));
+                                    Vector256<float> s = Vector256.Create(Unsafe.Add(ref w0, i));
+                                    a00 = Vector256.MultiplyAddEstimate(s, b0, a00);
+                                    s = Vector256.Create(Unsafe.Add(ref w1, i));
+                                    a10 = Vector256.MultiplyAddEstimate(s, b0, a10);
+                                    s = Vector256.Create(Unsafe.Add(ref w2, i));
+                                    a20 = Vector256.MultiplyAddEstimate(s, b0, a20);
+                                    s = Vector256.Create(Unsafe.Add(ref w3, i));
+                                    a30 = Vector256.MultiplyAddEstimate(s, b0, a30);
+                                    s = Vector256.Create(Unsafe.Add(ref w4, i));
+                                    a40 = Vector256.MultiplyAddEstimate(s, b0, a40);
+                                    s = Vector256.Create(Unsafe.Add(ref w5, i));
+                                    a50 = Vector256.MultiplyAddEstimate(s, b0, a50);
+                                }
+                            }
+                            a00.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 0) * P + 0));
+                            a10.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 1) * P + 0));
+                            a20.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 2) * P + 0));
+                            a30.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 3) * P + 0));
+                            a40.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 4) * P + 0));
+                            a50.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 5) * P + 0));
                         }
-                        a00.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 0));
-                        a01.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 8));
-                        a10.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 0));
-                        a11.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 8));
-                        a20.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 0));
-                        a21.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 8));
-                        a30.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 0));
-                        a31.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 8));
                     }
                 }
-                else
                 {
-                    // At most 8 rows (a small batch's last frames, or the last panel): one vector per tile row.
-                    for (int o = 0; o < 252; o += 6)
+                    const int o = 252; // the last 4 outputs
+                    for (int g = 0; g < panels; g++)
                     {
-                        ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
-                        ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
-                        ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
-                        ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
-                        ref float w4 = ref Unsafe.Add(ref w, (o + 4) * In);
-                        ref float w5 = ref Unsafe.Add(ref w, (o + 5) * In);
-                        Vector256<float> a00 = Vector256.Create(Unsafe.Add(ref bias, o + 0)), a10 = Vector256.Create(Unsafe.Add(ref bias, o + 1)), a20 = Vector256.Create(Unsafe.Add(ref bias, o + 2)), a30 = Vector256.Create(Unsafe.Add(ref bias, o + 3)), a40 = Vector256.Create(Unsafe.Add(ref bias, o + 4)), a50 = Vector256.Create(Unsafe.Add(ref bias, o + 5));
-                        for (int i = 0; i < In; i++)
+                        ref float xg = ref Unsafe.Add(ref xt, g * In * P);
+                        ref float yg = ref Unsafe.Add(ref yt, g * Out * P);
+                        if (rows - r0 - g * P > 8)
                         {
-                            Vector256<float> b0 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 0));
-                            Vector256<float> s = Vector256.Create(Unsafe.Add(ref w0, i));
-                            a00 = Vector256.MultiplyAddEstimate(s, b0, a00);
-                            s = Vector256.Create(Unsafe.Add(ref w1, i));
-                            a10 = Vector256.MultiplyAddEstimate(s, b0, a10);
-                            s = Vector256.Create(Unsafe.Add(ref w2, i));
-                            a20 = Vector256.MultiplyAddEstimate(s, b0, a20);
-                            s = Vector256.Create(Unsafe.Add(ref w3, i));
-                            a30 = Vector256.MultiplyAddEstimate(s, b0, a30);
-                            s = Vector256.Create(Unsafe.Add(ref w4, i));
-                            a40 = Vector256.MultiplyAddEstimate(s, b0, a40);
-                            s = Vector256.Create(Unsafe.Add(ref w5, i));
-                            a50 = Vector256.MultiplyAddEstimate(s, b0, a50);
+                            ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
+                            ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
+                            ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
+                            ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
+                            Vector256<float> a00 = Vector256.Create(Unsafe.Add(ref bias, o + 0)), a01 = a00, a10 = Vector256.Create(Unsafe.Add(ref bias, o + 1)), a11 = a10, a20 = Vector256.Create(Unsafe.Add(ref bias, o + 2)), a21 = a20, a30 = Vector256.Create(Unsafe.Add(ref bias, o + 3)), a31 = a30;
+                            for (int i = 0; i < In; i++)
+                            {
+                                Vector256<float> b0 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xg, i * P + 0));
+                                Vector256<float> b1 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xg, i * P + 8));
+                                Vector256<float> s = Vector256.Create(Unsafe.Add(ref w0, i));
+                                a00 = Vector256.MultiplyAddEstimate(s, b0, a00);
+                                a01 = Vector256.MultiplyAddEstimate(s, b1, a01);
+                                s = Vector256.Create(Unsafe.Add(ref w1, i));
+                                a10 = Vector256.MultiplyAddEstimate(s, b0, a10);
+                                a11 = Vector256.MultiplyAddEstimate(s, b1, a11);
+                                s = Vector256.Create(Unsafe.Add(ref w2, i));
+                                a20 = Vector256.MultiplyAddEstimate(s, b0, a20);
+                                a21 = Vector256.MultiplyAddEstimate(s, b1, a21);
+                                s = Vector256.Create(Unsafe.Add(ref w3, i));
+                                a30 = Vector256.MultiplyAddEstimate(s, b0, a30);
+                                a31 = Vector256.MultiplyAddEstimate(s, b1, a31);
+                            }
+                            a00.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 0) * P + 0));
+                            a01.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 0) * P + 8));
+                            a10.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 1) * P + 0));
+                            a11.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 1) * P + 8));
+                            a20.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 2) * P + 0));
+                            a21.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 2) * P + 8));
+                            a30.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 3) * P + 0));
+                            a31.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 3) * P + 8));
                         }
-                        a00.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 0));
-                        a10.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 0));
-                        a20.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 0));
-                        a30.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 0));
-                        a40.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 4) * P + 0));
-                        a50.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 5) * P + 0));
-                    }
-                    {
-                        const int o = 252; // the last 4 outputs
-                        ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
-                        ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
-                        ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
-                        ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
-                        Vector256<float> a00 = Vector256.Create(Unsafe.Add(ref bias, o + 0)), a10 = Vector256.Create(Unsafe.Add(ref bias, o + 1)), a20 = Vector256.Create(Unsafe.Add(ref bias, o + 2)), a30 = Vector256.Create(Unsafe.Add(ref bias, o + 3));
-                        for (int i = 0; i < In; i++)
+                        else
                         {
-                            Vector256<float> b0 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 0));
-                            Vector256<float> s = Vector256.Create(Unsafe.Add(ref w0, i));
-                            a00 = Vector256.MultiplyAddEstimate(s, b0, a00);
-                            s = Vector256.Create(Unsafe.Add(ref w1, i));
-                            a10 = Vector256.MultiplyAddEstimate(s, b0, a10);
-                            s = Vector256.Create(Unsafe.Add(ref w2, i));
-                            a20 = Vector256.MultiplyAddEstimate(s, b0, a20);
-                            s = Vector256.Create(Unsafe.Add(ref w3, i));
-                            a30 = Vector256.MultiplyAddEstimate(s, b0, a30);
+                            // At most 8 rows (a small batch's last frames, or the last panel): one vector per tile row.
+                            ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
+                            ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
+                            ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
+                            ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
+                            Vector256<float> a00 = Vector256.Create(Unsafe.Add(ref bias, o + 0)), a10 = Vector256.Create(Unsafe.Add(ref bias, o + 1)), a20 = Vector256.Create(Unsafe.Add(ref bias, o + 2)), a30 = Vector256.Create(Unsafe.Add(ref bias, o + 3));
+                            for (int i = 0; i < In; i++)
+                            {
+                                Vector256<float> b0 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xg, i * P + 0));
+                                Vector256<float> s = Vector256.Create(Unsafe.Add(ref w0, i));
+                                a00 = Vector256.MultiplyAddEstimate(s, b0, a00);
+                                s = Vector256.Create(Unsafe.Add(ref w1, i));
+                                a10 = Vector256.MultiplyAddEstimate(s, b0, a10);
+                                s = Vector256.Create(Unsafe.Add(ref w2, i));
+                                a20 = Vector256.MultiplyAddEstimate(s, b0, a20);
+                                s = Vector256.Create(Unsafe.Add(ref w3, i));
+                                a30 = Vector256.MultiplyAddEstimate(s, b0, a30);
+                            }
+                            a00.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 0) * P + 0));
+                            a10.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 1) * P + 0));
+                            a20.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 2) * P + 0));
+                            a30.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 3) * P + 0));
                         }
-                        a00.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 0));
-                        a10.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 0));
-                        a20.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 0));
-                        a30.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 0));
                     }
                 }
-                UnpackPanel_V256(ref yt, Out, ref Unsafe.Add(ref y, r * Out), n, accumulate);
+                for (int g = 0; g < panels; g++)
+                    UnpackPanel_V256(ref Unsafe.Add(ref yt, g * Out * P), Out, ref Unsafe.Add(ref y, (r0 + g * P) * Out), Math.Min(P, rows - r0 - g * P), accumulate);
             }
         }
 
         /// <summary>
-        /// Linear_287x256 on Vector128: panels of 8 rows. Per panel, xᵀ [In, 8] is packed, then each block of 6 outputs
-        /// accumulates yᵀ[o, 0..8) = bias[o] + Σ_i W[o, i]·xᵀ[i, ·] (6 broadcasts × 2 vectors), and yᵀ is added back into y.
+        /// Linear_287x256 on Vector128: panels of 8 rows, 8 panels at a time. The group's xᵀ [In, 8] panels are packed, then
+        /// each block of 6 outputs (its W rows stay in L1) accumulates yᵀ[o, ·] = bias[o] + Σ_i W[o, i]·xᵀ[i, ·] for every
+        /// panel (6 broadcasts × 2 vectors), and the panels' yᵀ are added back into y.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         internal static void Linear_287x256_V128(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate, ref float pack)
         {
-            const int In = 287, Out = 256, P = 8;
-            ref float xt = ref pack;                          // xᵀ [In, P]
-            ref float yt = ref Unsafe.Add(ref pack, In * P);  // yᵀ [Out, P]
-            for (int r = 0; r < rows; r += P)
+            const int In = 287, Out = 256, P = 8, G = 8;
+            ref float xt = ref pack;                              // G × xᵀ [In, P]
+            ref float yt = ref Unsafe.Add(ref pack, G * In * P);  // G × yᵀ [Out, P]
+            for (int i = 0; i < 6 * In; i += 16) global::H3.H3Intrinsics.Prefetch(ref Unsafe.Add(ref w, i)); // the first block's weights, while x is packed
+            for (int r0 = 0; r0 < rows; r0 += G * P)
             {
-                int n = Math.Min(P, rows - r);
-                PackPanel_V128(ref Unsafe.Add(ref x, r * In), n, In, ref xt);
-                if (n > 4)
+                int panels = Math.Min(G, (rows - r0 + P - 1) / P);
+                for (int g = 0; g < panels; g++)
+                    PackPanel_V128(ref Unsafe.Add(ref x, (r0 + g * P) * In), Math.Min(P, rows - r0 - g * P), In, ref Unsafe.Add(ref xt, g * In * P));
+                for (int o = 0; o < 252; o += 6)
                 {
-                    for (int o = 0; o < 252; o += 6)
+                    for (int g = 0; g < panels; g++)
                     {
-                        ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
-                        ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
-                        ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
-                        ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
-                        ref float w4 = ref Unsafe.Add(ref w, (o + 4) * In);
-                        ref float w5 = ref Unsafe.Add(ref w, (o + 5) * In);
-                        Vector128<float> a00 = Vector128.Create(Unsafe.Add(ref bias, o + 0)), a01 = a00, a10 = Vector128.Create(Unsafe.Add(ref bias, o + 1)), a11 = a10, a20 = Vector128.Create(Unsafe.Add(ref bias, o + 2)), a21 = a20, a30 = Vector128.Create(Unsafe.Add(ref bias, o + 3)), a31 = a30, a40 = Vector128.Create(Unsafe.Add(ref bias, o + 4)), a41 = a40, a50 = Vector128.Create(Unsafe.Add(ref bias, o + 5)), a51 = a50;
-                        for (int i = 0; i < In; i++)
+                        ref float xg = ref Unsafe.Add(ref xt, g * In * P);
+                        ref float yg = ref Unsafe.Add(ref yt, g * Out * P);
+                        bool prefetch = g == 0 && o + 12 <= Out; // the first panel requests the next block's weights as it goes
+                        if (rows - r0 - g * P > 4)
                         {
-                            Vector128<float> b0 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 0));
-                            Vector128<float> b1 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 4));
-                            Vector128<float> s = Vector128.Create(Unsafe.Add(ref w0, i));
-                            a00 = Vector128.MultiplyAddEstimate(s, b0, a00);
-                            a01 = Vector128.MultiplyAddEstimate(s, b1, a01);
-                            s = Vector128.Create(Unsafe.Add(ref w1, i));
-                            a10 = Vector128.MultiplyAddEstimate(s, b0, a10);
-                            a11 = Vector128.MultiplyAddEstimate(s, b1, a11);
-                            s = Vector128.Create(Unsafe.Add(ref w2, i));
-                            a20 = Vector128.MultiplyAddEstimate(s, b0, a20);
-                            a21 = Vector128.MultiplyAddEstimate(s, b1, a21);
-                            s = Vector128.Create(Unsafe.Add(ref w3, i));
-                            a30 = Vector128.MultiplyAddEstimate(s, b0, a30);
-                            a31 = Vector128.MultiplyAddEstimate(s, b1, a31);
-                            s = Vector128.Create(Unsafe.Add(ref w4, i));
-                            a40 = Vector128.MultiplyAddEstimate(s, b0, a40);
-                            a41 = Vector128.MultiplyAddEstimate(s, b1, a41);
-                            s = Vector128.Create(Unsafe.Add(ref w5, i));
-                            a50 = Vector128.MultiplyAddEstimate(s, b0, a50);
-                            a51 = Vector128.MultiplyAddEstimate(s, b1, a51);
+                            ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
+                            ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
+                            ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
+                            ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
+                            ref float w4 = ref Unsafe.Add(ref w, (o + 4) * In);
+                            ref float w5 = ref Unsafe.Add(ref w, (o + 5) * In);
+                            Vector128<float> a00 = Vector128.Create(Unsafe.Add(ref bias, o + 0)), a01 = a00, a10 = Vector128.Create(Unsafe.Add(ref bias, o + 1)), a11 = a10, a20 = Vector128.Create(Unsafe.Add(ref bias, o + 2)), a21 = a20, a30 = Vector128.Create(Unsafe.Add(ref bias, o + 3)), a31 = a30, a40 = Vector128.Create(Unsafe.Add(ref bias, o + 4)), a41 = a40, a50 = Vector128.Create(Unsafe.Add(ref bias, o + 5)), a51 = a50;
+                            for (int i0 = 0; i0 < In; i0 += 16)
+                            {
+                                if (prefetch) PrefetchColumn(ref Unsafe.Add(ref w, (o + 6) * In + i0), In); // the next block's W rows, a line each
+                                for (int i = i0, end = Math.Min(i0 + 16, In); i < end; i++)
+                                {
+                                    Vector128<float> b0 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xg, i * P + 0));
+                                    Vector128<float> b1 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xg, i * P + 4));
+                                    Vector128<float> s = Vector128.Create(Unsafe.Add(ref w0, i));
+                                    a00 = Vector128.MultiplyAddEstimate(s, b0, a00);
+                                    a01 = Vector128.MultiplyAddEstimate(s, b1, a01);
+                                    s = Vector128.Create(Unsafe.Add(ref w1, i));
+                                    a10 = Vector128.MultiplyAddEstimate(s, b0, a10);
+                                    a11 = Vector128.MultiplyAddEstimate(s, b1, a11);
+                                    s = Vector128.Create(Unsafe.Add(ref w2, i));
+                                    a20 = Vector128.MultiplyAddEstimate(s, b0, a20);
+                                    a21 = Vector128.MultiplyAddEstimate(s, b1, a21);
+                                    s = Vector128.Create(Unsafe.Add(ref w3, i));
+                                    a30 = Vector128.MultiplyAddEstimate(s, b0, a30);
+                                    a31 = Vector128.MultiplyAddEstimate(s, b1, a31);
+                                    s = Vector128.Create(Unsafe.Add(ref w4, i));
+                                    a40 = Vector128.MultiplyAddEstimate(s, b0, a40);
+                                    a41 = Vector128.MultiplyAddEstimate(s, b1, a41);
+                                    s = Vector128.Create(Unsafe.Add(ref w5, i));
+                                    a50 = Vector128.MultiplyAddEstimate(s, b0, a50);
+                                    a51 = Vector128.MultiplyAddEstimate(s, b1, a51);
+                                }
+                            }
+                            a00.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 0) * P + 0));
+                            a01.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 0) * P + 4));
+                            a10.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 1) * P + 0));
+                            a11.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 1) * P + 4));
+                            a20.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 2) * P + 0));
+                            a21.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 2) * P + 4));
+                            a30.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 3) * P + 0));
+                            a31.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 3) * P + 4));
+                            a40.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 4) * P + 0));
+                            a41.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 4) * P + 4));
+                            a50.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 5) * P + 0));
+                            a51.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 5) * P + 4));
                         }
-                        a00.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 0));
-                        a01.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 4));
-                        a10.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 0));
-                        a11.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 4));
-                        a20.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 0));
-                        a21.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 4));
-                        a30.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 0));
-                        a31.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 4));
-                        a40.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 4) * P + 0));
-                        a41.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 4) * P + 4));
-                        a50.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 5) * P + 0));
-                        a51.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 5) * P + 4));
-                    }
-                    {
-                        const int o = 252; // the last 4 outputs
-                        ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
-                        ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
-                        ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
-                        ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
-                        Vector128<float> a00 = Vector128.Create(Unsafe.Add(ref bias, o + 0)), a01 = a00, a10 = Vector128.Create(Unsafe.Add(ref bias, o + 1)), a11 = a10, a20 = Vector128.Create(Unsafe.Add(ref bias, o + 2)), a21 = a20, a30 = Vector128.Create(Unsafe.Add(ref bias, o + 3)), a31 = a30;
-                        for (int i = 0; i < In; i++)
+                        else
                         {
-                            Vector128<float> b0 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 0));
-                            Vector128<float> b1 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 4));
-                            Vector128<float> s = Vector128.Create(Unsafe.Add(ref w0, i));
-                            a00 = Vector128.MultiplyAddEstimate(s, b0, a00);
-                            a01 = Vector128.MultiplyAddEstimate(s, b1, a01);
-                            s = Vector128.Create(Unsafe.Add(ref w1, i));
-                            a10 = Vector128.MultiplyAddEstimate(s, b0, a10);
-                            a11 = Vector128.MultiplyAddEstimate(s, b1, a11);
-                            s = Vector128.Create(Unsafe.Add(ref w2, i));
-                            a20 = Vector128.MultiplyAddEstimate(s, b0, a20);
-                            a21 = Vector128.MultiplyAddEstimate(s, b1, a21);
-                            s = Vector128.Create(Unsafe.Add(ref w3, i));
-                            a30 = Vector128.MultiplyAddEstimate(s, b0, a30);
-                            a31 = Vector128.MultiplyAddEstimate(s, b1, a31);
+                            // At most 4 rows (a small batch's last frames, or the last panel): one vector per tile row.
+                            ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
+                            ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
+                            ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
+                            ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
+                            ref float w4 = ref Unsafe.Add(ref w, (o + 4) * In);
+                            ref float w5 = ref Unsafe.Add(ref w, (o + 5) * In);
+                            Vector128<float> a00 = Vector128.Create(Unsafe.Add(ref bias, o + 0)), a10 = Vector128.Create(Unsafe.Add(ref bias, o + 1)), a20 = Vector128.Create(Unsafe.Add(ref bias, o + 2)), a30 = Vector128.Create(Unsafe.Add(ref bias, o + 3)), a40 = Vector128.Create(Unsafe.Add(ref bias, o + 4)), a50 = Vector128.Create(Unsafe.Add(ref bias, o + 5));
+                            for (int i0 = 0; i0 < In; i0 += 16)
+                            {
+                                if (prefetch) PrefetchColumn(ref Unsafe.Add(ref w, (o + 6) * In + i0), In); // the next block's W rows, a line each
+                                for (int i = i0, end = Math.Min(i0 + 16, In); i < end; i++)
+                                {
+                                    Vector128<float> b0 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xg, i * P + 0));
+                                    Vector128<float> s = Vector128.Create(Unsafe.Add(ref w0, i));
+                                    a00 = Vector128.MultiplyAddEstimate(s, b0, a00);
+                                    s = Vector128.Create(Unsafe.Add(ref w1, i));
+                                    a10 = Vector128.MultiplyAddEstimate(s, b0, a10);
+                                    s = Vector128.Create(Unsafe.Add(ref w2, i));
+                                    a20 = Vector128.MultiplyAddEstimate(s, b0, a20);
+                                    s = Vector128.Create(Unsafe.Add(ref w3, i));
+                                    a30 = Vector128.MultiplyAddEstimate(s, b0, a30);
+                                    s = Vector128.Create(Unsafe.Add(ref w4, i));
+                                    a40 = Vector128.MultiplyAddEstimate(s, b0, a40);
+                                    s = Vector128.Create(Unsafe.Add(ref w5, i));
+                                    a50 = Vector128.MultiplyAddEstimate(s, b0, a50);
+                                }
+                            }
+                            a00.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 0) * P + 0));
+                            a10.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 1) * P + 0));
+                            a20.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 2) * P + 0));
+                            a30.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 3) * P + 0));
+                            a40.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 4) * P + 0));
+                            a50.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 5) * P + 0));
                         }
-                        a00.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 0));
-                        a01.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 4));
-                        a10.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 0));
-                        a11.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 4));
-                        a20.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 0));
-                        a21.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 4));
-                        a30.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 0));
-                        a31.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 4));
                     }
                 }
-                else
                 {
-                    // At most 4 rows (a small batch's last frames, or the last panel): one vector per tile row.
-                    for (int o = 0; o < 252; o += 6)
+                    const int o = 252; // the last 4 outputs
+                    for (int g = 0; g < panels; g++)
                     {
-                        ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
-                        ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
-                        ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
-                        ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
-                        ref float w4 = ref Unsafe.Add(ref w, (o + 4) * In);
-                        ref float w5 = ref Unsafe.Add(ref w, (o + 5) * In);
-                        Vector128<float> a00 = Vector128.Create(Unsafe.Add(ref bias, o + 0)), a10 = Vector128.Create(Unsafe.Add(ref bias, o + 1)), a20 = Vector128.Create(Unsafe.Add(ref bias, o + 2)), a30 = Vector128.Create(Unsafe.Add(ref bias, o + 3)), a40 = Vector128.Create(Unsafe.Add(ref bias, o + 4)), a50 = Vector128.Create(Unsafe.Add(ref bias, o + 5));
-                        for (int i = 0; i < In; i++)
+                        ref float xg = ref Unsafe.Add(ref xt, g * In * P);
+                        ref float yg = ref Unsafe.Add(ref yt, g * Out * P);
+                        if (rows - r0 - g * P > 4)
                         {
-                            Vector128<float> b0 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 0));
-                            Vector128<float> s = Vector128.Create(Unsafe.Add(ref w0, i));
-                            a00 = Vector128.MultiplyAddEstimate(s, b0, a00);
-                            s = Vector128.Create(Unsafe.Add(ref w1, i));
-                            a10 = Vector128.MultiplyAddEstimate(s, b0, a10);
-                            s = Vector128.Create(Unsafe.Add(ref w2, i));
-                            a20 = Vector128.MultiplyAddEstimate(s, b0, a20);
-                            s = Vector128.Create(Unsafe.Add(ref w3, i));
-                            a30 = Vector128.MultiplyAddEstimate(s, b0, a30);
-                            s = Vector128.Create(Unsafe.Add(ref w4, i));
-                            a40 = Vector128.MultiplyAddEstimate(s, b0, a40);
-                            s = Vector128.Create(Unsafe.Add(ref w5, i));
-                            a50 = Vector128.MultiplyAddEstimate(s, b0, a50);
+                            ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
+                            ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
+                            ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
+                            ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
+                            Vector128<float> a00 = Vector128.Create(Unsafe.Add(ref bias, o + 0)), a01 = a00, a10 = Vector128.Create(Unsafe.Add(ref bias, o + 1)), a11 = a10, a20 = Vector128.Create(Unsafe.Add(ref bias, o + 2)), a21 = a20, a30 = Vector128.Create(Unsafe.Add(ref bias, o + 3)), a31 = a30;
+                            for (int i = 0; i < In; i++)
+                            {
+                                Vector128<float> b0 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xg, i * P + 0));
+                                Vector128<float> b1 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xg, i * P + 4));
+                                Vector128<float> s = Vector128.Create(Unsafe.Add(ref w0, i));
+                                a00 = Vector128.MultiplyAddEstimate(s, b0, a00);
+                                a01 = Vector128.MultiplyAddEstimate(s, b1, a01);
+                                s = Vector128.Create(Unsafe.Add(ref w1, i));
+                                a10 = Vector128.MultiplyAddEstimate(s, b0, a10);
+                                a11 = Vector128.MultiplyAddEstimate(s, b1, a11);
+                                s = Vector128.Create(Unsafe.Add(ref w2, i));
+                                a20 = Vector128.MultiplyAddEstimate(s, b0, a20);
+                                a21 = Vector128.MultiplyAddEstimate(s, b1, a21);
+                                s = Vector128.Create(Unsafe.Add(ref w3, i));
+                                a30 = Vector128.MultiplyAddEstimate(s, b0, a30);
+                                a31 = Vector128.MultiplyAddEstimate(s, b1, a31);
+                            }
+                            a00.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 0) * P + 0));
+                            a01.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 0) * P + 4));
+                            a10.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 1) * P + 0));
+                            a11.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 1) * P + 4));
+                            a20.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 2) * P + 0));
+                            a21.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 2) * P + 4));
+                            a30.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 3) * P + 0));
+                            a31.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 3) * P + 4));
                         }
-                        a00.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 0));
-                        a10.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 0));
-                        a20.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 0));
-                        a30.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 0));
-                        a40.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 4) * P + 0));
-                        a50.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 5) * P + 0));
-                    }
-                    {
-                        const int o = 252; // the last 4 outputs
-                        ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
-                        ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
-                        ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
-                        ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
-                        Vector128<float> a00 = Vector128.Create(Unsafe.Add(ref bias, o + 0)), a10 = Vector128.Create(Unsafe.Add(ref bias, o + 1)), a20 = Vector128.Create(Unsafe.Add(ref bias, o + 2)), a30 = Vector128.Create(Unsafe.Add(ref bias, o + 3));
-                        for (int i = 0; i < In; i++)
+                        else
                         {
-                            Vector128<float> b0 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 0));
-                            Vector128<float> s = Vector128.Create(Unsafe.Add(ref w0, i));
-                            a00 = Vector128.MultiplyAddEstimate(s, b0, a00);
-                            s = Vector128.Create(Unsafe.Add(ref w1, i));
-                            a10 = Vector128.MultiplyAddEstimate(s, b0, a10);
-                            s = Vector128.Create(Unsafe.Add(ref w2, i));
-                            a20 = Vector128.MultiplyAddEstimate(s, b0, a20);
-                            s = Vector128.Create(Unsafe.Add(ref w3, i));
-                            a30 = Vector128.MultiplyAddEstimate(s, b0, a30);
+                            // At most 4 rows (a small batch's last frames, or the last panel): one vector per tile row.
+                            ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
+                            ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
+                            ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
+                            ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
+                            Vector128<float> a00 = Vector128.Create(Unsafe.Add(ref bias, o + 0)), a10 = Vector128.Create(Unsafe.Add(ref bias, o + 1)), a20 = Vector128.Create(Unsafe.Add(ref bias, o + 2)), a30 = Vector128.Create(Unsafe.Add(ref bias, o + 3));
+                            for (int i = 0; i < In; i++)
+                            {
+                                Vector128<float> b0 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xg, i * P + 0));
+                                Vector128<float> s = Vector128.Create(Unsafe.Add(ref w0, i));
+                                a00 = Vector128.MultiplyAddEstimate(s, b0, a00);
+                                s = Vector128.Create(Unsafe.Add(ref w1, i));
+                                a10 = Vector128.MultiplyAddEstimate(s, b0, a10);
+                                s = Vector128.Create(Unsafe.Add(ref w2, i));
+                                a20 = Vector128.MultiplyAddEstimate(s, b0, a20);
+                                s = Vector128.Create(Unsafe.Add(ref w3, i));
+                                a30 = Vector128.MultiplyAddEstimate(s, b0, a30);
+                            }
+                            a00.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 0) * P + 0));
+                            a10.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 1) * P + 0));
+                            a20.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 2) * P + 0));
+                            a30.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 3) * P + 0));
                         }
-                        a00.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 0));
-                        a10.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 0));
-                        a20.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 0));
-                        a30.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 0));
                     }
                 }
-                UnpackPanel_V128(ref yt, Out, ref Unsafe.Add(ref y, r * Out), n, accumulate);
+                for (int g = 0; g < panels; g++)
+                    UnpackPanel_V128(ref Unsafe.Add(ref yt, g * Out * P), Out, ref Unsafe.Add(ref y, (r0 + g * P) * Out), Math.Min(P, rows - r0 - g * P), accumulate);
             }
         }
 
@@ -750,7 +798,7 @@ namespace H3.Benchmarks.Profile
             ref float wr = ref MemoryMarshal.GetReference(w.Slice(0, Out * In));
             ref float br = ref MemoryMarshal.GetReference(bias.Slice(0, Out));
             ref float yr = ref MemoryMarshal.GetReference(y.Slice(0, rows * Out));
-            ref float pr = ref MemoryMarshal.GetReference(pack.Slice(0, 16 * (In + Out)));
+            ref float pr = ref MemoryMarshal.GetReference(pack.Slice(0, 8 * 16 * (In + Out)));
             if (Vector256.IsHardwareAccelerated)
                 Linear_256x256_V256(ref xr, rows, ref wr, ref br, ref yr, accumulate, ref pr);
             else
@@ -758,320 +806,368 @@ namespace H3.Benchmarks.Profile
         }
 
         /// <summary>
-        /// Linear_256x256 on Vector256: panels of 16 rows. Per panel, xᵀ [In, 16] is packed, then each block of 6 outputs
-        /// accumulates yᵀ[o, 0..16) = bias[o] + Σ_i W[o, i]·xᵀ[i, ·] (6 broadcasts × 2 vectors), and yᵀ is added back into y.
+        /// Linear_256x256 on Vector256: panels of 16 rows, 8 panels at a time. The group's xᵀ [In, 16] panels are packed, then
+        /// each block of 6 outputs (its W rows stay in L1) accumulates yᵀ[o, ·] = bias[o] + Σ_i W[o, i]·xᵀ[i, ·] for every
+        /// panel (6 broadcasts × 2 vectors), and the panels' yᵀ are added back into y.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         internal static void Linear_256x256_V256(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate, ref float pack)
         {
-            const int In = 256, Out = 256, P = 16;
-            ref float xt = ref pack;                          // xᵀ [In, P]
-            ref float yt = ref Unsafe.Add(ref pack, In * P);  // yᵀ [Out, P]
-            for (int r = 0; r < rows; r += P)
+            const int In = 256, Out = 256, P = 16, G = 8;
+            ref float xt = ref pack;                              // G × xᵀ [In, P]
+            ref float yt = ref Unsafe.Add(ref pack, G * In * P);  // G × yᵀ [Out, P]
+            for (int i = 0; i < 6 * In; i += 16) global::H3.H3Intrinsics.Prefetch(ref Unsafe.Add(ref w, i)); // the first block's weights, while x is packed
+            for (int r0 = 0; r0 < rows; r0 += G * P)
             {
-                int n = Math.Min(P, rows - r);
-                PackPanel_V256(ref Unsafe.Add(ref x, r * In), n, In, ref xt);
-                if (n > 8)
+                int panels = Math.Min(G, (rows - r0 + P - 1) / P);
+                for (int g = 0; g < panels; g++)
+                    PackPanel_V256(ref Unsafe.Add(ref x, (r0 + g * P) * In), Math.Min(P, rows - r0 - g * P), In, ref Unsafe.Add(ref xt, g * In * P));
+                for (int o = 0; o < 252; o += 6)
                 {
-                    for (int o = 0; o < 252; o += 6)
+                    for (int g = 0; g < panels; g++)
                     {
-                        ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
-                        ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
-                        ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
-                        ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
-                        ref float w4 = ref Unsafe.Add(ref w, (o + 4) * In);
-                        ref float w5 = ref Unsafe.Add(ref w, (o + 5) * In);
-                        Vector256<float> a00 = Vector256.Create(Unsafe.Add(ref bias, o + 0)), a01 = a00, a10 = Vector256.Create(Unsafe.Add(ref bias, o + 1)), a11 = a10, a20 = Vector256.Create(Unsafe.Add(ref bias, o + 2)), a21 = a20, a30 = Vector256.Create(Unsafe.Add(ref bias, o + 3)), a31 = a30, a40 = Vector256.Create(Unsafe.Add(ref bias, o + 4)), a41 = a40, a50 = Vector256.Create(Unsafe.Add(ref bias, o + 5)), a51 = a50;
-                        for (int i = 0; i < In; i++)
+                        ref float xg = ref Unsafe.Add(ref xt, g * In * P);
+                        ref float yg = ref Unsafe.Add(ref yt, g * Out * P);
+                        bool prefetch = g == 0 && o + 12 <= Out; // the first panel requests the next block's weights as it goes
+                        if (rows - r0 - g * P > 8)
                         {
-                            Vector256<float> b0 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 0));
-                            Vector256<float> b1 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 8));
-                            Vector256<float> s = Vector256.Create(Unsafe.Add(ref w0, i));
-                            a00 = Vector256.MultiplyAddEstimate(s, b0, a00);
-                            a01 = Vector256.MultiplyAddEstimate(s, b1, a01);
-                            s = Vector256.Create(Unsafe.Add(ref w1, i));
-                            a10 = Vector256.MultiplyAddEstimate(s, b0, a10);
-                            a11 = Vector256.MultiplyAddEstimate(s, b1, a11);
-                            s = Vector256.Create(Unsafe.Add(ref w2, i));
-                            a20 = Vector256.MultiplyAddEstimate(s, b0, a20);
-                            a21 = Vector256.MultiplyAddEstimate(s, b1, a21);
-                            s = Vector256.Create(Unsafe.Add(ref w3, i));
-                            a30 = Vector256.MultiplyAddEstimate(s, b0, a30);
-                            a31 = Vector256.MultiplyAddEstimate(s, b1, a31);
-                            s = Vector256.Create(Unsafe.Add(ref w4, i));
-                            a40 = Vector256.MultiplyAddEstimate(s, b0, a40);
-                            a41 = Vector256.MultiplyAddEstimate(s, b1, a41);
-                            s = Vector256.Create(Unsafe.Add(ref w5, i));
-                            a50 = Vector256.MultiplyAddEstimate(s, b0, a50);
-                            a51 = Vector256.MultiplyAddEstimate(s, b1, a51);
+                            ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
+                            ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
+                            ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
+                            ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
+                            ref float w4 = ref Unsafe.Add(ref w, (o + 4) * In);
+                            ref float w5 = ref Unsafe.Add(ref w, (o + 5) * In);
+                            Vector256<float> a00 = Vector256.Create(Unsafe.Add(ref bias, o + 0)), a01 = a00, a10 = Vector256.Create(Unsafe.Add(ref bias, o + 1)), a11 = a10, a20 = Vector256.Create(Unsafe.Add(ref bias, o + 2)), a21 = a20, a30 = Vector256.Create(Unsafe.Add(ref bias, o + 3)), a31 = a30, a40 = Vector256.Create(Unsafe.Add(ref bias, o + 4)), a41 = a40, a50 = Vector256.Create(Unsafe.Add(ref bias, o + 5)), a51 = a50;
+                            for (int i0 = 0; i0 < In; i0 += 16)
+                            {
+                                if (prefetch) PrefetchColumn(ref Unsafe.Add(ref w, (o + 6) * In + i0), In); // the next block's W rows, a line each
+                                for (int i = i0, end = Math.Min(i0 + 16, In); i < end; i++)
+                                {
+                                    Vector256<float> b0 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xg, i * P + 0));
+                                    Vector256<float> b1 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xg, i * P + 8));
+                                    Vector256<float> s = Vector256.Create(Unsafe.Add(ref w0, i));
+                                    a00 = Vector256.MultiplyAddEstimate(s, b0, a00);
+                                    a01 = Vector256.MultiplyAddEstimate(s, b1, a01);
+                                    s = Vector256.Create(Unsafe.Add(ref w1, i));
+                                    a10 = Vector256.MultiplyAddEstimate(s, b0, a10);
+                                    a11 = Vector256.MultiplyAddEstimate(s, b1, a11);
+                                    s = Vector256.Create(Unsafe.Add(ref w2, i));
+                                    a20 = Vector256.MultiplyAddEstimate(s, b0, a20);
+                                    a21 = Vector256.MultiplyAddEstimate(s, b1, a21);
+                                    s = Vector256.Create(Unsafe.Add(ref w3, i));
+                                    a30 = Vector256.MultiplyAddEstimate(s, b0, a30);
+                                    a31 = Vector256.MultiplyAddEstimate(s, b1, a31);
+                                    s = Vector256.Create(Unsafe.Add(ref w4, i));
+                                    a40 = Vector256.MultiplyAddEstimate(s, b0, a40);
+                                    a41 = Vector256.MultiplyAddEstimate(s, b1, a41);
+                                    s = Vector256.Create(Unsafe.Add(ref w5, i));
+                                    a50 = Vector256.MultiplyAddEstimate(s, b0, a50);
+                                    a51 = Vector256.MultiplyAddEstimate(s, b1, a51);
+                                }
+                            }
+                            a00.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 0) * P + 0));
+                            a01.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 0) * P + 8));
+                            a10.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 1) * P + 0));
+                            a11.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 1) * P + 8));
+                            a20.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 2) * P + 0));
+                            a21.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 2) * P + 8));
+                            a30.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 3) * P + 0));
+                            a31.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 3) * P + 8));
+                            a40.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 4) * P + 0));
+                            a41.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 4) * P + 8));
+                            a50.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 5) * P + 0));
+                            a51.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 5) * P + 8));
                         }
-                        a00.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 0));
-                        a01.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 8));
-                        a10.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 0));
-                        a11.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 8));
-                        a20.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 0));
-                        a21.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 8));
-                        a30.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 0));
-                        a31.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 8));
-                        a40.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 4) * P + 0));
-                        a41.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 4) * P + 8));
-                        a50.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 5) * P + 0));
-                        a51.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 5) * P + 8));
-                    }
-                    {
-                        const int o = 252; // the last 4 outputs
-                        ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
-                        ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
-                        ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
-                        ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
-                        Vector256<float> a00 = Vector256.Create(Unsafe.Add(ref bias, o + 0)), a01 = a00, a10 = Vector256.Create(Unsafe.Add(ref bias, o + 1)), a11 = a10, a20 = Vector256.Create(Unsafe.Add(ref bias, o + 2)), a21 = a20, a30 = Vector256.Create(Unsafe.Add(ref bias, o + 3)), a31 = a30;
-                        for (int i = 0; i < In; i++)
+                        else
                         {
-                            Vector256<float> b0 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 0));
-                            Vector256<float> b1 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 8));
-                            Vector256<float> s = Vector256.Create(Unsafe.Add(ref w0, i));
-                            a00 = Vector256.MultiplyAddEstimate(s, b0, a00);
-                            a01 = Vector256.MultiplyAddEstimate(s, b1, a01);
-                            s = Vector256.Create(Unsafe.Add(ref w1, i));
-                            a10 = Vector256.MultiplyAddEstimate(s, b0, a10);
-                            a11 = Vector256.MultiplyAddEstimate(s, b1, a11);
-                            s = Vector256.Create(Unsafe.Add(ref w2, i));
-                            a20 = Vector256.MultiplyAddEstimate(s, b0, a20);
-                            a21 = Vector256.MultiplyAddEstimate(s, b1, a21);
-                            s = Vector256.Create(Unsafe.Add(ref w3, i));
-                            a30 = Vector256.MultiplyAddEstimate(s, b0, a30);
-                            a31 = Vector256.MultiplyAddEstimate(s, b1, a31);
+                            // At most 8 rows (a small batch's last frames, or the last panel): one vector per tile row.
+                            ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
+                            ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
+                            ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
+                            ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
+                            ref float w4 = ref Unsafe.Add(ref w, (o + 4) * In);
+                            ref float w5 = ref Unsafe.Add(ref w, (o + 5) * In);
+                            Vector256<float> a00 = Vector256.Create(Unsafe.Add(ref bias, o + 0)), a10 = Vector256.Create(Unsafe.Add(ref bias, o + 1)), a20 = Vector256.Create(Unsafe.Add(ref bias, o + 2)), a30 = Vector256.Create(Unsafe.Add(ref bias, o + 3)), a40 = Vector256.Create(Unsafe.Add(ref bias, o + 4)), a50 = Vector256.Create(Unsafe.Add(ref bias, o + 5));
+                            for (int i0 = 0; i0 < In; i0 += 16)
+                            {
+                                if (prefetch) PrefetchColumn(ref Unsafe.Add(ref w, (o + 6) * In + i0), In); // the next block's W rows, a line each
+                                for (int i = i0, end = Math.Min(i0 + 16, In); i < end; i++)
+                                {
+                                    Vector256<float> b0 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xg, i * P + 0));
+                                    Vector256<float> s = Vector256.Create(Unsafe.Add(ref w0, i));
+                                    a00 = Vector256.MultiplyAddEstimate(s, b0, a00);
+                                    s = Vector256.Create(Unsafe.Add(ref w1, i));
+                                    a10 = Vector256.MultiplyAddEstimate(s, b0, a10);
+                                    s = Vector256.Create(Unsafe.Add(ref w2, i));
+                                    a20 = Vector256.MultiplyAddEstimate(s, b0, a20);
+                                    s = Vector256.Create(Unsafe.Add(ref w3, i));
+                                    a30 = Vector256.MultiplyAddEstimate(s, b0, a30);
+                                    s = Vector256.Create(Unsafe.Add(ref w4, i));
+                                    a40 = Vector256.MultiplyAddEstimate(s, b0, a40);
+                                    s = Vector256.Create(Unsafe.Add(ref w5, i));
+                                    a50 = Vector256.MultiplyAddEstimate(s, b0, a50);
+                                }
+                            }
+                            a00.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 0) * P + 0));
+                            a10.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 1) * P + 0));
+                            a20.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 2) * P + 0));
+                            a30.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 3) * P + 0));
+                            a40.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 4) * P + 0));
+                            a50.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 5) * P + 0));
                         }
-                        a00.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 0));
-                        a01.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 8));
-                        a10.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 0));
-                        a11.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 8));
-                        a20.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 0));
-                        a21.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 8));
-                        a30.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 0));
-                        a31.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 8));
                     }
                 }
-                else
                 {
-                    // At most 8 rows (a small batch's last frames, or the last panel): one vector per tile row.
-                    for (int o = 0; o < 252; o += 6)
+                    const int o = 252; // the last 4 outputs
+                    for (int g = 0; g < panels; g++)
                     {
-                        ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
-                        ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
-                        ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
-                        ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
-                        ref float w4 = ref Unsafe.Add(ref w, (o + 4) * In);
-                        ref float w5 = ref Unsafe.Add(ref w, (o + 5) * In);
-                        Vector256<float> a00 = Vector256.Create(Unsafe.Add(ref bias, o + 0)), a10 = Vector256.Create(Unsafe.Add(ref bias, o + 1)), a20 = Vector256.Create(Unsafe.Add(ref bias, o + 2)), a30 = Vector256.Create(Unsafe.Add(ref bias, o + 3)), a40 = Vector256.Create(Unsafe.Add(ref bias, o + 4)), a50 = Vector256.Create(Unsafe.Add(ref bias, o + 5));
-                        for (int i = 0; i < In; i++)
+                        ref float xg = ref Unsafe.Add(ref xt, g * In * P);
+                        ref float yg = ref Unsafe.Add(ref yt, g * Out * P);
+                        if (rows - r0 - g * P > 8)
                         {
-                            Vector256<float> b0 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 0));
-                            Vector256<float> s = Vector256.Create(Unsafe.Add(ref w0, i));
-                            a00 = Vector256.MultiplyAddEstimate(s, b0, a00);
-                            s = Vector256.Create(Unsafe.Add(ref w1, i));
-                            a10 = Vector256.MultiplyAddEstimate(s, b0, a10);
-                            s = Vector256.Create(Unsafe.Add(ref w2, i));
-                            a20 = Vector256.MultiplyAddEstimate(s, b0, a20);
-                            s = Vector256.Create(Unsafe.Add(ref w3, i));
-                            a30 = Vector256.MultiplyAddEstimate(s, b0, a30);
-                            s = Vector256.Create(Unsafe.Add(ref w4, i));
-                            a40 = Vector256.MultiplyAddEstimate(s, b0, a40);
-                            s = Vector256.Create(Unsafe.Add(ref w5, i));
-                            a50 = Vector256.MultiplyAddEstimate(s, b0, a50);
+                            ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
+                            ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
+                            ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
+                            ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
+                            Vector256<float> a00 = Vector256.Create(Unsafe.Add(ref bias, o + 0)), a01 = a00, a10 = Vector256.Create(Unsafe.Add(ref bias, o + 1)), a11 = a10, a20 = Vector256.Create(Unsafe.Add(ref bias, o + 2)), a21 = a20, a30 = Vector256.Create(Unsafe.Add(ref bias, o + 3)), a31 = a30;
+                            for (int i = 0; i < In; i++)
+                            {
+                                Vector256<float> b0 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xg, i * P + 0));
+                                Vector256<float> b1 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xg, i * P + 8));
+                                Vector256<float> s = Vector256.Create(Unsafe.Add(ref w0, i));
+                                a00 = Vector256.MultiplyAddEstimate(s, b0, a00);
+                                a01 = Vector256.MultiplyAddEstimate(s, b1, a01);
+                                s = Vector256.Create(Unsafe.Add(ref w1, i));
+                                a10 = Vector256.MultiplyAddEstimate(s, b0, a10);
+                                a11 = Vector256.MultiplyAddEstimate(s, b1, a11);
+                                s = Vector256.Create(Unsafe.Add(ref w2, i));
+                                a20 = Vector256.MultiplyAddEstimate(s, b0, a20);
+                                a21 = Vector256.MultiplyAddEstimate(s, b1, a21);
+                                s = Vector256.Create(Unsafe.Add(ref w3, i));
+                                a30 = Vector256.MultiplyAddEstimate(s, b0, a30);
+                                a31 = Vector256.MultiplyAddEstimate(s, b1, a31);
+                            }
+                            a00.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 0) * P + 0));
+                            a01.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 0) * P + 8));
+                            a10.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 1) * P + 0));
+                            a11.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 1) * P + 8));
+                            a20.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 2) * P + 0));
+                            a21.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 2) * P + 8));
+                            a30.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 3) * P + 0));
+                            a31.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 3) * P + 8));
                         }
-                        a00.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 0));
-                        a10.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 0));
-                        a20.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 0));
-                        a30.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 0));
-                        a40.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 4) * P + 0));
-                        a50.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 5) * P + 0));
-                    }
-                    {
-                        const int o = 252; // the last 4 outputs
-                        ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
-                        ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
-                        ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
-                        ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
-                        Vector256<float> a00 = Vector256.Create(Unsafe.Add(ref bias, o + 0)), a10 = Vector256.Create(Unsafe.Add(ref bias, o + 1)), a20 = Vector256.Create(Unsafe.Add(ref bias, o + 2)), a30 = Vector256.Create(Unsafe.Add(ref bias, o + 3));
-                        for (int i = 0; i < In; i++)
+                        else
                         {
-                            Vector256<float> b0 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 0));
-                            Vector256<float> s = Vector256.Create(Unsafe.Add(ref w0, i));
-                            a00 = Vector256.MultiplyAddEstimate(s, b0, a00);
-                            s = Vector256.Create(Unsafe.Add(ref w1, i));
-                            a10 = Vector256.MultiplyAddEstimate(s, b0, a10);
-                            s = Vector256.Create(Unsafe.Add(ref w2, i));
-                            a20 = Vector256.MultiplyAddEstimate(s, b0, a20);
-                            s = Vector256.Create(Unsafe.Add(ref w3, i));
-                            a30 = Vector256.MultiplyAddEstimate(s, b0, a30);
+                            // At most 8 rows (a small batch's last frames, or the last panel): one vector per tile row.
+                            ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
+                            ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
+                            ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
+                            ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
+                            Vector256<float> a00 = Vector256.Create(Unsafe.Add(ref bias, o + 0)), a10 = Vector256.Create(Unsafe.Add(ref bias, o + 1)), a20 = Vector256.Create(Unsafe.Add(ref bias, o + 2)), a30 = Vector256.Create(Unsafe.Add(ref bias, o + 3));
+                            for (int i = 0; i < In; i++)
+                            {
+                                Vector256<float> b0 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xg, i * P + 0));
+                                Vector256<float> s = Vector256.Create(Unsafe.Add(ref w0, i));
+                                a00 = Vector256.MultiplyAddEstimate(s, b0, a00);
+                                s = Vector256.Create(Unsafe.Add(ref w1, i));
+                                a10 = Vector256.MultiplyAddEstimate(s, b0, a10);
+                                s = Vector256.Create(Unsafe.Add(ref w2, i));
+                                a20 = Vector256.MultiplyAddEstimate(s, b0, a20);
+                                s = Vector256.Create(Unsafe.Add(ref w3, i));
+                                a30 = Vector256.MultiplyAddEstimate(s, b0, a30);
+                            }
+                            a00.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 0) * P + 0));
+                            a10.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 1) * P + 0));
+                            a20.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 2) * P + 0));
+                            a30.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 3) * P + 0));
                         }
-                        a00.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 0));
-                        a10.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 0));
-                        a20.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 0));
-                        a30.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 0));
                     }
                 }
-                UnpackPanel_V256(ref yt, Out, ref Unsafe.Add(ref y, r * Out), n, accumulate);
+                for (int g = 0; g < panels; g++)
+                    UnpackPanel_V256(ref Unsafe.Add(ref yt, g * Out * P), Out, ref Unsafe.Add(ref y, (r0 + g * P) * Out), Math.Min(P, rows - r0 - g * P), accumulate);
             }
         }
 
         /// <summary>
-        /// Linear_256x256 on Vector128: panels of 8 rows. Per panel, xᵀ [In, 8] is packed, then each block of 6 outputs
-        /// accumulates yᵀ[o, 0..8) = bias[o] + Σ_i W[o, i]·xᵀ[i, ·] (6 broadcasts × 2 vectors), and yᵀ is added back into y.
+        /// Linear_256x256 on Vector128: panels of 8 rows, 8 panels at a time. The group's xᵀ [In, 8] panels are packed, then
+        /// each block of 6 outputs (its W rows stay in L1) accumulates yᵀ[o, ·] = bias[o] + Σ_i W[o, i]·xᵀ[i, ·] for every
+        /// panel (6 broadcasts × 2 vectors), and the panels' yᵀ are added back into y.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         internal static void Linear_256x256_V128(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate, ref float pack)
         {
-            const int In = 256, Out = 256, P = 8;
-            ref float xt = ref pack;                          // xᵀ [In, P]
-            ref float yt = ref Unsafe.Add(ref pack, In * P);  // yᵀ [Out, P]
-            for (int r = 0; r < rows; r += P)
+            const int In = 256, Out = 256, P = 8, G = 8;
+            ref float xt = ref pack;                              // G × xᵀ [In, P]
+            ref float yt = ref Unsafe.Add(ref pack, G * In * P);  // G × yᵀ [Out, P]
+            for (int i = 0; i < 6 * In; i += 16) global::H3.H3Intrinsics.Prefetch(ref Unsafe.Add(ref w, i)); // the first block's weights, while x is packed
+            for (int r0 = 0; r0 < rows; r0 += G * P)
             {
-                int n = Math.Min(P, rows - r);
-                PackPanel_V128(ref Unsafe.Add(ref x, r * In), n, In, ref xt);
-                if (n > 4)
+                int panels = Math.Min(G, (rows - r0 + P - 1) / P);
+                for (int g = 0; g < panels; g++)
+                    PackPanel_V128(ref Unsafe.Add(ref x, (r0 + g * P) * In), Math.Min(P, rows - r0 - g * P), In, ref Unsafe.Add(ref xt, g * In * P));
+                for (int o = 0; o < 252; o += 6)
                 {
-                    for (int o = 0; o < 252; o += 6)
+                    for (int g = 0; g < panels; g++)
                     {
-                        ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
-                        ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
-                        ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
-                        ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
-                        ref float w4 = ref Unsafe.Add(ref w, (o + 4) * In);
-                        ref float w5 = ref Unsafe.Add(ref w, (o + 5) * In);
-                        Vector128<float> a00 = Vector128.Create(Unsafe.Add(ref bias, o + 0)), a01 = a00, a10 = Vector128.Create(Unsafe.Add(ref bias, o + 1)), a11 = a10, a20 = Vector128.Create(Unsafe.Add(ref bias, o + 2)), a21 = a20, a30 = Vector128.Create(Unsafe.Add(ref bias, o + 3)), a31 = a30, a40 = Vector128.Create(Unsafe.Add(ref bias, o + 4)), a41 = a40, a50 = Vector128.Create(Unsafe.Add(ref bias, o + 5)), a51 = a50;
-                        for (int i = 0; i < In; i++)
+                        ref float xg = ref Unsafe.Add(ref xt, g * In * P);
+                        ref float yg = ref Unsafe.Add(ref yt, g * Out * P);
+                        bool prefetch = g == 0 && o + 12 <= Out; // the first panel requests the next block's weights as it goes
+                        if (rows - r0 - g * P > 4)
                         {
-                            Vector128<float> b0 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 0));
-                            Vector128<float> b1 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 4));
-                            Vector128<float> s = Vector128.Create(Unsafe.Add(ref w0, i));
-                            a00 = Vector128.MultiplyAddEstimate(s, b0, a00);
-                            a01 = Vector128.MultiplyAddEstimate(s, b1, a01);
-                            s = Vector128.Create(Unsafe.Add(ref w1, i));
-                            a10 = Vector128.MultiplyAddEstimate(s, b0, a10);
-                            a11 = Vector128.MultiplyAddEstimate(s, b1, a11);
-                            s = Vector128.Create(Unsafe.Add(ref w2, i));
-                            a20 = Vector128.MultiplyAddEstimate(s, b0, a20);
-                            a21 = Vector128.MultiplyAddEstimate(s, b1, a21);
-                            s = Vector128.Create(Unsafe.Add(ref w3, i));
-                            a30 = Vector128.MultiplyAddEstimate(s, b0, a30);
-                            a31 = Vector128.MultiplyAddEstimate(s, b1, a31);
-                            s = Vector128.Create(Unsafe.Add(ref w4, i));
-                            a40 = Vector128.MultiplyAddEstimate(s, b0, a40);
-                            a41 = Vector128.MultiplyAddEstimate(s, b1, a41);
-                            s = Vector128.Create(Unsafe.Add(ref w5, i));
-                            a50 = Vector128.MultiplyAddEstimate(s, b0, a50);
-                            a51 = Vector128.MultiplyAddEstimate(s, b1, a51);
+                            ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
+                            ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
+                            ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
+                            ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
+                            ref float w4 = ref Unsafe.Add(ref w, (o + 4) * In);
+                            ref float w5 = ref Unsafe.Add(ref w, (o + 5) * In);
+                            Vector128<float> a00 = Vector128.Create(Unsafe.Add(ref bias, o + 0)), a01 = a00, a10 = Vector128.Create(Unsafe.Add(ref bias, o + 1)), a11 = a10, a20 = Vector128.Create(Unsafe.Add(ref bias, o + 2)), a21 = a20, a30 = Vector128.Create(Unsafe.Add(ref bias, o + 3)), a31 = a30, a40 = Vector128.Create(Unsafe.Add(ref bias, o + 4)), a41 = a40, a50 = Vector128.Create(Unsafe.Add(ref bias, o + 5)), a51 = a50;
+                            for (int i0 = 0; i0 < In; i0 += 16)
+                            {
+                                if (prefetch) PrefetchColumn(ref Unsafe.Add(ref w, (o + 6) * In + i0), In); // the next block's W rows, a line each
+                                for (int i = i0, end = Math.Min(i0 + 16, In); i < end; i++)
+                                {
+                                    Vector128<float> b0 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xg, i * P + 0));
+                                    Vector128<float> b1 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xg, i * P + 4));
+                                    Vector128<float> s = Vector128.Create(Unsafe.Add(ref w0, i));
+                                    a00 = Vector128.MultiplyAddEstimate(s, b0, a00);
+                                    a01 = Vector128.MultiplyAddEstimate(s, b1, a01);
+                                    s = Vector128.Create(Unsafe.Add(ref w1, i));
+                                    a10 = Vector128.MultiplyAddEstimate(s, b0, a10);
+                                    a11 = Vector128.MultiplyAddEstimate(s, b1, a11);
+                                    s = Vector128.Create(Unsafe.Add(ref w2, i));
+                                    a20 = Vector128.MultiplyAddEstimate(s, b0, a20);
+                                    a21 = Vector128.MultiplyAddEstimate(s, b1, a21);
+                                    s = Vector128.Create(Unsafe.Add(ref w3, i));
+                                    a30 = Vector128.MultiplyAddEstimate(s, b0, a30);
+                                    a31 = Vector128.MultiplyAddEstimate(s, b1, a31);
+                                    s = Vector128.Create(Unsafe.Add(ref w4, i));
+                                    a40 = Vector128.MultiplyAddEstimate(s, b0, a40);
+                                    a41 = Vector128.MultiplyAddEstimate(s, b1, a41);
+                                    s = Vector128.Create(Unsafe.Add(ref w5, i));
+                                    a50 = Vector128.MultiplyAddEstimate(s, b0, a50);
+                                    a51 = Vector128.MultiplyAddEstimate(s, b1, a51);
+                                }
+                            }
+                            a00.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 0) * P + 0));
+                            a01.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 0) * P + 4));
+                            a10.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 1) * P + 0));
+                            a11.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 1) * P + 4));
+                            a20.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 2) * P + 0));
+                            a21.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 2) * P + 4));
+                            a30.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 3) * P + 0));
+                            a31.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 3) * P + 4));
+                            a40.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 4) * P + 0));
+                            a41.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 4) * P + 4));
+                            a50.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 5) * P + 0));
+                            a51.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 5) * P + 4));
                         }
-                        a00.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 0));
-                        a01.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 4));
-                        a10.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 0));
-                        a11.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 4));
-                        a20.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 0));
-                        a21.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 4));
-                        a30.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 0));
-                        a31.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 4));
-                        a40.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 4) * P + 0));
-                        a41.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 4) * P + 4));
-                        a50.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 5) * P + 0));
-                        a51.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 5) * P + 4));
-                    }
-                    {
-                        const int o = 252; // the last 4 outputs
-                        ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
-                        ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
-                        ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
-                        ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
-                        Vector128<float> a00 = Vector128.Create(Unsafe.Add(ref bias, o + 0)), a01 = a00, a10 = Vector128.Create(Unsafe.Add(ref bias, o + 1)), a11 = a10, a20 = Vector128.Create(Unsafe.Add(ref bias, o + 2)), a21 = a20, a30 = Vector128.Create(Unsafe.Add(ref bias, o + 3)), a31 = a30;
-                        for (int i = 0; i < In; i++)
+                        else
                         {
-                            Vector128<float> b0 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 0));
-                            Vector128<float> b1 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 4));
-                            Vector128<float> s = Vector128.Create(Unsafe.Add(ref w0, i));
-                            a00 = Vector128.MultiplyAddEstimate(s, b0, a00);
-                            a01 = Vector128.MultiplyAddEstimate(s, b1, a01);
-                            s = Vector128.Create(Unsafe.Add(ref w1, i));
-                            a10 = Vector128.MultiplyAddEstimate(s, b0, a10);
-                            a11 = Vector128.MultiplyAddEstimate(s, b1, a11);
-                            s = Vector128.Create(Unsafe.Add(ref w2, i));
-                            a20 = Vector128.MultiplyAddEstimate(s, b0, a20);
-                            a21 = Vector128.MultiplyAddEstimate(s, b1, a21);
-                            s = Vector128.Create(Unsafe.Add(ref w3, i));
-                            a30 = Vector128.MultiplyAddEstimate(s, b0, a30);
-                            a31 = Vector128.MultiplyAddEstimate(s, b1, a31);
+                            // At most 4 rows (a small batch's last frames, or the last panel): one vector per tile row.
+                            ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
+                            ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
+                            ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
+                            ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
+                            ref float w4 = ref Unsafe.Add(ref w, (o + 4) * In);
+                            ref float w5 = ref Unsafe.Add(ref w, (o + 5) * In);
+                            Vector128<float> a00 = Vector128.Create(Unsafe.Add(ref bias, o + 0)), a10 = Vector128.Create(Unsafe.Add(ref bias, o + 1)), a20 = Vector128.Create(Unsafe.Add(ref bias, o + 2)), a30 = Vector128.Create(Unsafe.Add(ref bias, o + 3)), a40 = Vector128.Create(Unsafe.Add(ref bias, o + 4)), a50 = Vector128.Create(Unsafe.Add(ref bias, o + 5));
+                            for (int i0 = 0; i0 < In; i0 += 16)
+                            {
+                                if (prefetch) PrefetchColumn(ref Unsafe.Add(ref w, (o + 6) * In + i0), In); // the next block's W rows, a line each
+                                for (int i = i0, end = Math.Min(i0 + 16, In); i < end; i++)
+                                {
+                                    Vector128<float> b0 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xg, i * P + 0));
+                                    Vector128<float> s = Vector128.Create(Unsafe.Add(ref w0, i));
+                                    a00 = Vector128.MultiplyAddEstimate(s, b0, a00);
+                                    s = Vector128.Create(Unsafe.Add(ref w1, i));
+                                    a10 = Vector128.MultiplyAddEstimate(s, b0, a10);
+                                    s = Vector128.Create(Unsafe.Add(ref w2, i));
+                                    a20 = Vector128.MultiplyAddEstimate(s, b0, a20);
+                                    s = Vector128.Create(Unsafe.Add(ref w3, i));
+                                    a30 = Vector128.MultiplyAddEstimate(s, b0, a30);
+                                    s = Vector128.Create(Unsafe.Add(ref w4, i));
+                                    a40 = Vector128.MultiplyAddEstimate(s, b0, a40);
+                                    s = Vector128.Create(Unsafe.Add(ref w5, i));
+                                    a50 = Vector128.MultiplyAddEstimate(s, b0, a50);
+                                }
+                            }
+                            a00.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 0) * P + 0));
+                            a10.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 1) * P + 0));
+                            a20.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 2) * P + 0));
+                            a30.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 3) * P + 0));
+                            a40.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 4) * P + 0));
+                            a50.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 5) * P + 0));
                         }
-                        a00.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 0));
-                        a01.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 4));
-                        a10.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 0));
-                        a11.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 4));
-                        a20.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 0));
-                        a21.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 4));
-                        a30.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 0));
-                        a31.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 4));
                     }
                 }
-                else
                 {
-                    // At most 4 rows (a small batch's last frames, or the last panel): one vector per tile row.
-                    for (int o = 0; o < 252; o += 6)
+                    const int o = 252; // the last 4 outputs
+                    for (int g = 0; g < panels; g++)
                     {
-                        ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
-                        ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
-                        ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
-                        ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
-                        ref float w4 = ref Unsafe.Add(ref w, (o + 4) * In);
-                        ref float w5 = ref Unsafe.Add(ref w, (o + 5) * In);
-                        Vector128<float> a00 = Vector128.Create(Unsafe.Add(ref bias, o + 0)), a10 = Vector128.Create(Unsafe.Add(ref bias, o + 1)), a20 = Vector128.Create(Unsafe.Add(ref bias, o + 2)), a30 = Vector128.Create(Unsafe.Add(ref bias, o + 3)), a40 = Vector128.Create(Unsafe.Add(ref bias, o + 4)), a50 = Vector128.Create(Unsafe.Add(ref bias, o + 5));
-                        for (int i = 0; i < In; i++)
+                        ref float xg = ref Unsafe.Add(ref xt, g * In * P);
+                        ref float yg = ref Unsafe.Add(ref yt, g * Out * P);
+                        if (rows - r0 - g * P > 4)
                         {
-                            Vector128<float> b0 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 0));
-                            Vector128<float> s = Vector128.Create(Unsafe.Add(ref w0, i));
-                            a00 = Vector128.MultiplyAddEstimate(s, b0, a00);
-                            s = Vector128.Create(Unsafe.Add(ref w1, i));
-                            a10 = Vector128.MultiplyAddEstimate(s, b0, a10);
-                            s = Vector128.Create(Unsafe.Add(ref w2, i));
-                            a20 = Vector128.MultiplyAddEstimate(s, b0, a20);
-                            s = Vector128.Create(Unsafe.Add(ref w3, i));
-                            a30 = Vector128.MultiplyAddEstimate(s, b0, a30);
-                            s = Vector128.Create(Unsafe.Add(ref w4, i));
-                            a40 = Vector128.MultiplyAddEstimate(s, b0, a40);
-                            s = Vector128.Create(Unsafe.Add(ref w5, i));
-                            a50 = Vector128.MultiplyAddEstimate(s, b0, a50);
+                            ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
+                            ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
+                            ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
+                            ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
+                            Vector128<float> a00 = Vector128.Create(Unsafe.Add(ref bias, o + 0)), a01 = a00, a10 = Vector128.Create(Unsafe.Add(ref bias, o + 1)), a11 = a10, a20 = Vector128.Create(Unsafe.Add(ref bias, o + 2)), a21 = a20, a30 = Vector128.Create(Unsafe.Add(ref bias, o + 3)), a31 = a30;
+                            for (int i = 0; i < In; i++)
+                            {
+                                Vector128<float> b0 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xg, i * P + 0));
+                                Vector128<float> b1 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xg, i * P + 4));
+                                Vector128<float> s = Vector128.Create(Unsafe.Add(ref w0, i));
+                                a00 = Vector128.MultiplyAddEstimate(s, b0, a00);
+                                a01 = Vector128.MultiplyAddEstimate(s, b1, a01);
+                                s = Vector128.Create(Unsafe.Add(ref w1, i));
+                                a10 = Vector128.MultiplyAddEstimate(s, b0, a10);
+                                a11 = Vector128.MultiplyAddEstimate(s, b1, a11);
+                                s = Vector128.Create(Unsafe.Add(ref w2, i));
+                                a20 = Vector128.MultiplyAddEstimate(s, b0, a20);
+                                a21 = Vector128.MultiplyAddEstimate(s, b1, a21);
+                                s = Vector128.Create(Unsafe.Add(ref w3, i));
+                                a30 = Vector128.MultiplyAddEstimate(s, b0, a30);
+                                a31 = Vector128.MultiplyAddEstimate(s, b1, a31);
+                            }
+                            a00.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 0) * P + 0));
+                            a01.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 0) * P + 4));
+                            a10.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 1) * P + 0));
+                            a11.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 1) * P + 4));
+                            a20.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 2) * P + 0));
+                            a21.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 2) * P + 4));
+                            a30.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 3) * P + 0));
+                            a31.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 3) * P + 4));
                         }
-                        a00.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 0));
-                        a10.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 0));
-                        a20.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 0));
-                        a30.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 0));
-                        a40.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 4) * P + 0));
-                        a50.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 5) * P + 0));
-                    }
-                    {
-                        const int o = 252; // the last 4 outputs
-                        ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
-                        ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
-                        ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
-                        ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
-                        Vector128<float> a00 = Vector128.Create(Unsafe.Add(ref bias, o + 0)), a10 = Vector128.Create(Unsafe.Add(ref bias, o + 1)), a20 = Vector128.Create(Unsafe.Add(ref bias, o + 2)), a30 = Vector128.Create(Unsafe.Add(ref bias, o + 3));
-                        for (int i = 0; i < In; i++)
+                        else
                         {
-                            Vector128<float> b0 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 0));
-                            Vector128<float> s = Vector128.Create(Unsafe.Add(ref w0, i));
-                            a00 = Vector128.MultiplyAddEstimate(s, b0, a00);
-                            s = Vector128.Create(Unsafe.Add(ref w1, i));
-                            a10 = Vector128.MultiplyAddEstimate(s, b0, a10);
-                            s = Vector128.Create(Unsafe.Add(ref w2, i));
-                            a20 = Vector128.MultiplyAddEstimate(s, b0, a20);
-                            s = Vector128.Create(Unsafe.Add(ref w3, i));
-                            a30 = Vector128.MultiplyAddEstimate(s, b0, a30);
+                            // At most 4 rows (a small batch's last frames, or the last panel): one vector per tile row.
+                            ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
+                            ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
+                            ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
+                            ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
+                            Vector128<float> a00 = Vector128.Create(Unsafe.Add(ref bias, o + 0)), a10 = Vector128.Create(Unsafe.Add(ref bias, o + 1)), a20 = Vector128.Create(Unsafe.Add(ref bias, o + 2)), a30 = Vector128.Create(Unsafe.Add(ref bias, o + 3));
+                            for (int i = 0; i < In; i++)
+                            {
+                                Vector128<float> b0 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xg, i * P + 0));
+                                Vector128<float> s = Vector128.Create(Unsafe.Add(ref w0, i));
+                                a00 = Vector128.MultiplyAddEstimate(s, b0, a00);
+                                s = Vector128.Create(Unsafe.Add(ref w1, i));
+                                a10 = Vector128.MultiplyAddEstimate(s, b0, a10);
+                                s = Vector128.Create(Unsafe.Add(ref w2, i));
+                                a20 = Vector128.MultiplyAddEstimate(s, b0, a20);
+                                s = Vector128.Create(Unsafe.Add(ref w3, i));
+                                a30 = Vector128.MultiplyAddEstimate(s, b0, a30);
+                            }
+                            a00.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 0) * P + 0));
+                            a10.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 1) * P + 0));
+                            a20.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 2) * P + 0));
+                            a30.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 3) * P + 0));
                         }
-                        a00.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 0));
-                        a10.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 0));
-                        a20.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 0));
-                        a30.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 0));
                     }
                 }
-                UnpackPanel_V128(ref yt, Out, ref Unsafe.Add(ref y, r * Out), n, accumulate);
+                for (int g = 0; g < panels; g++)
+                    UnpackPanel_V128(ref Unsafe.Add(ref yt, g * Out * P), Out, ref Unsafe.Add(ref y, (r0 + g * P) * Out), Math.Min(P, rows - r0 - g * P), accumulate);
             }
         }
 
@@ -1088,7 +1184,7 @@ namespace H3.Benchmarks.Profile
             ref float wr = ref MemoryMarshal.GetReference(w.Slice(0, Out * In));
             ref float br = ref MemoryMarshal.GetReference(bias.Slice(0, Out));
             ref float yr = ref MemoryMarshal.GetReference(y.Slice(0, rows * Out));
-            ref float pr = ref MemoryMarshal.GetReference(pack.Slice(0, 16 * (In + Out)));
+            ref float pr = ref MemoryMarshal.GetReference(pack.Slice(0, 6 * 16 * (In + Out)));
             if (Vector256.IsHardwareAccelerated)
                 Linear_256x1024_V256(ref xr, rows, ref wr, ref br, ref yr, accumulate, ref pr);
             else
@@ -1096,320 +1192,368 @@ namespace H3.Benchmarks.Profile
         }
 
         /// <summary>
-        /// Linear_256x1024 on Vector256: panels of 16 rows. Per panel, xᵀ [In, 16] is packed, then each block of 6 outputs
-        /// accumulates yᵀ[o, 0..16) = bias[o] + Σ_i W[o, i]·xᵀ[i, ·] (6 broadcasts × 2 vectors), and yᵀ is added back into y.
+        /// Linear_256x1024 on Vector256: panels of 16 rows, 6 panels at a time. The group's xᵀ [In, 16] panels are packed, then
+        /// each block of 6 outputs (its W rows stay in L1) accumulates yᵀ[o, ·] = bias[o] + Σ_i W[o, i]·xᵀ[i, ·] for every
+        /// panel (6 broadcasts × 2 vectors), and the panels' yᵀ are added back into y.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         internal static void Linear_256x1024_V256(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate, ref float pack)
         {
-            const int In = 256, Out = 1024, P = 16;
-            ref float xt = ref pack;                          // xᵀ [In, P]
-            ref float yt = ref Unsafe.Add(ref pack, In * P);  // yᵀ [Out, P]
-            for (int r = 0; r < rows; r += P)
+            const int In = 256, Out = 1024, P = 16, G = 6;
+            ref float xt = ref pack;                              // G × xᵀ [In, P]
+            ref float yt = ref Unsafe.Add(ref pack, G * In * P);  // G × yᵀ [Out, P]
+            for (int i = 0; i < 6 * In; i += 16) global::H3.H3Intrinsics.Prefetch(ref Unsafe.Add(ref w, i)); // the first block's weights, while x is packed
+            for (int r0 = 0; r0 < rows; r0 += G * P)
             {
-                int n = Math.Min(P, rows - r);
-                PackPanel_V256(ref Unsafe.Add(ref x, r * In), n, In, ref xt);
-                if (n > 8)
+                int panels = Math.Min(G, (rows - r0 + P - 1) / P);
+                for (int g = 0; g < panels; g++)
+                    PackPanel_V256(ref Unsafe.Add(ref x, (r0 + g * P) * In), Math.Min(P, rows - r0 - g * P), In, ref Unsafe.Add(ref xt, g * In * P));
+                for (int o = 0; o < 1020; o += 6)
                 {
-                    for (int o = 0; o < 1020; o += 6)
+                    for (int g = 0; g < panels; g++)
                     {
-                        ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
-                        ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
-                        ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
-                        ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
-                        ref float w4 = ref Unsafe.Add(ref w, (o + 4) * In);
-                        ref float w5 = ref Unsafe.Add(ref w, (o + 5) * In);
-                        Vector256<float> a00 = Vector256.Create(Unsafe.Add(ref bias, o + 0)), a01 = a00, a10 = Vector256.Create(Unsafe.Add(ref bias, o + 1)), a11 = a10, a20 = Vector256.Create(Unsafe.Add(ref bias, o + 2)), a21 = a20, a30 = Vector256.Create(Unsafe.Add(ref bias, o + 3)), a31 = a30, a40 = Vector256.Create(Unsafe.Add(ref bias, o + 4)), a41 = a40, a50 = Vector256.Create(Unsafe.Add(ref bias, o + 5)), a51 = a50;
-                        for (int i = 0; i < In; i++)
+                        ref float xg = ref Unsafe.Add(ref xt, g * In * P);
+                        ref float yg = ref Unsafe.Add(ref yt, g * Out * P);
+                        bool prefetch = g == 0 && o + 12 <= Out; // the first panel requests the next block's weights as it goes
+                        if (rows - r0 - g * P > 8)
                         {
-                            Vector256<float> b0 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 0));
-                            Vector256<float> b1 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 8));
-                            Vector256<float> s = Vector256.Create(Unsafe.Add(ref w0, i));
-                            a00 = Vector256.MultiplyAddEstimate(s, b0, a00);
-                            a01 = Vector256.MultiplyAddEstimate(s, b1, a01);
-                            s = Vector256.Create(Unsafe.Add(ref w1, i));
-                            a10 = Vector256.MultiplyAddEstimate(s, b0, a10);
-                            a11 = Vector256.MultiplyAddEstimate(s, b1, a11);
-                            s = Vector256.Create(Unsafe.Add(ref w2, i));
-                            a20 = Vector256.MultiplyAddEstimate(s, b0, a20);
-                            a21 = Vector256.MultiplyAddEstimate(s, b1, a21);
-                            s = Vector256.Create(Unsafe.Add(ref w3, i));
-                            a30 = Vector256.MultiplyAddEstimate(s, b0, a30);
-                            a31 = Vector256.MultiplyAddEstimate(s, b1, a31);
-                            s = Vector256.Create(Unsafe.Add(ref w4, i));
-                            a40 = Vector256.MultiplyAddEstimate(s, b0, a40);
-                            a41 = Vector256.MultiplyAddEstimate(s, b1, a41);
-                            s = Vector256.Create(Unsafe.Add(ref w5, i));
-                            a50 = Vector256.MultiplyAddEstimate(s, b0, a50);
-                            a51 = Vector256.MultiplyAddEstimate(s, b1, a51);
+                            ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
+                            ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
+                            ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
+                            ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
+                            ref float w4 = ref Unsafe.Add(ref w, (o + 4) * In);
+                            ref float w5 = ref Unsafe.Add(ref w, (o + 5) * In);
+                            Vector256<float> a00 = Vector256.Create(Unsafe.Add(ref bias, o + 0)), a01 = a00, a10 = Vector256.Create(Unsafe.Add(ref bias, o + 1)), a11 = a10, a20 = Vector256.Create(Unsafe.Add(ref bias, o + 2)), a21 = a20, a30 = Vector256.Create(Unsafe.Add(ref bias, o + 3)), a31 = a30, a40 = Vector256.Create(Unsafe.Add(ref bias, o + 4)), a41 = a40, a50 = Vector256.Create(Unsafe.Add(ref bias, o + 5)), a51 = a50;
+                            for (int i0 = 0; i0 < In; i0 += 16)
+                            {
+                                if (prefetch) PrefetchColumn(ref Unsafe.Add(ref w, (o + 6) * In + i0), In); // the next block's W rows, a line each
+                                for (int i = i0, end = Math.Min(i0 + 16, In); i < end; i++)
+                                {
+                                    Vector256<float> b0 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xg, i * P + 0));
+                                    Vector256<float> b1 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xg, i * P + 8));
+                                    Vector256<float> s = Vector256.Create(Unsafe.Add(ref w0, i));
+                                    a00 = Vector256.MultiplyAddEstimate(s, b0, a00);
+                                    a01 = Vector256.MultiplyAddEstimate(s, b1, a01);
+                                    s = Vector256.Create(Unsafe.Add(ref w1, i));
+                                    a10 = Vector256.MultiplyAddEstimate(s, b0, a10);
+                                    a11 = Vector256.MultiplyAddEstimate(s, b1, a11);
+                                    s = Vector256.Create(Unsafe.Add(ref w2, i));
+                                    a20 = Vector256.MultiplyAddEstimate(s, b0, a20);
+                                    a21 = Vector256.MultiplyAddEstimate(s, b1, a21);
+                                    s = Vector256.Create(Unsafe.Add(ref w3, i));
+                                    a30 = Vector256.MultiplyAddEstimate(s, b0, a30);
+                                    a31 = Vector256.MultiplyAddEstimate(s, b1, a31);
+                                    s = Vector256.Create(Unsafe.Add(ref w4, i));
+                                    a40 = Vector256.MultiplyAddEstimate(s, b0, a40);
+                                    a41 = Vector256.MultiplyAddEstimate(s, b1, a41);
+                                    s = Vector256.Create(Unsafe.Add(ref w5, i));
+                                    a50 = Vector256.MultiplyAddEstimate(s, b0, a50);
+                                    a51 = Vector256.MultiplyAddEstimate(s, b1, a51);
+                                }
+                            }
+                            a00.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 0) * P + 0));
+                            a01.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 0) * P + 8));
+                            a10.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 1) * P + 0));
+                            a11.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 1) * P + 8));
+                            a20.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 2) * P + 0));
+                            a21.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 2) * P + 8));
+                            a30.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 3) * P + 0));
+                            a31.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 3) * P + 8));
+                            a40.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 4) * P + 0));
+                            a41.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 4) * P + 8));
+                            a50.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 5) * P + 0));
+                            a51.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 5) * P + 8));
                         }
-                        a00.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 0));
-                        a01.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 8));
-                        a10.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 0));
-                        a11.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 8));
-                        a20.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 0));
-                        a21.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 8));
-                        a30.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 0));
-                        a31.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 8));
-                        a40.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 4) * P + 0));
-                        a41.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 4) * P + 8));
-                        a50.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 5) * P + 0));
-                        a51.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 5) * P + 8));
-                    }
-                    {
-                        const int o = 1020; // the last 4 outputs
-                        ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
-                        ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
-                        ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
-                        ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
-                        Vector256<float> a00 = Vector256.Create(Unsafe.Add(ref bias, o + 0)), a01 = a00, a10 = Vector256.Create(Unsafe.Add(ref bias, o + 1)), a11 = a10, a20 = Vector256.Create(Unsafe.Add(ref bias, o + 2)), a21 = a20, a30 = Vector256.Create(Unsafe.Add(ref bias, o + 3)), a31 = a30;
-                        for (int i = 0; i < In; i++)
+                        else
                         {
-                            Vector256<float> b0 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 0));
-                            Vector256<float> b1 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 8));
-                            Vector256<float> s = Vector256.Create(Unsafe.Add(ref w0, i));
-                            a00 = Vector256.MultiplyAddEstimate(s, b0, a00);
-                            a01 = Vector256.MultiplyAddEstimate(s, b1, a01);
-                            s = Vector256.Create(Unsafe.Add(ref w1, i));
-                            a10 = Vector256.MultiplyAddEstimate(s, b0, a10);
-                            a11 = Vector256.MultiplyAddEstimate(s, b1, a11);
-                            s = Vector256.Create(Unsafe.Add(ref w2, i));
-                            a20 = Vector256.MultiplyAddEstimate(s, b0, a20);
-                            a21 = Vector256.MultiplyAddEstimate(s, b1, a21);
-                            s = Vector256.Create(Unsafe.Add(ref w3, i));
-                            a30 = Vector256.MultiplyAddEstimate(s, b0, a30);
-                            a31 = Vector256.MultiplyAddEstimate(s, b1, a31);
+                            // At most 8 rows (a small batch's last frames, or the last panel): one vector per tile row.
+                            ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
+                            ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
+                            ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
+                            ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
+                            ref float w4 = ref Unsafe.Add(ref w, (o + 4) * In);
+                            ref float w5 = ref Unsafe.Add(ref w, (o + 5) * In);
+                            Vector256<float> a00 = Vector256.Create(Unsafe.Add(ref bias, o + 0)), a10 = Vector256.Create(Unsafe.Add(ref bias, o + 1)), a20 = Vector256.Create(Unsafe.Add(ref bias, o + 2)), a30 = Vector256.Create(Unsafe.Add(ref bias, o + 3)), a40 = Vector256.Create(Unsafe.Add(ref bias, o + 4)), a50 = Vector256.Create(Unsafe.Add(ref bias, o + 5));
+                            for (int i0 = 0; i0 < In; i0 += 16)
+                            {
+                                if (prefetch) PrefetchColumn(ref Unsafe.Add(ref w, (o + 6) * In + i0), In); // the next block's W rows, a line each
+                                for (int i = i0, end = Math.Min(i0 + 16, In); i < end; i++)
+                                {
+                                    Vector256<float> b0 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xg, i * P + 0));
+                                    Vector256<float> s = Vector256.Create(Unsafe.Add(ref w0, i));
+                                    a00 = Vector256.MultiplyAddEstimate(s, b0, a00);
+                                    s = Vector256.Create(Unsafe.Add(ref w1, i));
+                                    a10 = Vector256.MultiplyAddEstimate(s, b0, a10);
+                                    s = Vector256.Create(Unsafe.Add(ref w2, i));
+                                    a20 = Vector256.MultiplyAddEstimate(s, b0, a20);
+                                    s = Vector256.Create(Unsafe.Add(ref w3, i));
+                                    a30 = Vector256.MultiplyAddEstimate(s, b0, a30);
+                                    s = Vector256.Create(Unsafe.Add(ref w4, i));
+                                    a40 = Vector256.MultiplyAddEstimate(s, b0, a40);
+                                    s = Vector256.Create(Unsafe.Add(ref w5, i));
+                                    a50 = Vector256.MultiplyAddEstimate(s, b0, a50);
+                                }
+                            }
+                            a00.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 0) * P + 0));
+                            a10.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 1) * P + 0));
+                            a20.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 2) * P + 0));
+                            a30.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 3) * P + 0));
+                            a40.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 4) * P + 0));
+                            a50.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 5) * P + 0));
                         }
-                        a00.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 0));
-                        a01.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 8));
-                        a10.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 0));
-                        a11.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 8));
-                        a20.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 0));
-                        a21.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 8));
-                        a30.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 0));
-                        a31.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 8));
                     }
                 }
-                else
                 {
-                    // At most 8 rows (a small batch's last frames, or the last panel): one vector per tile row.
-                    for (int o = 0; o < 1020; o += 6)
+                    const int o = 1020; // the last 4 outputs
+                    for (int g = 0; g < panels; g++)
                     {
-                        ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
-                        ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
-                        ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
-                        ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
-                        ref float w4 = ref Unsafe.Add(ref w, (o + 4) * In);
-                        ref float w5 = ref Unsafe.Add(ref w, (o + 5) * In);
-                        Vector256<float> a00 = Vector256.Create(Unsafe.Add(ref bias, o + 0)), a10 = Vector256.Create(Unsafe.Add(ref bias, o + 1)), a20 = Vector256.Create(Unsafe.Add(ref bias, o + 2)), a30 = Vector256.Create(Unsafe.Add(ref bias, o + 3)), a40 = Vector256.Create(Unsafe.Add(ref bias, o + 4)), a50 = Vector256.Create(Unsafe.Add(ref bias, o + 5));
-                        for (int i = 0; i < In; i++)
+                        ref float xg = ref Unsafe.Add(ref xt, g * In * P);
+                        ref float yg = ref Unsafe.Add(ref yt, g * Out * P);
+                        if (rows - r0 - g * P > 8)
                         {
-                            Vector256<float> b0 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 0));
-                            Vector256<float> s = Vector256.Create(Unsafe.Add(ref w0, i));
-                            a00 = Vector256.MultiplyAddEstimate(s, b0, a00);
-                            s = Vector256.Create(Unsafe.Add(ref w1, i));
-                            a10 = Vector256.MultiplyAddEstimate(s, b0, a10);
-                            s = Vector256.Create(Unsafe.Add(ref w2, i));
-                            a20 = Vector256.MultiplyAddEstimate(s, b0, a20);
-                            s = Vector256.Create(Unsafe.Add(ref w3, i));
-                            a30 = Vector256.MultiplyAddEstimate(s, b0, a30);
-                            s = Vector256.Create(Unsafe.Add(ref w4, i));
-                            a40 = Vector256.MultiplyAddEstimate(s, b0, a40);
-                            s = Vector256.Create(Unsafe.Add(ref w5, i));
-                            a50 = Vector256.MultiplyAddEstimate(s, b0, a50);
+                            ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
+                            ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
+                            ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
+                            ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
+                            Vector256<float> a00 = Vector256.Create(Unsafe.Add(ref bias, o + 0)), a01 = a00, a10 = Vector256.Create(Unsafe.Add(ref bias, o + 1)), a11 = a10, a20 = Vector256.Create(Unsafe.Add(ref bias, o + 2)), a21 = a20, a30 = Vector256.Create(Unsafe.Add(ref bias, o + 3)), a31 = a30;
+                            for (int i = 0; i < In; i++)
+                            {
+                                Vector256<float> b0 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xg, i * P + 0));
+                                Vector256<float> b1 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xg, i * P + 8));
+                                Vector256<float> s = Vector256.Create(Unsafe.Add(ref w0, i));
+                                a00 = Vector256.MultiplyAddEstimate(s, b0, a00);
+                                a01 = Vector256.MultiplyAddEstimate(s, b1, a01);
+                                s = Vector256.Create(Unsafe.Add(ref w1, i));
+                                a10 = Vector256.MultiplyAddEstimate(s, b0, a10);
+                                a11 = Vector256.MultiplyAddEstimate(s, b1, a11);
+                                s = Vector256.Create(Unsafe.Add(ref w2, i));
+                                a20 = Vector256.MultiplyAddEstimate(s, b0, a20);
+                                a21 = Vector256.MultiplyAddEstimate(s, b1, a21);
+                                s = Vector256.Create(Unsafe.Add(ref w3, i));
+                                a30 = Vector256.MultiplyAddEstimate(s, b0, a30);
+                                a31 = Vector256.MultiplyAddEstimate(s, b1, a31);
+                            }
+                            a00.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 0) * P + 0));
+                            a01.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 0) * P + 8));
+                            a10.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 1) * P + 0));
+                            a11.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 1) * P + 8));
+                            a20.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 2) * P + 0));
+                            a21.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 2) * P + 8));
+                            a30.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 3) * P + 0));
+                            a31.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 3) * P + 8));
                         }
-                        a00.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 0));
-                        a10.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 0));
-                        a20.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 0));
-                        a30.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 0));
-                        a40.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 4) * P + 0));
-                        a50.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 5) * P + 0));
-                    }
-                    {
-                        const int o = 1020; // the last 4 outputs
-                        ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
-                        ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
-                        ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
-                        ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
-                        Vector256<float> a00 = Vector256.Create(Unsafe.Add(ref bias, o + 0)), a10 = Vector256.Create(Unsafe.Add(ref bias, o + 1)), a20 = Vector256.Create(Unsafe.Add(ref bias, o + 2)), a30 = Vector256.Create(Unsafe.Add(ref bias, o + 3));
-                        for (int i = 0; i < In; i++)
+                        else
                         {
-                            Vector256<float> b0 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 0));
-                            Vector256<float> s = Vector256.Create(Unsafe.Add(ref w0, i));
-                            a00 = Vector256.MultiplyAddEstimate(s, b0, a00);
-                            s = Vector256.Create(Unsafe.Add(ref w1, i));
-                            a10 = Vector256.MultiplyAddEstimate(s, b0, a10);
-                            s = Vector256.Create(Unsafe.Add(ref w2, i));
-                            a20 = Vector256.MultiplyAddEstimate(s, b0, a20);
-                            s = Vector256.Create(Unsafe.Add(ref w3, i));
-                            a30 = Vector256.MultiplyAddEstimate(s, b0, a30);
+                            // At most 8 rows (a small batch's last frames, or the last panel): one vector per tile row.
+                            ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
+                            ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
+                            ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
+                            ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
+                            Vector256<float> a00 = Vector256.Create(Unsafe.Add(ref bias, o + 0)), a10 = Vector256.Create(Unsafe.Add(ref bias, o + 1)), a20 = Vector256.Create(Unsafe.Add(ref bias, o + 2)), a30 = Vector256.Create(Unsafe.Add(ref bias, o + 3));
+                            for (int i = 0; i < In; i++)
+                            {
+                                Vector256<float> b0 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xg, i * P + 0));
+                                Vector256<float> s = Vector256.Create(Unsafe.Add(ref w0, i));
+                                a00 = Vector256.MultiplyAddEstimate(s, b0, a00);
+                                s = Vector256.Create(Unsafe.Add(ref w1, i));
+                                a10 = Vector256.MultiplyAddEstimate(s, b0, a10);
+                                s = Vector256.Create(Unsafe.Add(ref w2, i));
+                                a20 = Vector256.MultiplyAddEstimate(s, b0, a20);
+                                s = Vector256.Create(Unsafe.Add(ref w3, i));
+                                a30 = Vector256.MultiplyAddEstimate(s, b0, a30);
+                            }
+                            a00.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 0) * P + 0));
+                            a10.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 1) * P + 0));
+                            a20.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 2) * P + 0));
+                            a30.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 3) * P + 0));
                         }
-                        a00.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 0));
-                        a10.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 0));
-                        a20.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 0));
-                        a30.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 0));
                     }
                 }
-                UnpackPanel_V256(ref yt, Out, ref Unsafe.Add(ref y, r * Out), n, accumulate);
+                for (int g = 0; g < panels; g++)
+                    UnpackPanel_V256(ref Unsafe.Add(ref yt, g * Out * P), Out, ref Unsafe.Add(ref y, (r0 + g * P) * Out), Math.Min(P, rows - r0 - g * P), accumulate);
             }
         }
 
         /// <summary>
-        /// Linear_256x1024 on Vector128: panels of 8 rows. Per panel, xᵀ [In, 8] is packed, then each block of 6 outputs
-        /// accumulates yᵀ[o, 0..8) = bias[o] + Σ_i W[o, i]·xᵀ[i, ·] (6 broadcasts × 2 vectors), and yᵀ is added back into y.
+        /// Linear_256x1024 on Vector128: panels of 8 rows, 6 panels at a time. The group's xᵀ [In, 8] panels are packed, then
+        /// each block of 6 outputs (its W rows stay in L1) accumulates yᵀ[o, ·] = bias[o] + Σ_i W[o, i]·xᵀ[i, ·] for every
+        /// panel (6 broadcasts × 2 vectors), and the panels' yᵀ are added back into y.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         internal static void Linear_256x1024_V128(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate, ref float pack)
         {
-            const int In = 256, Out = 1024, P = 8;
-            ref float xt = ref pack;                          // xᵀ [In, P]
-            ref float yt = ref Unsafe.Add(ref pack, In * P);  // yᵀ [Out, P]
-            for (int r = 0; r < rows; r += P)
+            const int In = 256, Out = 1024, P = 8, G = 6;
+            ref float xt = ref pack;                              // G × xᵀ [In, P]
+            ref float yt = ref Unsafe.Add(ref pack, G * In * P);  // G × yᵀ [Out, P]
+            for (int i = 0; i < 6 * In; i += 16) global::H3.H3Intrinsics.Prefetch(ref Unsafe.Add(ref w, i)); // the first block's weights, while x is packed
+            for (int r0 = 0; r0 < rows; r0 += G * P)
             {
-                int n = Math.Min(P, rows - r);
-                PackPanel_V128(ref Unsafe.Add(ref x, r * In), n, In, ref xt);
-                if (n > 4)
+                int panels = Math.Min(G, (rows - r0 + P - 1) / P);
+                for (int g = 0; g < panels; g++)
+                    PackPanel_V128(ref Unsafe.Add(ref x, (r0 + g * P) * In), Math.Min(P, rows - r0 - g * P), In, ref Unsafe.Add(ref xt, g * In * P));
+                for (int o = 0; o < 1020; o += 6)
                 {
-                    for (int o = 0; o < 1020; o += 6)
+                    for (int g = 0; g < panels; g++)
                     {
-                        ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
-                        ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
-                        ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
-                        ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
-                        ref float w4 = ref Unsafe.Add(ref w, (o + 4) * In);
-                        ref float w5 = ref Unsafe.Add(ref w, (o + 5) * In);
-                        Vector128<float> a00 = Vector128.Create(Unsafe.Add(ref bias, o + 0)), a01 = a00, a10 = Vector128.Create(Unsafe.Add(ref bias, o + 1)), a11 = a10, a20 = Vector128.Create(Unsafe.Add(ref bias, o + 2)), a21 = a20, a30 = Vector128.Create(Unsafe.Add(ref bias, o + 3)), a31 = a30, a40 = Vector128.Create(Unsafe.Add(ref bias, o + 4)), a41 = a40, a50 = Vector128.Create(Unsafe.Add(ref bias, o + 5)), a51 = a50;
-                        for (int i = 0; i < In; i++)
+                        ref float xg = ref Unsafe.Add(ref xt, g * In * P);
+                        ref float yg = ref Unsafe.Add(ref yt, g * Out * P);
+                        bool prefetch = g == 0 && o + 12 <= Out; // the first panel requests the next block's weights as it goes
+                        if (rows - r0 - g * P > 4)
                         {
-                            Vector128<float> b0 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 0));
-                            Vector128<float> b1 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 4));
-                            Vector128<float> s = Vector128.Create(Unsafe.Add(ref w0, i));
-                            a00 = Vector128.MultiplyAddEstimate(s, b0, a00);
-                            a01 = Vector128.MultiplyAddEstimate(s, b1, a01);
-                            s = Vector128.Create(Unsafe.Add(ref w1, i));
-                            a10 = Vector128.MultiplyAddEstimate(s, b0, a10);
-                            a11 = Vector128.MultiplyAddEstimate(s, b1, a11);
-                            s = Vector128.Create(Unsafe.Add(ref w2, i));
-                            a20 = Vector128.MultiplyAddEstimate(s, b0, a20);
-                            a21 = Vector128.MultiplyAddEstimate(s, b1, a21);
-                            s = Vector128.Create(Unsafe.Add(ref w3, i));
-                            a30 = Vector128.MultiplyAddEstimate(s, b0, a30);
-                            a31 = Vector128.MultiplyAddEstimate(s, b1, a31);
-                            s = Vector128.Create(Unsafe.Add(ref w4, i));
-                            a40 = Vector128.MultiplyAddEstimate(s, b0, a40);
-                            a41 = Vector128.MultiplyAddEstimate(s, b1, a41);
-                            s = Vector128.Create(Unsafe.Add(ref w5, i));
-                            a50 = Vector128.MultiplyAddEstimate(s, b0, a50);
-                            a51 = Vector128.MultiplyAddEstimate(s, b1, a51);
+                            ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
+                            ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
+                            ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
+                            ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
+                            ref float w4 = ref Unsafe.Add(ref w, (o + 4) * In);
+                            ref float w5 = ref Unsafe.Add(ref w, (o + 5) * In);
+                            Vector128<float> a00 = Vector128.Create(Unsafe.Add(ref bias, o + 0)), a01 = a00, a10 = Vector128.Create(Unsafe.Add(ref bias, o + 1)), a11 = a10, a20 = Vector128.Create(Unsafe.Add(ref bias, o + 2)), a21 = a20, a30 = Vector128.Create(Unsafe.Add(ref bias, o + 3)), a31 = a30, a40 = Vector128.Create(Unsafe.Add(ref bias, o + 4)), a41 = a40, a50 = Vector128.Create(Unsafe.Add(ref bias, o + 5)), a51 = a50;
+                            for (int i0 = 0; i0 < In; i0 += 16)
+                            {
+                                if (prefetch) PrefetchColumn(ref Unsafe.Add(ref w, (o + 6) * In + i0), In); // the next block's W rows, a line each
+                                for (int i = i0, end = Math.Min(i0 + 16, In); i < end; i++)
+                                {
+                                    Vector128<float> b0 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xg, i * P + 0));
+                                    Vector128<float> b1 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xg, i * P + 4));
+                                    Vector128<float> s = Vector128.Create(Unsafe.Add(ref w0, i));
+                                    a00 = Vector128.MultiplyAddEstimate(s, b0, a00);
+                                    a01 = Vector128.MultiplyAddEstimate(s, b1, a01);
+                                    s = Vector128.Create(Unsafe.Add(ref w1, i));
+                                    a10 = Vector128.MultiplyAddEstimate(s, b0, a10);
+                                    a11 = Vector128.MultiplyAddEstimate(s, b1, a11);
+                                    s = Vector128.Create(Unsafe.Add(ref w2, i));
+                                    a20 = Vector128.MultiplyAddEstimate(s, b0, a20);
+                                    a21 = Vector128.MultiplyAddEstimate(s, b1, a21);
+                                    s = Vector128.Create(Unsafe.Add(ref w3, i));
+                                    a30 = Vector128.MultiplyAddEstimate(s, b0, a30);
+                                    a31 = Vector128.MultiplyAddEstimate(s, b1, a31);
+                                    s = Vector128.Create(Unsafe.Add(ref w4, i));
+                                    a40 = Vector128.MultiplyAddEstimate(s, b0, a40);
+                                    a41 = Vector128.MultiplyAddEstimate(s, b1, a41);
+                                    s = Vector128.Create(Unsafe.Add(ref w5, i));
+                                    a50 = Vector128.MultiplyAddEstimate(s, b0, a50);
+                                    a51 = Vector128.MultiplyAddEstimate(s, b1, a51);
+                                }
+                            }
+                            a00.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 0) * P + 0));
+                            a01.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 0) * P + 4));
+                            a10.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 1) * P + 0));
+                            a11.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 1) * P + 4));
+                            a20.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 2) * P + 0));
+                            a21.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 2) * P + 4));
+                            a30.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 3) * P + 0));
+                            a31.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 3) * P + 4));
+                            a40.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 4) * P + 0));
+                            a41.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 4) * P + 4));
+                            a50.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 5) * P + 0));
+                            a51.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 5) * P + 4));
                         }
-                        a00.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 0));
-                        a01.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 4));
-                        a10.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 0));
-                        a11.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 4));
-                        a20.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 0));
-                        a21.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 4));
-                        a30.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 0));
-                        a31.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 4));
-                        a40.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 4) * P + 0));
-                        a41.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 4) * P + 4));
-                        a50.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 5) * P + 0));
-                        a51.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 5) * P + 4));
-                    }
-                    {
-                        const int o = 1020; // the last 4 outputs
-                        ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
-                        ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
-                        ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
-                        ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
-                        Vector128<float> a00 = Vector128.Create(Unsafe.Add(ref bias, o + 0)), a01 = a00, a10 = Vector128.Create(Unsafe.Add(ref bias, o + 1)), a11 = a10, a20 = Vector128.Create(Unsafe.Add(ref bias, o + 2)), a21 = a20, a30 = Vector128.Create(Unsafe.Add(ref bias, o + 3)), a31 = a30;
-                        for (int i = 0; i < In; i++)
+                        else
                         {
-                            Vector128<float> b0 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 0));
-                            Vector128<float> b1 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 4));
-                            Vector128<float> s = Vector128.Create(Unsafe.Add(ref w0, i));
-                            a00 = Vector128.MultiplyAddEstimate(s, b0, a00);
-                            a01 = Vector128.MultiplyAddEstimate(s, b1, a01);
-                            s = Vector128.Create(Unsafe.Add(ref w1, i));
-                            a10 = Vector128.MultiplyAddEstimate(s, b0, a10);
-                            a11 = Vector128.MultiplyAddEstimate(s, b1, a11);
-                            s = Vector128.Create(Unsafe.Add(ref w2, i));
-                            a20 = Vector128.MultiplyAddEstimate(s, b0, a20);
-                            a21 = Vector128.MultiplyAddEstimate(s, b1, a21);
-                            s = Vector128.Create(Unsafe.Add(ref w3, i));
-                            a30 = Vector128.MultiplyAddEstimate(s, b0, a30);
-                            a31 = Vector128.MultiplyAddEstimate(s, b1, a31);
+                            // At most 4 rows (a small batch's last frames, or the last panel): one vector per tile row.
+                            ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
+                            ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
+                            ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
+                            ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
+                            ref float w4 = ref Unsafe.Add(ref w, (o + 4) * In);
+                            ref float w5 = ref Unsafe.Add(ref w, (o + 5) * In);
+                            Vector128<float> a00 = Vector128.Create(Unsafe.Add(ref bias, o + 0)), a10 = Vector128.Create(Unsafe.Add(ref bias, o + 1)), a20 = Vector128.Create(Unsafe.Add(ref bias, o + 2)), a30 = Vector128.Create(Unsafe.Add(ref bias, o + 3)), a40 = Vector128.Create(Unsafe.Add(ref bias, o + 4)), a50 = Vector128.Create(Unsafe.Add(ref bias, o + 5));
+                            for (int i0 = 0; i0 < In; i0 += 16)
+                            {
+                                if (prefetch) PrefetchColumn(ref Unsafe.Add(ref w, (o + 6) * In + i0), In); // the next block's W rows, a line each
+                                for (int i = i0, end = Math.Min(i0 + 16, In); i < end; i++)
+                                {
+                                    Vector128<float> b0 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xg, i * P + 0));
+                                    Vector128<float> s = Vector128.Create(Unsafe.Add(ref w0, i));
+                                    a00 = Vector128.MultiplyAddEstimate(s, b0, a00);
+                                    s = Vector128.Create(Unsafe.Add(ref w1, i));
+                                    a10 = Vector128.MultiplyAddEstimate(s, b0, a10);
+                                    s = Vector128.Create(Unsafe.Add(ref w2, i));
+                                    a20 = Vector128.MultiplyAddEstimate(s, b0, a20);
+                                    s = Vector128.Create(Unsafe.Add(ref w3, i));
+                                    a30 = Vector128.MultiplyAddEstimate(s, b0, a30);
+                                    s = Vector128.Create(Unsafe.Add(ref w4, i));
+                                    a40 = Vector128.MultiplyAddEstimate(s, b0, a40);
+                                    s = Vector128.Create(Unsafe.Add(ref w5, i));
+                                    a50 = Vector128.MultiplyAddEstimate(s, b0, a50);
+                                }
+                            }
+                            a00.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 0) * P + 0));
+                            a10.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 1) * P + 0));
+                            a20.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 2) * P + 0));
+                            a30.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 3) * P + 0));
+                            a40.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 4) * P + 0));
+                            a50.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 5) * P + 0));
                         }
-                        a00.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 0));
-                        a01.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 4));
-                        a10.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 0));
-                        a11.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 4));
-                        a20.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 0));
-                        a21.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 4));
-                        a30.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 0));
-                        a31.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 4));
                     }
                 }
-                else
                 {
-                    // At most 4 rows (a small batch's last frames, or the last panel): one vector per tile row.
-                    for (int o = 0; o < 1020; o += 6)
+                    const int o = 1020; // the last 4 outputs
+                    for (int g = 0; g < panels; g++)
                     {
-                        ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
-                        ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
-                        ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
-                        ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
-                        ref float w4 = ref Unsafe.Add(ref w, (o + 4) * In);
-                        ref float w5 = ref Unsafe.Add(ref w, (o + 5) * In);
-                        Vector128<float> a00 = Vector128.Create(Unsafe.Add(ref bias, o + 0)), a10 = Vector128.Create(Unsafe.Add(ref bias, o + 1)), a20 = Vector128.Create(Unsafe.Add(ref bias, o + 2)), a30 = Vector128.Create(Unsafe.Add(ref bias, o + 3)), a40 = Vector128.Create(Unsafe.Add(ref bias, o + 4)), a50 = Vector128.Create(Unsafe.Add(ref bias, o + 5));
-                        for (int i = 0; i < In; i++)
+                        ref float xg = ref Unsafe.Add(ref xt, g * In * P);
+                        ref float yg = ref Unsafe.Add(ref yt, g * Out * P);
+                        if (rows - r0 - g * P > 4)
                         {
-                            Vector128<float> b0 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 0));
-                            Vector128<float> s = Vector128.Create(Unsafe.Add(ref w0, i));
-                            a00 = Vector128.MultiplyAddEstimate(s, b0, a00);
-                            s = Vector128.Create(Unsafe.Add(ref w1, i));
-                            a10 = Vector128.MultiplyAddEstimate(s, b0, a10);
-                            s = Vector128.Create(Unsafe.Add(ref w2, i));
-                            a20 = Vector128.MultiplyAddEstimate(s, b0, a20);
-                            s = Vector128.Create(Unsafe.Add(ref w3, i));
-                            a30 = Vector128.MultiplyAddEstimate(s, b0, a30);
-                            s = Vector128.Create(Unsafe.Add(ref w4, i));
-                            a40 = Vector128.MultiplyAddEstimate(s, b0, a40);
-                            s = Vector128.Create(Unsafe.Add(ref w5, i));
-                            a50 = Vector128.MultiplyAddEstimate(s, b0, a50);
+                            ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
+                            ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
+                            ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
+                            ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
+                            Vector128<float> a00 = Vector128.Create(Unsafe.Add(ref bias, o + 0)), a01 = a00, a10 = Vector128.Create(Unsafe.Add(ref bias, o + 1)), a11 = a10, a20 = Vector128.Create(Unsafe.Add(ref bias, o + 2)), a21 = a20, a30 = Vector128.Create(Unsafe.Add(ref bias, o + 3)), a31 = a30;
+                            for (int i = 0; i < In; i++)
+                            {
+                                Vector128<float> b0 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xg, i * P + 0));
+                                Vector128<float> b1 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xg, i * P + 4));
+                                Vector128<float> s = Vector128.Create(Unsafe.Add(ref w0, i));
+                                a00 = Vector128.MultiplyAddEstimate(s, b0, a00);
+                                a01 = Vector128.MultiplyAddEstimate(s, b1, a01);
+                                s = Vector128.Create(Unsafe.Add(ref w1, i));
+                                a10 = Vector128.MultiplyAddEstimate(s, b0, a10);
+                                a11 = Vector128.MultiplyAddEstimate(s, b1, a11);
+                                s = Vector128.Create(Unsafe.Add(ref w2, i));
+                                a20 = Vector128.MultiplyAddEstimate(s, b0, a20);
+                                a21 = Vector128.MultiplyAddEstimate(s, b1, a21);
+                                s = Vector128.Create(Unsafe.Add(ref w3, i));
+                                a30 = Vector128.MultiplyAddEstimate(s, b0, a30);
+                                a31 = Vector128.MultiplyAddEstimate(s, b1, a31);
+                            }
+                            a00.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 0) * P + 0));
+                            a01.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 0) * P + 4));
+                            a10.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 1) * P + 0));
+                            a11.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 1) * P + 4));
+                            a20.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 2) * P + 0));
+                            a21.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 2) * P + 4));
+                            a30.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 3) * P + 0));
+                            a31.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 3) * P + 4));
                         }
-                        a00.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 0));
-                        a10.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 0));
-                        a20.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 0));
-                        a30.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 0));
-                        a40.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 4) * P + 0));
-                        a50.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 5) * P + 0));
-                    }
-                    {
-                        const int o = 1020; // the last 4 outputs
-                        ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
-                        ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
-                        ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
-                        ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
-                        Vector128<float> a00 = Vector128.Create(Unsafe.Add(ref bias, o + 0)), a10 = Vector128.Create(Unsafe.Add(ref bias, o + 1)), a20 = Vector128.Create(Unsafe.Add(ref bias, o + 2)), a30 = Vector128.Create(Unsafe.Add(ref bias, o + 3));
-                        for (int i = 0; i < In; i++)
+                        else
                         {
-                            Vector128<float> b0 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 0));
-                            Vector128<float> s = Vector128.Create(Unsafe.Add(ref w0, i));
-                            a00 = Vector128.MultiplyAddEstimate(s, b0, a00);
-                            s = Vector128.Create(Unsafe.Add(ref w1, i));
-                            a10 = Vector128.MultiplyAddEstimate(s, b0, a10);
-                            s = Vector128.Create(Unsafe.Add(ref w2, i));
-                            a20 = Vector128.MultiplyAddEstimate(s, b0, a20);
-                            s = Vector128.Create(Unsafe.Add(ref w3, i));
-                            a30 = Vector128.MultiplyAddEstimate(s, b0, a30);
+                            // At most 4 rows (a small batch's last frames, or the last panel): one vector per tile row.
+                            ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
+                            ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
+                            ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
+                            ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
+                            Vector128<float> a00 = Vector128.Create(Unsafe.Add(ref bias, o + 0)), a10 = Vector128.Create(Unsafe.Add(ref bias, o + 1)), a20 = Vector128.Create(Unsafe.Add(ref bias, o + 2)), a30 = Vector128.Create(Unsafe.Add(ref bias, o + 3));
+                            for (int i = 0; i < In; i++)
+                            {
+                                Vector128<float> b0 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xg, i * P + 0));
+                                Vector128<float> s = Vector128.Create(Unsafe.Add(ref w0, i));
+                                a00 = Vector128.MultiplyAddEstimate(s, b0, a00);
+                                s = Vector128.Create(Unsafe.Add(ref w1, i));
+                                a10 = Vector128.MultiplyAddEstimate(s, b0, a10);
+                                s = Vector128.Create(Unsafe.Add(ref w2, i));
+                                a20 = Vector128.MultiplyAddEstimate(s, b0, a20);
+                                s = Vector128.Create(Unsafe.Add(ref w3, i));
+                                a30 = Vector128.MultiplyAddEstimate(s, b0, a30);
+                            }
+                            a00.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 0) * P + 0));
+                            a10.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 1) * P + 0));
+                            a20.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 2) * P + 0));
+                            a30.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 3) * P + 0));
                         }
-                        a00.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 0));
-                        a10.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 0));
-                        a20.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 0));
-                        a30.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 0));
                     }
                 }
-                UnpackPanel_V128(ref yt, Out, ref Unsafe.Add(ref y, r * Out), n, accumulate);
+                for (int g = 0; g < panels; g++)
+                    UnpackPanel_V128(ref Unsafe.Add(ref yt, g * Out * P), Out, ref Unsafe.Add(ref y, (r0 + g * P) * Out), Math.Min(P, rows - r0 - g * P), accumulate);
             }
         }
 
@@ -1426,7 +1570,7 @@ namespace H3.Benchmarks.Profile
             ref float wr = ref MemoryMarshal.GetReference(w.Slice(0, Out * In));
             ref float br = ref MemoryMarshal.GetReference(bias.Slice(0, Out));
             ref float yr = ref MemoryMarshal.GetReference(y.Slice(0, rows * Out));
-            ref float pr = ref MemoryMarshal.GetReference(pack.Slice(0, 16 * (In + Out)));
+            ref float pr = ref MemoryMarshal.GetReference(pack.Slice(0, 6 * 16 * (In + Out)));
             if (Vector256.IsHardwareAccelerated)
                 Linear_1024x256_V256(ref xr, rows, ref wr, ref br, ref yr, accumulate, ref pr);
             else
@@ -1434,320 +1578,368 @@ namespace H3.Benchmarks.Profile
         }
 
         /// <summary>
-        /// Linear_1024x256 on Vector256: panels of 16 rows. Per panel, xᵀ [In, 16] is packed, then each block of 6 outputs
-        /// accumulates yᵀ[o, 0..16) = bias[o] + Σ_i W[o, i]·xᵀ[i, ·] (6 broadcasts × 2 vectors), and yᵀ is added back into y.
+        /// Linear_1024x256 on Vector256: panels of 16 rows, 6 panels at a time. The group's xᵀ [In, 16] panels are packed, then
+        /// each block of 6 outputs (its W rows stay in L1) accumulates yᵀ[o, ·] = bias[o] + Σ_i W[o, i]·xᵀ[i, ·] for every
+        /// panel (6 broadcasts × 2 vectors), and the panels' yᵀ are added back into y.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         internal static void Linear_1024x256_V256(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate, ref float pack)
         {
-            const int In = 1024, Out = 256, P = 16;
-            ref float xt = ref pack;                          // xᵀ [In, P]
-            ref float yt = ref Unsafe.Add(ref pack, In * P);  // yᵀ [Out, P]
-            for (int r = 0; r < rows; r += P)
+            const int In = 1024, Out = 256, P = 16, G = 6;
+            ref float xt = ref pack;                              // G × xᵀ [In, P]
+            ref float yt = ref Unsafe.Add(ref pack, G * In * P);  // G × yᵀ [Out, P]
+            for (int i = 0; i < 6 * In; i += 16) global::H3.H3Intrinsics.Prefetch(ref Unsafe.Add(ref w, i)); // the first block's weights, while x is packed
+            for (int r0 = 0; r0 < rows; r0 += G * P)
             {
-                int n = Math.Min(P, rows - r);
-                PackPanel_V256(ref Unsafe.Add(ref x, r * In), n, In, ref xt);
-                if (n > 8)
+                int panels = Math.Min(G, (rows - r0 + P - 1) / P);
+                for (int g = 0; g < panels; g++)
+                    PackPanel_V256(ref Unsafe.Add(ref x, (r0 + g * P) * In), Math.Min(P, rows - r0 - g * P), In, ref Unsafe.Add(ref xt, g * In * P));
+                for (int o = 0; o < 252; o += 6)
                 {
-                    for (int o = 0; o < 252; o += 6)
+                    for (int g = 0; g < panels; g++)
                     {
-                        ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
-                        ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
-                        ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
-                        ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
-                        ref float w4 = ref Unsafe.Add(ref w, (o + 4) * In);
-                        ref float w5 = ref Unsafe.Add(ref w, (o + 5) * In);
-                        Vector256<float> a00 = Vector256.Create(Unsafe.Add(ref bias, o + 0)), a01 = a00, a10 = Vector256.Create(Unsafe.Add(ref bias, o + 1)), a11 = a10, a20 = Vector256.Create(Unsafe.Add(ref bias, o + 2)), a21 = a20, a30 = Vector256.Create(Unsafe.Add(ref bias, o + 3)), a31 = a30, a40 = Vector256.Create(Unsafe.Add(ref bias, o + 4)), a41 = a40, a50 = Vector256.Create(Unsafe.Add(ref bias, o + 5)), a51 = a50;
-                        for (int i = 0; i < In; i++)
+                        ref float xg = ref Unsafe.Add(ref xt, g * In * P);
+                        ref float yg = ref Unsafe.Add(ref yt, g * Out * P);
+                        bool prefetch = g == 0 && o + 12 <= Out; // the first panel requests the next block's weights as it goes
+                        if (rows - r0 - g * P > 8)
                         {
-                            Vector256<float> b0 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 0));
-                            Vector256<float> b1 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 8));
-                            Vector256<float> s = Vector256.Create(Unsafe.Add(ref w0, i));
-                            a00 = Vector256.MultiplyAddEstimate(s, b0, a00);
-                            a01 = Vector256.MultiplyAddEstimate(s, b1, a01);
-                            s = Vector256.Create(Unsafe.Add(ref w1, i));
-                            a10 = Vector256.MultiplyAddEstimate(s, b0, a10);
-                            a11 = Vector256.MultiplyAddEstimate(s, b1, a11);
-                            s = Vector256.Create(Unsafe.Add(ref w2, i));
-                            a20 = Vector256.MultiplyAddEstimate(s, b0, a20);
-                            a21 = Vector256.MultiplyAddEstimate(s, b1, a21);
-                            s = Vector256.Create(Unsafe.Add(ref w3, i));
-                            a30 = Vector256.MultiplyAddEstimate(s, b0, a30);
-                            a31 = Vector256.MultiplyAddEstimate(s, b1, a31);
-                            s = Vector256.Create(Unsafe.Add(ref w4, i));
-                            a40 = Vector256.MultiplyAddEstimate(s, b0, a40);
-                            a41 = Vector256.MultiplyAddEstimate(s, b1, a41);
-                            s = Vector256.Create(Unsafe.Add(ref w5, i));
-                            a50 = Vector256.MultiplyAddEstimate(s, b0, a50);
-                            a51 = Vector256.MultiplyAddEstimate(s, b1, a51);
+                            ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
+                            ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
+                            ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
+                            ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
+                            ref float w4 = ref Unsafe.Add(ref w, (o + 4) * In);
+                            ref float w5 = ref Unsafe.Add(ref w, (o + 5) * In);
+                            Vector256<float> a00 = Vector256.Create(Unsafe.Add(ref bias, o + 0)), a01 = a00, a10 = Vector256.Create(Unsafe.Add(ref bias, o + 1)), a11 = a10, a20 = Vector256.Create(Unsafe.Add(ref bias, o + 2)), a21 = a20, a30 = Vector256.Create(Unsafe.Add(ref bias, o + 3)), a31 = a30, a40 = Vector256.Create(Unsafe.Add(ref bias, o + 4)), a41 = a40, a50 = Vector256.Create(Unsafe.Add(ref bias, o + 5)), a51 = a50;
+                            for (int i0 = 0; i0 < In; i0 += 16)
+                            {
+                                if (prefetch) PrefetchColumn(ref Unsafe.Add(ref w, (o + 6) * In + i0), In); // the next block's W rows, a line each
+                                for (int i = i0, end = Math.Min(i0 + 16, In); i < end; i++)
+                                {
+                                    Vector256<float> b0 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xg, i * P + 0));
+                                    Vector256<float> b1 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xg, i * P + 8));
+                                    Vector256<float> s = Vector256.Create(Unsafe.Add(ref w0, i));
+                                    a00 = Vector256.MultiplyAddEstimate(s, b0, a00);
+                                    a01 = Vector256.MultiplyAddEstimate(s, b1, a01);
+                                    s = Vector256.Create(Unsafe.Add(ref w1, i));
+                                    a10 = Vector256.MultiplyAddEstimate(s, b0, a10);
+                                    a11 = Vector256.MultiplyAddEstimate(s, b1, a11);
+                                    s = Vector256.Create(Unsafe.Add(ref w2, i));
+                                    a20 = Vector256.MultiplyAddEstimate(s, b0, a20);
+                                    a21 = Vector256.MultiplyAddEstimate(s, b1, a21);
+                                    s = Vector256.Create(Unsafe.Add(ref w3, i));
+                                    a30 = Vector256.MultiplyAddEstimate(s, b0, a30);
+                                    a31 = Vector256.MultiplyAddEstimate(s, b1, a31);
+                                    s = Vector256.Create(Unsafe.Add(ref w4, i));
+                                    a40 = Vector256.MultiplyAddEstimate(s, b0, a40);
+                                    a41 = Vector256.MultiplyAddEstimate(s, b1, a41);
+                                    s = Vector256.Create(Unsafe.Add(ref w5, i));
+                                    a50 = Vector256.MultiplyAddEstimate(s, b0, a50);
+                                    a51 = Vector256.MultiplyAddEstimate(s, b1, a51);
+                                }
+                            }
+                            a00.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 0) * P + 0));
+                            a01.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 0) * P + 8));
+                            a10.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 1) * P + 0));
+                            a11.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 1) * P + 8));
+                            a20.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 2) * P + 0));
+                            a21.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 2) * P + 8));
+                            a30.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 3) * P + 0));
+                            a31.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 3) * P + 8));
+                            a40.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 4) * P + 0));
+                            a41.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 4) * P + 8));
+                            a50.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 5) * P + 0));
+                            a51.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 5) * P + 8));
                         }
-                        a00.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 0));
-                        a01.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 8));
-                        a10.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 0));
-                        a11.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 8));
-                        a20.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 0));
-                        a21.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 8));
-                        a30.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 0));
-                        a31.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 8));
-                        a40.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 4) * P + 0));
-                        a41.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 4) * P + 8));
-                        a50.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 5) * P + 0));
-                        a51.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 5) * P + 8));
-                    }
-                    {
-                        const int o = 252; // the last 4 outputs
-                        ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
-                        ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
-                        ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
-                        ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
-                        Vector256<float> a00 = Vector256.Create(Unsafe.Add(ref bias, o + 0)), a01 = a00, a10 = Vector256.Create(Unsafe.Add(ref bias, o + 1)), a11 = a10, a20 = Vector256.Create(Unsafe.Add(ref bias, o + 2)), a21 = a20, a30 = Vector256.Create(Unsafe.Add(ref bias, o + 3)), a31 = a30;
-                        for (int i = 0; i < In; i++)
+                        else
                         {
-                            Vector256<float> b0 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 0));
-                            Vector256<float> b1 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 8));
-                            Vector256<float> s = Vector256.Create(Unsafe.Add(ref w0, i));
-                            a00 = Vector256.MultiplyAddEstimate(s, b0, a00);
-                            a01 = Vector256.MultiplyAddEstimate(s, b1, a01);
-                            s = Vector256.Create(Unsafe.Add(ref w1, i));
-                            a10 = Vector256.MultiplyAddEstimate(s, b0, a10);
-                            a11 = Vector256.MultiplyAddEstimate(s, b1, a11);
-                            s = Vector256.Create(Unsafe.Add(ref w2, i));
-                            a20 = Vector256.MultiplyAddEstimate(s, b0, a20);
-                            a21 = Vector256.MultiplyAddEstimate(s, b1, a21);
-                            s = Vector256.Create(Unsafe.Add(ref w3, i));
-                            a30 = Vector256.MultiplyAddEstimate(s, b0, a30);
-                            a31 = Vector256.MultiplyAddEstimate(s, b1, a31);
+                            // At most 8 rows (a small batch's last frames, or the last panel): one vector per tile row.
+                            ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
+                            ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
+                            ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
+                            ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
+                            ref float w4 = ref Unsafe.Add(ref w, (o + 4) * In);
+                            ref float w5 = ref Unsafe.Add(ref w, (o + 5) * In);
+                            Vector256<float> a00 = Vector256.Create(Unsafe.Add(ref bias, o + 0)), a10 = Vector256.Create(Unsafe.Add(ref bias, o + 1)), a20 = Vector256.Create(Unsafe.Add(ref bias, o + 2)), a30 = Vector256.Create(Unsafe.Add(ref bias, o + 3)), a40 = Vector256.Create(Unsafe.Add(ref bias, o + 4)), a50 = Vector256.Create(Unsafe.Add(ref bias, o + 5));
+                            for (int i0 = 0; i0 < In; i0 += 16)
+                            {
+                                if (prefetch) PrefetchColumn(ref Unsafe.Add(ref w, (o + 6) * In + i0), In); // the next block's W rows, a line each
+                                for (int i = i0, end = Math.Min(i0 + 16, In); i < end; i++)
+                                {
+                                    Vector256<float> b0 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xg, i * P + 0));
+                                    Vector256<float> s = Vector256.Create(Unsafe.Add(ref w0, i));
+                                    a00 = Vector256.MultiplyAddEstimate(s, b0, a00);
+                                    s = Vector256.Create(Unsafe.Add(ref w1, i));
+                                    a10 = Vector256.MultiplyAddEstimate(s, b0, a10);
+                                    s = Vector256.Create(Unsafe.Add(ref w2, i));
+                                    a20 = Vector256.MultiplyAddEstimate(s, b0, a20);
+                                    s = Vector256.Create(Unsafe.Add(ref w3, i));
+                                    a30 = Vector256.MultiplyAddEstimate(s, b0, a30);
+                                    s = Vector256.Create(Unsafe.Add(ref w4, i));
+                                    a40 = Vector256.MultiplyAddEstimate(s, b0, a40);
+                                    s = Vector256.Create(Unsafe.Add(ref w5, i));
+                                    a50 = Vector256.MultiplyAddEstimate(s, b0, a50);
+                                }
+                            }
+                            a00.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 0) * P + 0));
+                            a10.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 1) * P + 0));
+                            a20.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 2) * P + 0));
+                            a30.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 3) * P + 0));
+                            a40.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 4) * P + 0));
+                            a50.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 5) * P + 0));
                         }
-                        a00.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 0));
-                        a01.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 8));
-                        a10.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 0));
-                        a11.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 8));
-                        a20.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 0));
-                        a21.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 8));
-                        a30.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 0));
-                        a31.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 8));
                     }
                 }
-                else
                 {
-                    // At most 8 rows (a small batch's last frames, or the last panel): one vector per tile row.
-                    for (int o = 0; o < 252; o += 6)
+                    const int o = 252; // the last 4 outputs
+                    for (int g = 0; g < panels; g++)
                     {
-                        ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
-                        ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
-                        ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
-                        ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
-                        ref float w4 = ref Unsafe.Add(ref w, (o + 4) * In);
-                        ref float w5 = ref Unsafe.Add(ref w, (o + 5) * In);
-                        Vector256<float> a00 = Vector256.Create(Unsafe.Add(ref bias, o + 0)), a10 = Vector256.Create(Unsafe.Add(ref bias, o + 1)), a20 = Vector256.Create(Unsafe.Add(ref bias, o + 2)), a30 = Vector256.Create(Unsafe.Add(ref bias, o + 3)), a40 = Vector256.Create(Unsafe.Add(ref bias, o + 4)), a50 = Vector256.Create(Unsafe.Add(ref bias, o + 5));
-                        for (int i = 0; i < In; i++)
+                        ref float xg = ref Unsafe.Add(ref xt, g * In * P);
+                        ref float yg = ref Unsafe.Add(ref yt, g * Out * P);
+                        if (rows - r0 - g * P > 8)
                         {
-                            Vector256<float> b0 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 0));
-                            Vector256<float> s = Vector256.Create(Unsafe.Add(ref w0, i));
-                            a00 = Vector256.MultiplyAddEstimate(s, b0, a00);
-                            s = Vector256.Create(Unsafe.Add(ref w1, i));
-                            a10 = Vector256.MultiplyAddEstimate(s, b0, a10);
-                            s = Vector256.Create(Unsafe.Add(ref w2, i));
-                            a20 = Vector256.MultiplyAddEstimate(s, b0, a20);
-                            s = Vector256.Create(Unsafe.Add(ref w3, i));
-                            a30 = Vector256.MultiplyAddEstimate(s, b0, a30);
-                            s = Vector256.Create(Unsafe.Add(ref w4, i));
-                            a40 = Vector256.MultiplyAddEstimate(s, b0, a40);
-                            s = Vector256.Create(Unsafe.Add(ref w5, i));
-                            a50 = Vector256.MultiplyAddEstimate(s, b0, a50);
+                            ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
+                            ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
+                            ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
+                            ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
+                            Vector256<float> a00 = Vector256.Create(Unsafe.Add(ref bias, o + 0)), a01 = a00, a10 = Vector256.Create(Unsafe.Add(ref bias, o + 1)), a11 = a10, a20 = Vector256.Create(Unsafe.Add(ref bias, o + 2)), a21 = a20, a30 = Vector256.Create(Unsafe.Add(ref bias, o + 3)), a31 = a30;
+                            for (int i = 0; i < In; i++)
+                            {
+                                Vector256<float> b0 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xg, i * P + 0));
+                                Vector256<float> b1 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xg, i * P + 8));
+                                Vector256<float> s = Vector256.Create(Unsafe.Add(ref w0, i));
+                                a00 = Vector256.MultiplyAddEstimate(s, b0, a00);
+                                a01 = Vector256.MultiplyAddEstimate(s, b1, a01);
+                                s = Vector256.Create(Unsafe.Add(ref w1, i));
+                                a10 = Vector256.MultiplyAddEstimate(s, b0, a10);
+                                a11 = Vector256.MultiplyAddEstimate(s, b1, a11);
+                                s = Vector256.Create(Unsafe.Add(ref w2, i));
+                                a20 = Vector256.MultiplyAddEstimate(s, b0, a20);
+                                a21 = Vector256.MultiplyAddEstimate(s, b1, a21);
+                                s = Vector256.Create(Unsafe.Add(ref w3, i));
+                                a30 = Vector256.MultiplyAddEstimate(s, b0, a30);
+                                a31 = Vector256.MultiplyAddEstimate(s, b1, a31);
+                            }
+                            a00.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 0) * P + 0));
+                            a01.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 0) * P + 8));
+                            a10.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 1) * P + 0));
+                            a11.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 1) * P + 8));
+                            a20.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 2) * P + 0));
+                            a21.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 2) * P + 8));
+                            a30.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 3) * P + 0));
+                            a31.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 3) * P + 8));
                         }
-                        a00.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 0));
-                        a10.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 0));
-                        a20.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 0));
-                        a30.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 0));
-                        a40.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 4) * P + 0));
-                        a50.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 5) * P + 0));
-                    }
-                    {
-                        const int o = 252; // the last 4 outputs
-                        ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
-                        ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
-                        ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
-                        ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
-                        Vector256<float> a00 = Vector256.Create(Unsafe.Add(ref bias, o + 0)), a10 = Vector256.Create(Unsafe.Add(ref bias, o + 1)), a20 = Vector256.Create(Unsafe.Add(ref bias, o + 2)), a30 = Vector256.Create(Unsafe.Add(ref bias, o + 3));
-                        for (int i = 0; i < In; i++)
+                        else
                         {
-                            Vector256<float> b0 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 0));
-                            Vector256<float> s = Vector256.Create(Unsafe.Add(ref w0, i));
-                            a00 = Vector256.MultiplyAddEstimate(s, b0, a00);
-                            s = Vector256.Create(Unsafe.Add(ref w1, i));
-                            a10 = Vector256.MultiplyAddEstimate(s, b0, a10);
-                            s = Vector256.Create(Unsafe.Add(ref w2, i));
-                            a20 = Vector256.MultiplyAddEstimate(s, b0, a20);
-                            s = Vector256.Create(Unsafe.Add(ref w3, i));
-                            a30 = Vector256.MultiplyAddEstimate(s, b0, a30);
+                            // At most 8 rows (a small batch's last frames, or the last panel): one vector per tile row.
+                            ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
+                            ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
+                            ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
+                            ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
+                            Vector256<float> a00 = Vector256.Create(Unsafe.Add(ref bias, o + 0)), a10 = Vector256.Create(Unsafe.Add(ref bias, o + 1)), a20 = Vector256.Create(Unsafe.Add(ref bias, o + 2)), a30 = Vector256.Create(Unsafe.Add(ref bias, o + 3));
+                            for (int i = 0; i < In; i++)
+                            {
+                                Vector256<float> b0 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xg, i * P + 0));
+                                Vector256<float> s = Vector256.Create(Unsafe.Add(ref w0, i));
+                                a00 = Vector256.MultiplyAddEstimate(s, b0, a00);
+                                s = Vector256.Create(Unsafe.Add(ref w1, i));
+                                a10 = Vector256.MultiplyAddEstimate(s, b0, a10);
+                                s = Vector256.Create(Unsafe.Add(ref w2, i));
+                                a20 = Vector256.MultiplyAddEstimate(s, b0, a20);
+                                s = Vector256.Create(Unsafe.Add(ref w3, i));
+                                a30 = Vector256.MultiplyAddEstimate(s, b0, a30);
+                            }
+                            a00.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 0) * P + 0));
+                            a10.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 1) * P + 0));
+                            a20.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 2) * P + 0));
+                            a30.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 3) * P + 0));
                         }
-                        a00.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 0));
-                        a10.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 0));
-                        a20.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 0));
-                        a30.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 0));
                     }
                 }
-                UnpackPanel_V256(ref yt, Out, ref Unsafe.Add(ref y, r * Out), n, accumulate);
+                for (int g = 0; g < panels; g++)
+                    UnpackPanel_V256(ref Unsafe.Add(ref yt, g * Out * P), Out, ref Unsafe.Add(ref y, (r0 + g * P) * Out), Math.Min(P, rows - r0 - g * P), accumulate);
             }
         }
 
         /// <summary>
-        /// Linear_1024x256 on Vector128: panels of 8 rows. Per panel, xᵀ [In, 8] is packed, then each block of 6 outputs
-        /// accumulates yᵀ[o, 0..8) = bias[o] + Σ_i W[o, i]·xᵀ[i, ·] (6 broadcasts × 2 vectors), and yᵀ is added back into y.
+        /// Linear_1024x256 on Vector128: panels of 8 rows, 6 panels at a time. The group's xᵀ [In, 8] panels are packed, then
+        /// each block of 6 outputs (its W rows stay in L1) accumulates yᵀ[o, ·] = bias[o] + Σ_i W[o, i]·xᵀ[i, ·] for every
+        /// panel (6 broadcasts × 2 vectors), and the panels' yᵀ are added back into y.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         internal static void Linear_1024x256_V128(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate, ref float pack)
         {
-            const int In = 1024, Out = 256, P = 8;
-            ref float xt = ref pack;                          // xᵀ [In, P]
-            ref float yt = ref Unsafe.Add(ref pack, In * P);  // yᵀ [Out, P]
-            for (int r = 0; r < rows; r += P)
+            const int In = 1024, Out = 256, P = 8, G = 6;
+            ref float xt = ref pack;                              // G × xᵀ [In, P]
+            ref float yt = ref Unsafe.Add(ref pack, G * In * P);  // G × yᵀ [Out, P]
+            for (int i = 0; i < 6 * In; i += 16) global::H3.H3Intrinsics.Prefetch(ref Unsafe.Add(ref w, i)); // the first block's weights, while x is packed
+            for (int r0 = 0; r0 < rows; r0 += G * P)
             {
-                int n = Math.Min(P, rows - r);
-                PackPanel_V128(ref Unsafe.Add(ref x, r * In), n, In, ref xt);
-                if (n > 4)
+                int panels = Math.Min(G, (rows - r0 + P - 1) / P);
+                for (int g = 0; g < panels; g++)
+                    PackPanel_V128(ref Unsafe.Add(ref x, (r0 + g * P) * In), Math.Min(P, rows - r0 - g * P), In, ref Unsafe.Add(ref xt, g * In * P));
+                for (int o = 0; o < 252; o += 6)
                 {
-                    for (int o = 0; o < 252; o += 6)
+                    for (int g = 0; g < panels; g++)
                     {
-                        ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
-                        ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
-                        ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
-                        ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
-                        ref float w4 = ref Unsafe.Add(ref w, (o + 4) * In);
-                        ref float w5 = ref Unsafe.Add(ref w, (o + 5) * In);
-                        Vector128<float> a00 = Vector128.Create(Unsafe.Add(ref bias, o + 0)), a01 = a00, a10 = Vector128.Create(Unsafe.Add(ref bias, o + 1)), a11 = a10, a20 = Vector128.Create(Unsafe.Add(ref bias, o + 2)), a21 = a20, a30 = Vector128.Create(Unsafe.Add(ref bias, o + 3)), a31 = a30, a40 = Vector128.Create(Unsafe.Add(ref bias, o + 4)), a41 = a40, a50 = Vector128.Create(Unsafe.Add(ref bias, o + 5)), a51 = a50;
-                        for (int i = 0; i < In; i++)
+                        ref float xg = ref Unsafe.Add(ref xt, g * In * P);
+                        ref float yg = ref Unsafe.Add(ref yt, g * Out * P);
+                        bool prefetch = g == 0 && o + 12 <= Out; // the first panel requests the next block's weights as it goes
+                        if (rows - r0 - g * P > 4)
                         {
-                            Vector128<float> b0 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 0));
-                            Vector128<float> b1 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 4));
-                            Vector128<float> s = Vector128.Create(Unsafe.Add(ref w0, i));
-                            a00 = Vector128.MultiplyAddEstimate(s, b0, a00);
-                            a01 = Vector128.MultiplyAddEstimate(s, b1, a01);
-                            s = Vector128.Create(Unsafe.Add(ref w1, i));
-                            a10 = Vector128.MultiplyAddEstimate(s, b0, a10);
-                            a11 = Vector128.MultiplyAddEstimate(s, b1, a11);
-                            s = Vector128.Create(Unsafe.Add(ref w2, i));
-                            a20 = Vector128.MultiplyAddEstimate(s, b0, a20);
-                            a21 = Vector128.MultiplyAddEstimate(s, b1, a21);
-                            s = Vector128.Create(Unsafe.Add(ref w3, i));
-                            a30 = Vector128.MultiplyAddEstimate(s, b0, a30);
-                            a31 = Vector128.MultiplyAddEstimate(s, b1, a31);
-                            s = Vector128.Create(Unsafe.Add(ref w4, i));
-                            a40 = Vector128.MultiplyAddEstimate(s, b0, a40);
-                            a41 = Vector128.MultiplyAddEstimate(s, b1, a41);
-                            s = Vector128.Create(Unsafe.Add(ref w5, i));
-                            a50 = Vector128.MultiplyAddEstimate(s, b0, a50);
-                            a51 = Vector128.MultiplyAddEstimate(s, b1, a51);
+                            ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
+                            ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
+                            ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
+                            ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
+                            ref float w4 = ref Unsafe.Add(ref w, (o + 4) * In);
+                            ref float w5 = ref Unsafe.Add(ref w, (o + 5) * In);
+                            Vector128<float> a00 = Vector128.Create(Unsafe.Add(ref bias, o + 0)), a01 = a00, a10 = Vector128.Create(Unsafe.Add(ref bias, o + 1)), a11 = a10, a20 = Vector128.Create(Unsafe.Add(ref bias, o + 2)), a21 = a20, a30 = Vector128.Create(Unsafe.Add(ref bias, o + 3)), a31 = a30, a40 = Vector128.Create(Unsafe.Add(ref bias, o + 4)), a41 = a40, a50 = Vector128.Create(Unsafe.Add(ref bias, o + 5)), a51 = a50;
+                            for (int i0 = 0; i0 < In; i0 += 16)
+                            {
+                                if (prefetch) PrefetchColumn(ref Unsafe.Add(ref w, (o + 6) * In + i0), In); // the next block's W rows, a line each
+                                for (int i = i0, end = Math.Min(i0 + 16, In); i < end; i++)
+                                {
+                                    Vector128<float> b0 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xg, i * P + 0));
+                                    Vector128<float> b1 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xg, i * P + 4));
+                                    Vector128<float> s = Vector128.Create(Unsafe.Add(ref w0, i));
+                                    a00 = Vector128.MultiplyAddEstimate(s, b0, a00);
+                                    a01 = Vector128.MultiplyAddEstimate(s, b1, a01);
+                                    s = Vector128.Create(Unsafe.Add(ref w1, i));
+                                    a10 = Vector128.MultiplyAddEstimate(s, b0, a10);
+                                    a11 = Vector128.MultiplyAddEstimate(s, b1, a11);
+                                    s = Vector128.Create(Unsafe.Add(ref w2, i));
+                                    a20 = Vector128.MultiplyAddEstimate(s, b0, a20);
+                                    a21 = Vector128.MultiplyAddEstimate(s, b1, a21);
+                                    s = Vector128.Create(Unsafe.Add(ref w3, i));
+                                    a30 = Vector128.MultiplyAddEstimate(s, b0, a30);
+                                    a31 = Vector128.MultiplyAddEstimate(s, b1, a31);
+                                    s = Vector128.Create(Unsafe.Add(ref w4, i));
+                                    a40 = Vector128.MultiplyAddEstimate(s, b0, a40);
+                                    a41 = Vector128.MultiplyAddEstimate(s, b1, a41);
+                                    s = Vector128.Create(Unsafe.Add(ref w5, i));
+                                    a50 = Vector128.MultiplyAddEstimate(s, b0, a50);
+                                    a51 = Vector128.MultiplyAddEstimate(s, b1, a51);
+                                }
+                            }
+                            a00.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 0) * P + 0));
+                            a01.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 0) * P + 4));
+                            a10.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 1) * P + 0));
+                            a11.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 1) * P + 4));
+                            a20.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 2) * P + 0));
+                            a21.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 2) * P + 4));
+                            a30.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 3) * P + 0));
+                            a31.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 3) * P + 4));
+                            a40.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 4) * P + 0));
+                            a41.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 4) * P + 4));
+                            a50.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 5) * P + 0));
+                            a51.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 5) * P + 4));
                         }
-                        a00.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 0));
-                        a01.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 4));
-                        a10.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 0));
-                        a11.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 4));
-                        a20.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 0));
-                        a21.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 4));
-                        a30.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 0));
-                        a31.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 4));
-                        a40.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 4) * P + 0));
-                        a41.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 4) * P + 4));
-                        a50.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 5) * P + 0));
-                        a51.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 5) * P + 4));
-                    }
-                    {
-                        const int o = 252; // the last 4 outputs
-                        ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
-                        ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
-                        ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
-                        ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
-                        Vector128<float> a00 = Vector128.Create(Unsafe.Add(ref bias, o + 0)), a01 = a00, a10 = Vector128.Create(Unsafe.Add(ref bias, o + 1)), a11 = a10, a20 = Vector128.Create(Unsafe.Add(ref bias, o + 2)), a21 = a20, a30 = Vector128.Create(Unsafe.Add(ref bias, o + 3)), a31 = a30;
-                        for (int i = 0; i < In; i++)
+                        else
                         {
-                            Vector128<float> b0 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 0));
-                            Vector128<float> b1 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 4));
-                            Vector128<float> s = Vector128.Create(Unsafe.Add(ref w0, i));
-                            a00 = Vector128.MultiplyAddEstimate(s, b0, a00);
-                            a01 = Vector128.MultiplyAddEstimate(s, b1, a01);
-                            s = Vector128.Create(Unsafe.Add(ref w1, i));
-                            a10 = Vector128.MultiplyAddEstimate(s, b0, a10);
-                            a11 = Vector128.MultiplyAddEstimate(s, b1, a11);
-                            s = Vector128.Create(Unsafe.Add(ref w2, i));
-                            a20 = Vector128.MultiplyAddEstimate(s, b0, a20);
-                            a21 = Vector128.MultiplyAddEstimate(s, b1, a21);
-                            s = Vector128.Create(Unsafe.Add(ref w3, i));
-                            a30 = Vector128.MultiplyAddEstimate(s, b0, a30);
-                            a31 = Vector128.MultiplyAddEstimate(s, b1, a31);
+                            // At most 4 rows (a small batch's last frames, or the last panel): one vector per tile row.
+                            ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
+                            ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
+                            ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
+                            ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
+                            ref float w4 = ref Unsafe.Add(ref w, (o + 4) * In);
+                            ref float w5 = ref Unsafe.Add(ref w, (o + 5) * In);
+                            Vector128<float> a00 = Vector128.Create(Unsafe.Add(ref bias, o + 0)), a10 = Vector128.Create(Unsafe.Add(ref bias, o + 1)), a20 = Vector128.Create(Unsafe.Add(ref bias, o + 2)), a30 = Vector128.Create(Unsafe.Add(ref bias, o + 3)), a40 = Vector128.Create(Unsafe.Add(ref bias, o + 4)), a50 = Vector128.Create(Unsafe.Add(ref bias, o + 5));
+                            for (int i0 = 0; i0 < In; i0 += 16)
+                            {
+                                if (prefetch) PrefetchColumn(ref Unsafe.Add(ref w, (o + 6) * In + i0), In); // the next block's W rows, a line each
+                                for (int i = i0, end = Math.Min(i0 + 16, In); i < end; i++)
+                                {
+                                    Vector128<float> b0 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xg, i * P + 0));
+                                    Vector128<float> s = Vector128.Create(Unsafe.Add(ref w0, i));
+                                    a00 = Vector128.MultiplyAddEstimate(s, b0, a00);
+                                    s = Vector128.Create(Unsafe.Add(ref w1, i));
+                                    a10 = Vector128.MultiplyAddEstimate(s, b0, a10);
+                                    s = Vector128.Create(Unsafe.Add(ref w2, i));
+                                    a20 = Vector128.MultiplyAddEstimate(s, b0, a20);
+                                    s = Vector128.Create(Unsafe.Add(ref w3, i));
+                                    a30 = Vector128.MultiplyAddEstimate(s, b0, a30);
+                                    s = Vector128.Create(Unsafe.Add(ref w4, i));
+                                    a40 = Vector128.MultiplyAddEstimate(s, b0, a40);
+                                    s = Vector128.Create(Unsafe.Add(ref w5, i));
+                                    a50 = Vector128.MultiplyAddEstimate(s, b0, a50);
+                                }
+                            }
+                            a00.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 0) * P + 0));
+                            a10.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 1) * P + 0));
+                            a20.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 2) * P + 0));
+                            a30.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 3) * P + 0));
+                            a40.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 4) * P + 0));
+                            a50.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 5) * P + 0));
                         }
-                        a00.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 0));
-                        a01.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 4));
-                        a10.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 0));
-                        a11.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 4));
-                        a20.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 0));
-                        a21.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 4));
-                        a30.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 0));
-                        a31.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 4));
                     }
                 }
-                else
                 {
-                    // At most 4 rows (a small batch's last frames, or the last panel): one vector per tile row.
-                    for (int o = 0; o < 252; o += 6)
+                    const int o = 252; // the last 4 outputs
+                    for (int g = 0; g < panels; g++)
                     {
-                        ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
-                        ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
-                        ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
-                        ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
-                        ref float w4 = ref Unsafe.Add(ref w, (o + 4) * In);
-                        ref float w5 = ref Unsafe.Add(ref w, (o + 5) * In);
-                        Vector128<float> a00 = Vector128.Create(Unsafe.Add(ref bias, o + 0)), a10 = Vector128.Create(Unsafe.Add(ref bias, o + 1)), a20 = Vector128.Create(Unsafe.Add(ref bias, o + 2)), a30 = Vector128.Create(Unsafe.Add(ref bias, o + 3)), a40 = Vector128.Create(Unsafe.Add(ref bias, o + 4)), a50 = Vector128.Create(Unsafe.Add(ref bias, o + 5));
-                        for (int i = 0; i < In; i++)
+                        ref float xg = ref Unsafe.Add(ref xt, g * In * P);
+                        ref float yg = ref Unsafe.Add(ref yt, g * Out * P);
+                        if (rows - r0 - g * P > 4)
                         {
-                            Vector128<float> b0 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 0));
-                            Vector128<float> s = Vector128.Create(Unsafe.Add(ref w0, i));
-                            a00 = Vector128.MultiplyAddEstimate(s, b0, a00);
-                            s = Vector128.Create(Unsafe.Add(ref w1, i));
-                            a10 = Vector128.MultiplyAddEstimate(s, b0, a10);
-                            s = Vector128.Create(Unsafe.Add(ref w2, i));
-                            a20 = Vector128.MultiplyAddEstimate(s, b0, a20);
-                            s = Vector128.Create(Unsafe.Add(ref w3, i));
-                            a30 = Vector128.MultiplyAddEstimate(s, b0, a30);
-                            s = Vector128.Create(Unsafe.Add(ref w4, i));
-                            a40 = Vector128.MultiplyAddEstimate(s, b0, a40);
-                            s = Vector128.Create(Unsafe.Add(ref w5, i));
-                            a50 = Vector128.MultiplyAddEstimate(s, b0, a50);
+                            ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
+                            ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
+                            ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
+                            ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
+                            Vector128<float> a00 = Vector128.Create(Unsafe.Add(ref bias, o + 0)), a01 = a00, a10 = Vector128.Create(Unsafe.Add(ref bias, o + 1)), a11 = a10, a20 = Vector128.Create(Unsafe.Add(ref bias, o + 2)), a21 = a20, a30 = Vector128.Create(Unsafe.Add(ref bias, o + 3)), a31 = a30;
+                            for (int i = 0; i < In; i++)
+                            {
+                                Vector128<float> b0 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xg, i * P + 0));
+                                Vector128<float> b1 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xg, i * P + 4));
+                                Vector128<float> s = Vector128.Create(Unsafe.Add(ref w0, i));
+                                a00 = Vector128.MultiplyAddEstimate(s, b0, a00);
+                                a01 = Vector128.MultiplyAddEstimate(s, b1, a01);
+                                s = Vector128.Create(Unsafe.Add(ref w1, i));
+                                a10 = Vector128.MultiplyAddEstimate(s, b0, a10);
+                                a11 = Vector128.MultiplyAddEstimate(s, b1, a11);
+                                s = Vector128.Create(Unsafe.Add(ref w2, i));
+                                a20 = Vector128.MultiplyAddEstimate(s, b0, a20);
+                                a21 = Vector128.MultiplyAddEstimate(s, b1, a21);
+                                s = Vector128.Create(Unsafe.Add(ref w3, i));
+                                a30 = Vector128.MultiplyAddEstimate(s, b0, a30);
+                                a31 = Vector128.MultiplyAddEstimate(s, b1, a31);
+                            }
+                            a00.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 0) * P + 0));
+                            a01.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 0) * P + 4));
+                            a10.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 1) * P + 0));
+                            a11.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 1) * P + 4));
+                            a20.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 2) * P + 0));
+                            a21.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 2) * P + 4));
+                            a30.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 3) * P + 0));
+                            a31.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 3) * P + 4));
                         }
-                        a00.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 0));
-                        a10.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 0));
-                        a20.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 0));
-                        a30.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 0));
-                        a40.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 4) * P + 0));
-                        a50.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 5) * P + 0));
-                    }
-                    {
-                        const int o = 252; // the last 4 outputs
-                        ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
-                        ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
-                        ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
-                        ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
-                        Vector128<float> a00 = Vector128.Create(Unsafe.Add(ref bias, o + 0)), a10 = Vector128.Create(Unsafe.Add(ref bias, o + 1)), a20 = Vector128.Create(Unsafe.Add(ref bias, o + 2)), a30 = Vector128.Create(Unsafe.Add(ref bias, o + 3));
-                        for (int i = 0; i < In; i++)
+                        else
                         {
-                            Vector128<float> b0 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 0));
-                            Vector128<float> s = Vector128.Create(Unsafe.Add(ref w0, i));
-                            a00 = Vector128.MultiplyAddEstimate(s, b0, a00);
-                            s = Vector128.Create(Unsafe.Add(ref w1, i));
-                            a10 = Vector128.MultiplyAddEstimate(s, b0, a10);
-                            s = Vector128.Create(Unsafe.Add(ref w2, i));
-                            a20 = Vector128.MultiplyAddEstimate(s, b0, a20);
-                            s = Vector128.Create(Unsafe.Add(ref w3, i));
-                            a30 = Vector128.MultiplyAddEstimate(s, b0, a30);
+                            // At most 4 rows (a small batch's last frames, or the last panel): one vector per tile row.
+                            ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
+                            ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
+                            ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
+                            ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
+                            Vector128<float> a00 = Vector128.Create(Unsafe.Add(ref bias, o + 0)), a10 = Vector128.Create(Unsafe.Add(ref bias, o + 1)), a20 = Vector128.Create(Unsafe.Add(ref bias, o + 2)), a30 = Vector128.Create(Unsafe.Add(ref bias, o + 3));
+                            for (int i = 0; i < In; i++)
+                            {
+                                Vector128<float> b0 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xg, i * P + 0));
+                                Vector128<float> s = Vector128.Create(Unsafe.Add(ref w0, i));
+                                a00 = Vector128.MultiplyAddEstimate(s, b0, a00);
+                                s = Vector128.Create(Unsafe.Add(ref w1, i));
+                                a10 = Vector128.MultiplyAddEstimate(s, b0, a10);
+                                s = Vector128.Create(Unsafe.Add(ref w2, i));
+                                a20 = Vector128.MultiplyAddEstimate(s, b0, a20);
+                                s = Vector128.Create(Unsafe.Add(ref w3, i));
+                                a30 = Vector128.MultiplyAddEstimate(s, b0, a30);
+                            }
+                            a00.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 0) * P + 0));
+                            a10.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 1) * P + 0));
+                            a20.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 2) * P + 0));
+                            a30.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 3) * P + 0));
                         }
-                        a00.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 0));
-                        a10.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 0));
-                        a20.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 0));
-                        a30.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 0));
                     }
                 }
-                UnpackPanel_V128(ref yt, Out, ref Unsafe.Add(ref y, r * Out), n, accumulate);
+                for (int g = 0; g < panels; g++)
+                    UnpackPanel_V128(ref Unsafe.Add(ref yt, g * Out * P), Out, ref Unsafe.Add(ref y, (r0 + g * P) * Out), Math.Min(P, rows - r0 - g * P), accumulate);
             }
         }
 
@@ -1861,6 +2053,22 @@ namespace H3.Benchmarks.Profile
             for (int r = 0; r < n; r++)
                 for (int j = 0; j < count; j++)
                     Unsafe.Add(ref dst, r * 8 + j) = Unsafe.Add(ref src, r * stride + j);
+        }
+
+        /// <summary>
+        /// Prefetches one cache line of each of the 6 weight rows starting at <paramref name="start"/> (stride floats apart): the
+        /// next block's weights, requested while the current block computes. The hardware prefetchers miss these in a batch-1
+        /// Forward, where each matrix is read once and comes from memory.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        internal static void PrefetchColumn(ref float start, int stride)
+        {
+            global::H3.H3Intrinsics.Prefetch(ref start);
+            global::H3.H3Intrinsics.Prefetch(ref Unsafe.Add(ref start, stride));
+            global::H3.H3Intrinsics.Prefetch(ref Unsafe.Add(ref start, 2 * stride));
+            global::H3.H3Intrinsics.Prefetch(ref Unsafe.Add(ref start, 3 * stride));
+            global::H3.H3Intrinsics.Prefetch(ref Unsafe.Add(ref start, 4 * stride));
+            global::H3.H3Intrinsics.Prefetch(ref Unsafe.Add(ref start, 5 * stride));
         }
 
         /// <summary>dst[0..valid) (+)= staged[0..valid): the columns of a partial tile row.</summary>
@@ -2628,34 +2836,80 @@ namespace H3.Benchmarks.Profile
             }
         }
 
+        /// <summary>2·√(2/π) and 2·√(2/π)·0.044715: GELU_tanh's 2u = a·(C1 + C3·a²).</summary>
+        private const float C1 = 1.5957691216057308f, C3 = 1.5957691216057308f * 0.044715f;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        internal static Vector256<float> Gelu(Vector256<float> a) => a / (Vector256<float>.One + Vector256.Exp(-(a * (Vector256.Create(C1) + Vector256.Create(C3) * a * a))));
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        internal static Vector256<float> Silu(Vector256<float> a) => a / (Vector256<float>.One + Vector256.Exp(-a));
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        internal static Vector128<float> Gelu(Vector128<float> a) => a / (Vector128<float>.One + Vector128.Exp(-(a * (Vector128.Create(C1) + Vector128.Create(C3) * a * a))));
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        internal static Vector128<float> Silu(Vector128<float> a) => a / (Vector128<float>.One + Vector128.Exp(-a));
+        internal static float GeluScalar(float a) => a / (1f + MathF.Exp(-(a * (C1 + C3 * a * a))));
+        internal static float SiluScalar(float a) => a / (1f + MathF.Exp(-a));
+
         /// <summary>
-        /// GELU_tanh over rows of F, in place: 0.5·a·(1 + tanh(u)) = a·σ(2u) with u = √(2/π)·(a + 0.044715·a³).
+        /// GELU_tanh: 0.5·a·(1 + tanh(u)) = a·σ(2u) with u = √(2/π)·(a + 0.044715·a³), in place over rows of F.
         /// </summary>
-        internal static void GeluRows(Span<float> f, int rows, Span<float> temp)
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        internal static void GeluRows(Span<float> f, int rows)
         {
-            const float c1 = 1.5957691216057308f;              // 2·√(2/π)
-            const float c3 = 1.5957691216057308f * 0.044715f;   // 2·√(2/π)·0.044715
-            for (int r = 0; r < rows; r++)
+            const int W = 1024;
+            ref float fr = ref MemoryMarshal.GetReference(f.Slice(0, rows * W));
+            if (Vector256.IsHardwareAccelerated)
             {
-                Span<float> a = f.Slice(r * F, F);
-                TensorPrimitives.Multiply(a, a, temp);          // a²
-                TensorPrimitives.Multiply(temp, c3, temp);
-                TensorPrimitives.Add(temp, c1, temp);           // c1 + c3·a²
-                TensorPrimitives.Multiply(temp, a, temp);       // 2u
-                TensorPrimitives.Sigmoid(temp, temp);          // σ(2u)
-                TensorPrimitives.Multiply(a, temp, a);
+                for (int r = 0; r < rows; r++)
+                {
+                    ref float row = ref Unsafe.Add(ref fr, r * W);
+                    const int last = W - 8;
+                    Vector256<float> tail = Vector256.LoadUnsafe(ref row, last); // read before the row is overwritten
+                    for (int i = 0; i < last; i += 8) Gelu(Vector256.LoadUnsafe(ref row, (nuint)i)).StoreUnsafe(ref row, (nuint)i);
+                    Gelu(tail).StoreUnsafe(ref row, last);
+                }
+            }
+            else
+            {
+                for (int r = 0; r < rows; r++)
+                {
+                    ref float row = ref Unsafe.Add(ref fr, r * W);
+                    const int last = W - 4;
+                    Vector128<float> tail = Vector128.LoadUnsafe(ref row, last); // read before the row is overwritten
+                    for (int i = 0; i < last; i += 4) Gelu(Vector128.LoadUnsafe(ref row, (nuint)i)).StoreUnsafe(ref row, (nuint)i);
+                    Gelu(tail).StoreUnsafe(ref row, last);
+                }
             }
         }
 
-        /// <summary>SiLU in place over rows of H: a·σ(a). Row by row: TensorPrimitives treats a span's tail differently
-        /// from its body, so equal-length rows keep every window's result independent of its batch.</summary>
-        internal static void SiluRows(Span<float> y, int rows, Span<float> temp)
+        /// <summary>
+        /// SiLU: a·σ(a), in place over rows of H.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        internal static void SiluRows(Span<float> f, int rows)
         {
-            for (int r = 0; r < rows; r++)
+            const int W = 256;
+            ref float fr = ref MemoryMarshal.GetReference(f.Slice(0, rows * W));
+            if (Vector256.IsHardwareAccelerated)
             {
-                Span<float> row = y.Slice(r * H, H);
-                TensorPrimitives.Sigmoid(row, temp.Slice(0, H));
-                TensorPrimitives.Multiply(row, temp.Slice(0, H), row);
+                for (int r = 0; r < rows; r++)
+                {
+                    ref float row = ref Unsafe.Add(ref fr, r * W);
+                    const int last = W - 8;
+                    Vector256<float> tail = Vector256.LoadUnsafe(ref row, last); // read before the row is overwritten
+                    for (int i = 0; i < last; i += 8) Silu(Vector256.LoadUnsafe(ref row, (nuint)i)).StoreUnsafe(ref row, (nuint)i);
+                    Silu(tail).StoreUnsafe(ref row, last);
+                }
+            }
+            else
+            {
+                for (int r = 0; r < rows; r++)
+                {
+                    ref float row = ref Unsafe.Add(ref fr, r * W);
+                    const int last = W - 4;
+                    Vector128<float> tail = Vector128.LoadUnsafe(ref row, last); // read before the row is overwritten
+                    for (int i = 0; i < last; i += 4) Silu(Vector128.LoadUnsafe(ref row, (nuint)i)).StoreUnsafe(ref row, (nuint)i);
+                    Silu(tail).StoreUnsafe(ref row, last);
+                }
             }
         }
 
@@ -2807,12 +3061,12 @@ namespace H3.Benchmarks.Profile
             DiagStep(s.Z, s.Q, coefficients.Slice(ShiftTaps * H, 6 * Modes * H), p.Slice(L0_MixerDiagD, H), state.Slice(ring, modes), state.Slice(ring + modes, modes), s.U, s.Key, batch);
             // layers.0.mixer.conv: m = SiLU(Σ_j weight[h,0,K-1-j]·m[t-j] + bias); m joins its history   → Value
             ConvStep(s.Key, p.Slice(L0_MixerConvWeight, H * K), p.Slice(L0_MixerConvBias, H), s.ConvKernel, state.Slice(ring + 2 * modes, batch * ConvHistory * H), s.Value, batch, convTaps);
-            SiluRows(s.Value, batch, s.Temp);
+            SiluRows(s.Value, batch);
             // layers.0.mixer.out_proj + residual, norm2, mlp + residual
             MatVec_256x256(s.Value, batch, p.Slice(L0_MixerOutProjWeight, H * H), p.Slice(L0_MixerOutProjBias, H), s.X, accumulate: true);
             LayerNorm(s.X, batch, p.Slice(L0_Norm2Weight, H), p.Slice(L0_Norm2Bias, H), s.U);
             MatVec_256x1024(s.U, batch, p.Slice(L0_MlpFc1Weight, F * H), p.Slice(L0_MlpFc1Bias, F), s.Ffn, accumulate: false);
-            GeluRows(s.Ffn, batch, s.Temp);
+            GeluRows(s.Ffn, batch);
             MatVec_1024x256(s.Ffn, batch, p.Slice(L0_MlpFc2Weight, H * F), p.Slice(L0_MlpFc2Bias, H), s.X, accumulate: true);
         }
 
@@ -2832,12 +3086,12 @@ namespace H3.Benchmarks.Profile
             DiagStep(s.Z, s.Q, coefficients.Slice(ShiftTaps * H, 6 * Modes * H), p.Slice(L1_MixerDiagD, H), state.Slice(ring, modes), state.Slice(ring + modes, modes), s.U, s.Key, batch);
             // layers.1.mixer.conv: m = SiLU(Σ_j weight[h,0,K-1-j]·m[t-j] + bias); m joins its history   → Value
             ConvStep(s.Key, p.Slice(L1_MixerConvWeight, H * K), p.Slice(L1_MixerConvBias, H), s.ConvKernel, state.Slice(ring + 2 * modes, batch * ConvHistory * H), s.Value, batch, convTaps);
-            SiluRows(s.Value, batch, s.Temp);
+            SiluRows(s.Value, batch);
             // layers.1.mixer.out_proj + residual, norm2, mlp + residual
             MatVec_256x256(s.Value, batch, p.Slice(L1_MixerOutProjWeight, H * H), p.Slice(L1_MixerOutProjBias, H), s.X, accumulate: true);
             LayerNorm(s.X, batch, p.Slice(L1_Norm2Weight, H), p.Slice(L1_Norm2Bias, H), s.U);
             MatVec_256x1024(s.U, batch, p.Slice(L1_MlpFc1Weight, F * H), p.Slice(L1_MlpFc1Bias, F), s.Ffn, accumulate: false);
-            GeluRows(s.Ffn, batch, s.Temp);
+            GeluRows(s.Ffn, batch);
             MatVec_1024x256(s.Ffn, batch, p.Slice(L1_MlpFc2Weight, H * F), p.Slice(L1_MlpFc2Bias, H), s.X, accumulate: true);
         }
 
@@ -2857,12 +3111,12 @@ namespace H3.Benchmarks.Profile
             DiagStep(s.Z, s.Q, coefficients.Slice(ShiftTaps * H, 6 * Modes * H), p.Slice(L2_MixerDiagD, H), state.Slice(ring, modes), state.Slice(ring + modes, modes), s.U, s.Key, batch);
             // layers.2.mixer.conv: m = SiLU(Σ_j weight[h,0,K-1-j]·m[t-j] + bias); m joins its history   → Value
             ConvStep(s.Key, p.Slice(L2_MixerConvWeight, H * K), p.Slice(L2_MixerConvBias, H), s.ConvKernel, state.Slice(ring + 2 * modes, batch * ConvHistory * H), s.Value, batch, convTaps);
-            SiluRows(s.Value, batch, s.Temp);
+            SiluRows(s.Value, batch);
             // layers.2.mixer.out_proj + residual, norm2, mlp + residual
             MatVec_256x256(s.Value, batch, p.Slice(L2_MixerOutProjWeight, H * H), p.Slice(L2_MixerOutProjBias, H), s.X, accumulate: true);
             LayerNorm(s.X, batch, p.Slice(L2_Norm2Weight, H), p.Slice(L2_Norm2Bias, H), s.U);
             MatVec_256x1024(s.U, batch, p.Slice(L2_MlpFc1Weight, F * H), p.Slice(L2_MlpFc1Bias, F), s.Ffn, accumulate: false);
-            GeluRows(s.Ffn, batch, s.Temp);
+            GeluRows(s.Ffn, batch);
             MatVec_1024x256(s.Ffn, batch, p.Slice(L2_MlpFc2Weight, H * F), p.Slice(L2_MlpFc2Bias, H), s.X, accumulate: true);
         }
 
@@ -2882,12 +3136,12 @@ namespace H3.Benchmarks.Profile
             DiagStep(s.Z, s.Q, coefficients.Slice(ShiftTaps * H, 6 * Modes * H), p.Slice(L3_MixerDiagD, H), state.Slice(ring, modes), state.Slice(ring + modes, modes), s.U, s.Key, batch);
             // layers.3.mixer.conv: m = SiLU(Σ_j weight[h,0,K-1-j]·m[t-j] + bias); m joins its history   → Value
             ConvStep(s.Key, p.Slice(L3_MixerConvWeight, H * K), p.Slice(L3_MixerConvBias, H), s.ConvKernel, state.Slice(ring + 2 * modes, batch * ConvHistory * H), s.Value, batch, convTaps);
-            SiluRows(s.Value, batch, s.Temp);
+            SiluRows(s.Value, batch);
             // layers.3.mixer.out_proj + residual, norm2, mlp + residual
             MatVec_256x256(s.Value, batch, p.Slice(L3_MixerOutProjWeight, H * H), p.Slice(L3_MixerOutProjBias, H), s.X, accumulate: true);
             LayerNorm(s.X, batch, p.Slice(L3_Norm2Weight, H), p.Slice(L3_Norm2Bias, H), s.U);
             MatVec_256x1024(s.U, batch, p.Slice(L3_MlpFc1Weight, F * H), p.Slice(L3_MlpFc1Bias, F), s.Ffn, accumulate: false);
-            GeluRows(s.Ffn, batch, s.Temp);
+            GeluRows(s.Ffn, batch);
             MatVec_1024x256(s.Ffn, batch, p.Slice(L3_MlpFc2Weight, H * F), p.Slice(L3_MlpFc2Bias, H), s.X, accumulate: true);
         }
 
@@ -4477,7 +4731,7 @@ namespace H3.Benchmarks.Profile
             // layers.0.mixer.conv: m = SiLU(conv(m) + bias)
             ShortConv(a.M, p.Slice(L0_MixerConvWeight, H * K), p.Slice(L0_MixerConvBias, H), a.ConvKernel, a.ConvPre, batch);
             a.ConvPre.CopyTo(a.Conv);
-            SiluRows(a.Conv, rows, s.Temp1);
+            SiluRows(a.Conv, rows);
             // layers.0.mixer.out_proj, dropout, residual: x += Dropout(m·W_outᵀ + b)
             Linear_256x256(a.Conv, rows, p.Slice(L0_MixerOutProjWeight, H * H), p.Slice(L0_MixerOutProjBias, H), s.D1, accumulate: false, s.Pack);
             DropoutMask(a.Mask1, training, P, ref rng);
@@ -4487,7 +4741,7 @@ namespace H3.Benchmarks.Profile
             LayerNormSave(a.Xmid, rows, p.Slice(L0_Norm2Weight, H), p.Slice(L0_Norm2Bias, H), a.Z2, a.Mean2, a.Rstd2);
             Linear_256x1024(a.Z2, rows, p.Slice(L0_MlpFc1Weight, F * H), p.Slice(L0_MlpFc1Bias, F), a.H1, accumulate: false, s.Pack);
             a.H1.CopyTo(a.G);
-            GeluRows(a.G, rows, s.Temp1);
+            GeluRows(a.G, rows);
             Linear_1024x256(a.G, rows, p.Slice(L0_MlpFc2Weight, H * F), p.Slice(L0_MlpFc2Bias, H), s.D1, accumulate: false, s.Pack);
             DropoutMask(a.Mask2, training, P, ref rng);
             TensorPrimitives.MultiplyAdd(s.D1, a.Mask2, s.X, s.X);
@@ -4516,7 +4770,7 @@ namespace H3.Benchmarks.Profile
             // layers.1.mixer.conv: m = SiLU(conv(m) + bias)
             ShortConv(a.M, p.Slice(L1_MixerConvWeight, H * K), p.Slice(L1_MixerConvBias, H), a.ConvKernel, a.ConvPre, batch);
             a.ConvPre.CopyTo(a.Conv);
-            SiluRows(a.Conv, rows, s.Temp1);
+            SiluRows(a.Conv, rows);
             // layers.1.mixer.out_proj, dropout, residual: x += Dropout(m·W_outᵀ + b)
             Linear_256x256(a.Conv, rows, p.Slice(L1_MixerOutProjWeight, H * H), p.Slice(L1_MixerOutProjBias, H), s.D1, accumulate: false, s.Pack);
             DropoutMask(a.Mask1, training, P, ref rng);
@@ -4526,7 +4780,7 @@ namespace H3.Benchmarks.Profile
             LayerNormSave(a.Xmid, rows, p.Slice(L1_Norm2Weight, H), p.Slice(L1_Norm2Bias, H), a.Z2, a.Mean2, a.Rstd2);
             Linear_256x1024(a.Z2, rows, p.Slice(L1_MlpFc1Weight, F * H), p.Slice(L1_MlpFc1Bias, F), a.H1, accumulate: false, s.Pack);
             a.H1.CopyTo(a.G);
-            GeluRows(a.G, rows, s.Temp1);
+            GeluRows(a.G, rows);
             Linear_1024x256(a.G, rows, p.Slice(L1_MlpFc2Weight, H * F), p.Slice(L1_MlpFc2Bias, H), s.D1, accumulate: false, s.Pack);
             DropoutMask(a.Mask2, training, P, ref rng);
             TensorPrimitives.MultiplyAdd(s.D1, a.Mask2, s.X, s.X);
@@ -4555,7 +4809,7 @@ namespace H3.Benchmarks.Profile
             // layers.2.mixer.conv: m = SiLU(conv(m) + bias)
             ShortConv(a.M, p.Slice(L2_MixerConvWeight, H * K), p.Slice(L2_MixerConvBias, H), a.ConvKernel, a.ConvPre, batch);
             a.ConvPre.CopyTo(a.Conv);
-            SiluRows(a.Conv, rows, s.Temp1);
+            SiluRows(a.Conv, rows);
             // layers.2.mixer.out_proj, dropout, residual: x += Dropout(m·W_outᵀ + b)
             Linear_256x256(a.Conv, rows, p.Slice(L2_MixerOutProjWeight, H * H), p.Slice(L2_MixerOutProjBias, H), s.D1, accumulate: false, s.Pack);
             DropoutMask(a.Mask1, training, P, ref rng);
@@ -4565,7 +4819,7 @@ namespace H3.Benchmarks.Profile
             LayerNormSave(a.Xmid, rows, p.Slice(L2_Norm2Weight, H), p.Slice(L2_Norm2Bias, H), a.Z2, a.Mean2, a.Rstd2);
             Linear_256x1024(a.Z2, rows, p.Slice(L2_MlpFc1Weight, F * H), p.Slice(L2_MlpFc1Bias, F), a.H1, accumulate: false, s.Pack);
             a.H1.CopyTo(a.G);
-            GeluRows(a.G, rows, s.Temp1);
+            GeluRows(a.G, rows);
             Linear_1024x256(a.G, rows, p.Slice(L2_MlpFc2Weight, H * F), p.Slice(L2_MlpFc2Bias, H), s.D1, accumulate: false, s.Pack);
             DropoutMask(a.Mask2, training, P, ref rng);
             TensorPrimitives.MultiplyAdd(s.D1, a.Mask2, s.X, s.X);
@@ -4594,7 +4848,7 @@ namespace H3.Benchmarks.Profile
             // layers.3.mixer.conv: m = SiLU(conv(m) + bias)
             ShortConv(a.M, p.Slice(L3_MixerConvWeight, H * K), p.Slice(L3_MixerConvBias, H), a.ConvKernel, a.ConvPre, batch);
             a.ConvPre.CopyTo(a.Conv);
-            SiluRows(a.Conv, rows, s.Temp1);
+            SiluRows(a.Conv, rows);
             // layers.3.mixer.out_proj, dropout, residual: x += Dropout(m·W_outᵀ + b)
             Linear_256x256(a.Conv, rows, p.Slice(L3_MixerOutProjWeight, H * H), p.Slice(L3_MixerOutProjBias, H), s.D1, accumulate: false, s.Pack);
             DropoutMask(a.Mask1, training, P, ref rng);
@@ -4604,7 +4858,7 @@ namespace H3.Benchmarks.Profile
             LayerNormSave(a.Xmid, rows, p.Slice(L3_Norm2Weight, H), p.Slice(L3_Norm2Bias, H), a.Z2, a.Mean2, a.Rstd2);
             Linear_256x1024(a.Z2, rows, p.Slice(L3_MlpFc1Weight, F * H), p.Slice(L3_MlpFc1Bias, F), a.H1, accumulate: false, s.Pack);
             a.H1.CopyTo(a.G);
-            GeluRows(a.G, rows, s.Temp1);
+            GeluRows(a.G, rows);
             Linear_1024x256(a.G, rows, p.Slice(L3_MlpFc2Weight, H * F), p.Slice(L3_MlpFc2Bias, H), s.D1, accumulate: false, s.Pack);
             DropoutMask(a.Mask2, training, P, ref rng);
             TensorPrimitives.MultiplyAdd(s.D1, a.Mask2, s.X, s.X);
@@ -4650,7 +4904,7 @@ namespace H3.Benchmarks.Profile
             TensorPrimitives.Multiply(s.DX, a.Mask2, s.D1);
             WeightGrad_1024x256(s.D1, a.G, rows, g.Slice(L0_MlpFc2Weight, H * F), g.Slice(L0_MlpFc2Bias, H), s.Pack);
             InputGrad_1024x256(s.D1, rows, p.Slice(L0_MlpFc2Weight, H * F), s.DF, accumulate: false, s.Pack);
-            GeluBackwardRows(s.DF, a.H1, rows, s.Temp1, s.Temp2);
+            GeluBackwardRows(s.DF, a.H1, rows);
             WeightGrad_256x1024(s.DF, a.Z2, rows, g.Slice(L0_MlpFc1Weight, F * H), g.Slice(L0_MlpFc1Bias, F), s.Pack);
             InputGrad_256x1024(s.DF, rows, p.Slice(L0_MlpFc1Weight, F * H), s.D2, accumulate: false, s.Pack);
             LayerNormBackward(s.D2, a.Xmid, a.Mean2, a.Rstd2, p.Slice(L0_Norm2Weight, H), s.DX, g.Slice(L0_Norm2Weight, H), g.Slice(L0_Norm2Bias, H), rows);
@@ -4659,7 +4913,7 @@ namespace H3.Benchmarks.Profile
             WeightGrad_256x256(s.D1, a.Conv, rows, g.Slice(L0_MixerOutProjWeight, H * H), g.Slice(L0_MixerOutProjBias, H), s.Pack);
             InputGrad_256x256(s.D1, rows, p.Slice(L0_MixerOutProjWeight, H * H), s.D2, accumulate: false, s.Pack);
             // m = SiLU(conv(m) + bias)  (layers.0.mixer.conv)
-            SiluBackward(s.D2, a.ConvPre, rows, s.Temp1);
+            SiluBackwardRows(s.D2, a.ConvPre, rows);
             s.DConvKernel.Clear();
             CausalConvBackward(s.D2, a.M, a.ConvKernel, K, s.Zeros.Slice(0, H), s.D3, s.DConvKernel, s.Temp2.Slice(0, H), batch, s.Pack);
             ColumnSums(s.D2, rows, g.Slice(L0_MixerConvBias, H));
@@ -4700,7 +4954,7 @@ namespace H3.Benchmarks.Profile
             TensorPrimitives.Multiply(s.DX, a.Mask2, s.D1);
             WeightGrad_1024x256(s.D1, a.G, rows, g.Slice(L1_MlpFc2Weight, H * F), g.Slice(L1_MlpFc2Bias, H), s.Pack);
             InputGrad_1024x256(s.D1, rows, p.Slice(L1_MlpFc2Weight, H * F), s.DF, accumulate: false, s.Pack);
-            GeluBackwardRows(s.DF, a.H1, rows, s.Temp1, s.Temp2);
+            GeluBackwardRows(s.DF, a.H1, rows);
             WeightGrad_256x1024(s.DF, a.Z2, rows, g.Slice(L1_MlpFc1Weight, F * H), g.Slice(L1_MlpFc1Bias, F), s.Pack);
             InputGrad_256x1024(s.DF, rows, p.Slice(L1_MlpFc1Weight, F * H), s.D2, accumulate: false, s.Pack);
             LayerNormBackward(s.D2, a.Xmid, a.Mean2, a.Rstd2, p.Slice(L1_Norm2Weight, H), s.DX, g.Slice(L1_Norm2Weight, H), g.Slice(L1_Norm2Bias, H), rows);
@@ -4709,7 +4963,7 @@ namespace H3.Benchmarks.Profile
             WeightGrad_256x256(s.D1, a.Conv, rows, g.Slice(L1_MixerOutProjWeight, H * H), g.Slice(L1_MixerOutProjBias, H), s.Pack);
             InputGrad_256x256(s.D1, rows, p.Slice(L1_MixerOutProjWeight, H * H), s.D2, accumulate: false, s.Pack);
             // m = SiLU(conv(m) + bias)  (layers.1.mixer.conv)
-            SiluBackward(s.D2, a.ConvPre, rows, s.Temp1);
+            SiluBackwardRows(s.D2, a.ConvPre, rows);
             s.DConvKernel.Clear();
             CausalConvBackward(s.D2, a.M, a.ConvKernel, K, s.Zeros.Slice(0, H), s.D3, s.DConvKernel, s.Temp2.Slice(0, H), batch, s.Pack);
             ColumnSums(s.D2, rows, g.Slice(L1_MixerConvBias, H));
@@ -4750,7 +5004,7 @@ namespace H3.Benchmarks.Profile
             TensorPrimitives.Multiply(s.DX, a.Mask2, s.D1);
             WeightGrad_1024x256(s.D1, a.G, rows, g.Slice(L2_MlpFc2Weight, H * F), g.Slice(L2_MlpFc2Bias, H), s.Pack);
             InputGrad_1024x256(s.D1, rows, p.Slice(L2_MlpFc2Weight, H * F), s.DF, accumulate: false, s.Pack);
-            GeluBackwardRows(s.DF, a.H1, rows, s.Temp1, s.Temp2);
+            GeluBackwardRows(s.DF, a.H1, rows);
             WeightGrad_256x1024(s.DF, a.Z2, rows, g.Slice(L2_MlpFc1Weight, F * H), g.Slice(L2_MlpFc1Bias, F), s.Pack);
             InputGrad_256x1024(s.DF, rows, p.Slice(L2_MlpFc1Weight, F * H), s.D2, accumulate: false, s.Pack);
             LayerNormBackward(s.D2, a.Xmid, a.Mean2, a.Rstd2, p.Slice(L2_Norm2Weight, H), s.DX, g.Slice(L2_Norm2Weight, H), g.Slice(L2_Norm2Bias, H), rows);
@@ -4759,7 +5013,7 @@ namespace H3.Benchmarks.Profile
             WeightGrad_256x256(s.D1, a.Conv, rows, g.Slice(L2_MixerOutProjWeight, H * H), g.Slice(L2_MixerOutProjBias, H), s.Pack);
             InputGrad_256x256(s.D1, rows, p.Slice(L2_MixerOutProjWeight, H * H), s.D2, accumulate: false, s.Pack);
             // m = SiLU(conv(m) + bias)  (layers.2.mixer.conv)
-            SiluBackward(s.D2, a.ConvPre, rows, s.Temp1);
+            SiluBackwardRows(s.D2, a.ConvPre, rows);
             s.DConvKernel.Clear();
             CausalConvBackward(s.D2, a.M, a.ConvKernel, K, s.Zeros.Slice(0, H), s.D3, s.DConvKernel, s.Temp2.Slice(0, H), batch, s.Pack);
             ColumnSums(s.D2, rows, g.Slice(L2_MixerConvBias, H));
@@ -4800,7 +5054,7 @@ namespace H3.Benchmarks.Profile
             TensorPrimitives.Multiply(s.DX, a.Mask2, s.D1);
             WeightGrad_1024x256(s.D1, a.G, rows, g.Slice(L3_MlpFc2Weight, H * F), g.Slice(L3_MlpFc2Bias, H), s.Pack);
             InputGrad_1024x256(s.D1, rows, p.Slice(L3_MlpFc2Weight, H * F), s.DF, accumulate: false, s.Pack);
-            GeluBackwardRows(s.DF, a.H1, rows, s.Temp1, s.Temp2);
+            GeluBackwardRows(s.DF, a.H1, rows);
             WeightGrad_256x1024(s.DF, a.Z2, rows, g.Slice(L3_MlpFc1Weight, F * H), g.Slice(L3_MlpFc1Bias, F), s.Pack);
             InputGrad_256x1024(s.DF, rows, p.Slice(L3_MlpFc1Weight, F * H), s.D2, accumulate: false, s.Pack);
             LayerNormBackward(s.D2, a.Xmid, a.Mean2, a.Rstd2, p.Slice(L3_Norm2Weight, H), s.DX, g.Slice(L3_Norm2Weight, H), g.Slice(L3_Norm2Bias, H), rows);
@@ -4809,7 +5063,7 @@ namespace H3.Benchmarks.Profile
             WeightGrad_256x256(s.D1, a.Conv, rows, g.Slice(L3_MixerOutProjWeight, H * H), g.Slice(L3_MixerOutProjBias, H), s.Pack);
             InputGrad_256x256(s.D1, rows, p.Slice(L3_MixerOutProjWeight, H * H), s.D2, accumulate: false, s.Pack);
             // m = SiLU(conv(m) + bias)  (layers.3.mixer.conv)
-            SiluBackward(s.D2, a.ConvPre, rows, s.Temp1);
+            SiluBackwardRows(s.D2, a.ConvPre, rows);
             s.DConvKernel.Clear();
             CausalConvBackward(s.D2, a.M, a.ConvKernel, K, s.Zeros.Slice(0, H), s.D3, s.DConvKernel, s.Temp2.Slice(0, H), batch, s.Pack);
             ColumnSums(s.D2, rows, g.Slice(L3_MixerConvBias, H));
@@ -7326,47 +7580,6 @@ namespace H3.Benchmarks.Profile
             }
         }
 
-        /// <summary>
-        /// GELU_tanh backward in place over rows of F: d ← d·(½(1 + t) + ½·a·(1 - t²)·√(2/π)·(1 + 3·0.044715·a²)),
-        /// t = tanh(√(2/π)·(a + 0.044715·a³)), a the pre-activation.
-        /// </summary>
-        internal static void GeluBackwardRows(Span<float> d, ReadOnlySpan<float> pre, int rows, Span<float> t, Span<float> a2)
-        {
-            const float c = 0.7978845608028654f; // √(2/π)
-            for (int r = 0; r < rows; r++)
-            {
-                ReadOnlySpan<float> a = pre.Slice(r * F, F);
-                Span<float> dr = d.Slice(r * F, F);
-                TensorPrimitives.Multiply(a, a, a2);           // a²
-                TensorPrimitives.Multiply(a2, 0.044715f, t);
-                TensorPrimitives.Add(t, 1f, t);
-                TensorPrimitives.Multiply(t, a, t);
-                TensorPrimitives.Multiply(t, c, t);            // u
-                TensorPrimitives.Tanh(t, t);
-                for (int i = 0; i < F; i++)
-                {
-                    float th = t[i];
-                    float slope = 0.5f * (1f + th) + 0.5f * a[i] * (1f - th * th) * c * (1f + 3f * 0.044715f * a2[i]);
-                    dr[i] *= slope;
-                }
-            }
-        }
-
-        /// <summary>SiLU backward in place over rows of H: d ← d·σ(a)·(1 + a·(1 - σ(a))).</summary>
-        internal static void SiluBackward(Span<float> d, ReadOnlySpan<float> pre, int rows, Span<float> sig)
-        {
-            for (int r = 0; r < rows; r++)
-            {
-                ReadOnlySpan<float> a = pre.Slice(r * H, H);
-                Span<float> dr = d.Slice(r * H, H);
-                TensorPrimitives.Sigmoid(a, sig.Slice(0, H));
-                for (int h = 0; h < H; h++)
-                {
-                    float s = sig[h];
-                    dr[h] *= s * (1f + a[h] * (1f - s));
-                }
-            }
-        }
 
         /// <summary>sums[c] += Σ_r m[r, c] over rows of width sums.Length.</summary>
         internal static void ColumnSums(ReadOnlySpan<float> m, int rows, Span<float> sums)
@@ -7488,5 +7701,110 @@ namespace H3.Benchmarks.Profile
                 gLogDt[h] += (float)(gDt * dt);
             }
         }
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        internal static Vector256<float> GeluSlope(Vector256<float> a)
+        {
+            Vector256<float> a2 = a * a, s = Vector256<float>.One / (Vector256<float>.One + Vector256.Exp(-(a * (Vector256.Create(C1) + Vector256.Create(C3) * a2))));
+            return s + a * s * (Vector256<float>.One - s) * (Vector256.Create(C1) + Vector256.Create(3f * C3) * a2);
+        }
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        internal static Vector256<float> SiluSlope(Vector256<float> a)
+        {
+            Vector256<float> s = Vector256<float>.One / (Vector256<float>.One + Vector256.Exp(-a));
+            return s * (Vector256<float>.One + a * (Vector256<float>.One - s));
+        }
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        internal static Vector128<float> GeluSlope(Vector128<float> a)
+        {
+            Vector128<float> a2 = a * a, s = Vector128<float>.One / (Vector128<float>.One + Vector128.Exp(-(a * (Vector128.Create(C1) + Vector128.Create(C3) * a2))));
+            return s + a * s * (Vector128<float>.One - s) * (Vector128.Create(C1) + Vector128.Create(3f * C3) * a2);
+        }
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        internal static Vector128<float> SiluSlope(Vector128<float> a)
+        {
+            Vector128<float> s = Vector128<float>.One / (Vector128<float>.One + Vector128.Exp(-a));
+            return s * (Vector128<float>.One + a * (Vector128<float>.One - s));
+        }
+        internal static float GeluSlopeScalar(float a)
+        {
+            float a2 = a * a, s = 1f / (1f + MathF.Exp(-(a * (C1 + C3 * a2))));
+            return s + a * s * (1f - s) * (C1 + 3f * C3 * a2);
+        }
+        internal static float SiluSlopeScalar(float a)
+        {
+            float s = 1f / (1f + MathF.Exp(-a));
+            return s * (1f + a * (1f - s));
+        }
+
+        /// <summary>
+        /// Backward of GeluRows: d[r, i] ⊙= the slope of GELU_tanh: 0.5·a·(1 + tanh(u)) = a·σ(2u) with u = √(2/π)·(a + 0.044715·a³) at pre[r, i], over rows of F.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        internal static void GeluBackwardRows(Span<float> d, ReadOnlySpan<float> pre, int rows)
+        {
+            const int W = 1024;
+            ref float dr = ref MemoryMarshal.GetReference(d.Slice(0, rows * W));
+            ref float pr = ref MemoryMarshal.GetReference(pre.Slice(0, rows * W));
+            if (Vector256.IsHardwareAccelerated)
+            {
+                for (int r = 0; r < rows; r++)
+                {
+                    ref float dRow = ref Unsafe.Add(ref dr, r * W);
+                    ref float pRow = ref Unsafe.Add(ref pr, r * W);
+                    const int last = W - 8;
+                    Vector256<float> lastD = Vector256.LoadUnsafe(ref dRow, last), lastP = Vector256.LoadUnsafe(ref pRow, last);
+                    for (int i = 0; i < last; i += 8) (Vector256.LoadUnsafe(ref dRow, (nuint)i) * GeluSlope(Vector256.LoadUnsafe(ref pRow, (nuint)i))).StoreUnsafe(ref dRow, (nuint)i);
+                    (lastD * GeluSlope(lastP)).StoreUnsafe(ref dRow, last);
+                }
+            }
+            else
+            {
+                for (int r = 0; r < rows; r++)
+                {
+                    ref float dRow = ref Unsafe.Add(ref dr, r * W);
+                    ref float pRow = ref Unsafe.Add(ref pr, r * W);
+                    const int last = W - 4;
+                    Vector128<float> lastD = Vector128.LoadUnsafe(ref dRow, last), lastP = Vector128.LoadUnsafe(ref pRow, last);
+                    for (int i = 0; i < last; i += 4) (Vector128.LoadUnsafe(ref dRow, (nuint)i) * GeluSlope(Vector128.LoadUnsafe(ref pRow, (nuint)i))).StoreUnsafe(ref dRow, (nuint)i);
+                    (lastD * GeluSlope(lastP)).StoreUnsafe(ref dRow, last);
+                }
+            }
+        }
+
+        /// <summary>
+        /// Backward of SiluRows: d[r, i] ⊙= the slope of SiLU: a·σ(a) at pre[r, i], over rows of H.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        internal static void SiluBackwardRows(Span<float> d, ReadOnlySpan<float> pre, int rows)
+        {
+            const int W = 256;
+            ref float dr = ref MemoryMarshal.GetReference(d.Slice(0, rows * W));
+            ref float pr = ref MemoryMarshal.GetReference(pre.Slice(0, rows * W));
+            if (Vector256.IsHardwareAccelerated)
+            {
+                for (int r = 0; r < rows; r++)
+                {
+                    ref float dRow = ref Unsafe.Add(ref dr, r * W);
+                    ref float pRow = ref Unsafe.Add(ref pr, r * W);
+                    const int last = W - 8;
+                    Vector256<float> lastD = Vector256.LoadUnsafe(ref dRow, last), lastP = Vector256.LoadUnsafe(ref pRow, last);
+                    for (int i = 0; i < last; i += 8) (Vector256.LoadUnsafe(ref dRow, (nuint)i) * SiluSlope(Vector256.LoadUnsafe(ref pRow, (nuint)i))).StoreUnsafe(ref dRow, (nuint)i);
+                    (lastD * SiluSlope(lastP)).StoreUnsafe(ref dRow, last);
+                }
+            }
+            else
+            {
+                for (int r = 0; r < rows; r++)
+                {
+                    ref float dRow = ref Unsafe.Add(ref dr, r * W);
+                    ref float pRow = ref Unsafe.Add(ref pr, r * W);
+                    const int last = W - 4;
+                    Vector128<float> lastD = Vector128.LoadUnsafe(ref dRow, last), lastP = Vector128.LoadUnsafe(ref pRow, last);
+                    for (int i = 0; i < last; i += 4) (Vector128.LoadUnsafe(ref dRow, (nuint)i) * SiluSlope(Vector128.LoadUnsafe(ref pRow, (nuint)i))).StoreUnsafe(ref dRow, (nuint)i);
+                    (lastD * SiluSlope(lastP)).StoreUnsafe(ref dRow, last);
+                }
+            }
+        }
+
     }
 }

@@ -65,7 +65,7 @@ public static class PhaseProfile
                 System.Numerics.Tensors.TensorPrimitives.Multiply(b.Key, b.Q, b.Key);
                 Stop("diag SSM conv ⊙ q");
                 Start(); KernelsCopy.ShortConv(b.Key, P(l + "mixer.conv.weight", H * K), P(l + "mixer.conv.bias", H), b.ConvKernel, b.Value, batch);
-                KernelsCopy.SiluRows(b.Value, rows, b.Temp); Stop("short conv + SiLU");
+                KernelsCopy.SiluRows(b.Value, rows); Stop("short conv + SiLU");
                 Span<float> x = b.X, m = b.Value;
                 int n = rows;
                 if (last)
@@ -78,7 +78,7 @@ public static class PhaseProfile
                 Start(); KernelsCopy.Linear_256x256(m, n, P(l + "mixer.out_proj.weight", H * H), P(l + "mixer.out_proj.bias", H), x, true, b.Pack); Stop("out_proj 256→256 (GEMM)" + tag);
                 Start(); KernelsCopy.LayerNorm(x, n, P(l + "norm2.weight", H), P(l + "norm2.bias", H), b.U); Stop("LayerNorm ×2 + final");
                 Start(); KernelsCopy.Linear_256x1024(b.U, n, P(l + "mlp.fc1.weight", F * H), P(l + "mlp.fc1.bias", F), b.Ffn, false, b.Pack); Stop("fc1 256→1024 (GEMM)" + tag);
-                Start(); KernelsCopy.GeluRows(b.Ffn, n, b.Temp); Stop("GELU");
+                Start(); KernelsCopy.GeluRows(b.Ffn, n); Stop("GELU");
                 Start(); KernelsCopy.Linear_1024x256(b.Ffn, n, P(l + "mlp.fc2.weight", H * F), P(l + "mlp.fc2.bias", H), x, true, b.Pack); Stop("fc2 1024→256 (GEMM)" + tag);
             }
             Start(); KernelsCopy.LayerNorm(b.Q, batch, P("final_norm.weight", H), P("final_norm.bias", H), output); Stop("LayerNorm ×2 + final");

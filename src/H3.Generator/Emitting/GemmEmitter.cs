@@ -52,6 +52,7 @@ internal static class GemmEmitter
         public Func<int, string> Init = _ => "";             // initial accumulator of row a
         public Action<SourceWriter, int, int, string> Store = (_, _, _, _) => { };
         public Action<SourceWriter, int>? StoreAll;                // replaces Store: gets the number of rows
+        public string? Prefetch;                                   // with it, Loop runs in chunks of 16 (i0) and this starts each chunk
     }
 
     /// <summary>Prints the tile's statements in the current block (callers open a scope for it).</summary>
@@ -65,7 +66,15 @@ internal static class GemmEmitter
             for (int v = 0; v < t.Vectors; v++)
                 decl.Add($"a{a}{v} = {(v == 0 ? t.Init(a) : $"a{a}0")}");
         w.Line($"{vec}<float> {string.Join(", ", decl)};");
-        w.Open(t.Loop);
+        if (t.Prefetch is not null)
+        {
+            // Loop is "for (int i = 0; i < In; i++)": the same iterations, in chunks of one cache line of W.
+            w.Open("for (int i0 = 0; i0 < In; i0 += 16)");
+            w.Line(t.Prefetch);
+            w.Open("for (int i = i0, end = Math.Min(i0 + 16, In); i < end; i++)");
+        }
+        else
+            w.Open(t.Loop);
         for (int v = 0; v < t.Vectors; v++) w.Line($"{vec}<float> b{v} = {t.Load(v)};");
         for (int a = 0; a < t.Rows; a++)
         {
@@ -75,6 +84,7 @@ internal static class GemmEmitter
         }
         if (t.Advance.Length > 0) w.Line(t.Advance);
         w.Close();
+        if (t.Prefetch is not null) w.Close();
         if (t.StoreAll is not null)
         {
             t.StoreAll(w, t.Rows);
@@ -104,7 +114,7 @@ internal static class GemmEmitter
         w.Line("ref float wr = ref MemoryMarshal.GetReference(w.Slice(0, Out * In));");
         w.Line("ref float br = ref MemoryMarshal.GetReference(bias.Slice(0, Out));");
         w.Line("ref float yr = ref MemoryMarshal.GetReference(y.Slice(0, rows * Out));");
-        w.Line("ref float pr = ref MemoryMarshal.GetReference(pack.Slice(0, 16 * (In + Out)));");
+        w.Line($"ref float pr = ref MemoryMarshal.GetReference(pack.Slice(0, {Int(H3Config.LinearPanels(inDim, outDim))} * 16 * (In + Out)));");
         w.Line("if (Vector256.IsHardwareAccelerated)");
         w.Line($"    {name}_V256(ref xr, rows, ref wr, ref br, ref yr, accumulate, ref pr);");
         w.Line("else");
@@ -119,52 +129,64 @@ internal static class GemmEmitter
     {
         int panel = 2 * lanes;
         long blocks = outDim / TileRows, rest = outDim % TileRows;
+        long group = H3Config.LinearPanels(inDim, outDim);
         w.Line("/// <summary>");
-        w.Line($"/// {name} on {vec}: panels of {panel} rows. Per panel, xᵀ [In, {panel}] is packed, then each block of {TileRows} outputs");
-        w.Line($"/// accumulates yᵀ[o, 0..{panel}) = bias[o] + Σ_i W[o, i]·xᵀ[i, ·] ({TileRows} broadcasts × 2 vectors), and yᵀ is added back into y.");
+        w.Line($"/// {name} on {vec}: panels of {panel} rows, {group} panels at a time. The group's xᵀ [In, {panel}] panels are packed, then");
+        w.Line($"/// each block of {TileRows} outputs (its W rows stay in L1) accumulates yᵀ[o, ·] = bias[o] + Σ_i W[o, i]·xᵀ[i, ·] for every");
+        w.Line($"/// panel ({TileRows} broadcasts × 2 vectors), and the panels' yᵀ are added back into y.");
         w.Line("/// </summary>");
         w.Line(HotKernel);
         w.Open($"private static void {name}_{V(vec)}(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate, ref float pack)");
-        w.Line($"const int In = {Int(inDim)}, Out = {Int(outDim)}, P = {panel};");
-        w.Line("ref float xt = ref pack;                          // xᵀ [In, P]");
-        w.Line("ref float yt = ref Unsafe.Add(ref pack, In * P);  // yᵀ [Out, P]");
-        w.Open("for (int r = 0; r < rows; r += P)");
-        w.Line("int n = Math.Min(P, rows - r);");
-        w.Line($"PackPanel_{V(vec)}(ref Unsafe.Add(ref x, r * In), n, In, ref xt);");
-        Tile Block(int size, int vecs) => new()
+        w.Line($"const int In = {Int(inDim)}, Out = {Int(outDim)}, P = {panel}, G = {Int(group)};");
+        w.Line("ref float xt = ref pack;                              // G × xᵀ [In, P]");
+        w.Line("ref float yt = ref Unsafe.Add(ref pack, G * In * P);  // G × yᵀ [Out, P]");
+        w.Line($"for (int i = 0; i < {TileRows} * In; i += 16) global::H3.H3Intrinsics.Prefetch(ref Unsafe.Add(ref w, i)); // the first block's weights, while x is packed");
+        w.Open("for (int r0 = 0; r0 < rows; r0 += G * P)");
+        w.Line("int panels = Math.Min(G, (rows - r0 + P - 1) / P);");
+        w.Line("for (int g = 0; g < panels; g++)");
+        w.Line($"    PackPanel_{V(vec)}(ref Unsafe.Add(ref x, (r0 + g * P) * In), Math.Min(P, rows - r0 - g * P), In, ref Unsafe.Add(ref xt, g * In * P));");
+        Tile Block(int size, int vecs, bool prefetch) => new()
         {
             Vec = vec, Lanes = lanes, Rows = size, Vectors = vecs,
+            Prefetch = prefetch ? "if (prefetch) PrefetchColumn(ref Unsafe.Add(ref w, (o + " + TileRows + ") * In + i0), In); // the next block's W rows, a line each" : null,
             RowRef = a => $"ref float w{a} = ref Unsafe.Add(ref w, (o + {a}) * In);",
             Init = a => $"{vec}.Create(Unsafe.Add(ref bias, o + {a}))",
             Loop = "for (int i = 0; i < In; i++)",
-            Load = v => $"{vec}.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + {v * lanes}))",
+            Load = v => $"{vec}.LoadUnsafe(ref Unsafe.Add(ref xg, i * P + {v * lanes}))",
             Broadcast = a => $"Unsafe.Add(ref w{a}, i)",
-            Store = (sw, a, v, acc) => sw.Line($"{acc}.StoreUnsafe(ref Unsafe.Add(ref yt, (o + {a}) * P + {v * lanes}));"),
+            Store = (sw, a, v, acc) => sw.Line($"{acc}.StoreUnsafe(ref Unsafe.Add(ref yg, (o + {a}) * P + {v * lanes}));"),
         };
-        void Blocks(int vecs)
+        void Panels(int size, bool touchNext)
         {
-            if (blocks > 0)
-            {
-                w.Open($"for (int o = 0; o < {Int(blocks * TileRows)}; o += {TileRows})");
-                WriteTileBody(w, Block(TileRows, vecs));
-                w.Close();
-            }
-            if (rest > 0)
-            {
-                w.Open("");
-                w.Line($"const int o = {Int(blocks * TileRows)}; // the last {rest} output{(rest == 1 ? "" : "s")}");
-                WriteTileBody(w, Block((int)rest, vecs));
-                w.Close();
-            }
+            w.Open("for (int g = 0; g < panels; g++)");
+            w.Line("ref float xg = ref Unsafe.Add(ref xt, g * In * P);");
+            w.Line("ref float yg = ref Unsafe.Add(ref yt, g * Out * P);");
+            if (touchNext)
+                w.Line($"bool prefetch = g == 0 && o + {2 * TileRows} <= Out; // the first panel requests the next block's weights as it goes");
+            w.Open($"if (rows - r0 - g * P > {lanes})");
+            WriteTileBody(w, Block(size, 2, touchNext));
+            w.Close();
+            w.Open("else");
+            w.Line($"// At most {lanes} rows (a small batch's last frames, or the last panel): one vector per tile row.");
+            WriteTileBody(w, Block(size, 1, touchNext));
+            w.Close();
+            w.Close();
         }
-        w.Open($"if (n > {lanes})");
-        Blocks(2);
-        w.Close();
-        w.Open("else");
-        w.Line($"// At most {lanes} rows (a small batch's last frames, or the last panel): one vector per tile row.");
-        Blocks(1);
-        w.Close();
-        w.Line($"UnpackPanel_{V(vec)}(ref yt, Out, ref Unsafe.Add(ref y, r * Out), n, accumulate);");
+        if (blocks > 0)
+        {
+            w.Open($"for (int o = 0; o < {Int(blocks * TileRows)}; o += {TileRows})");
+            Panels(TileRows, touchNext: true);
+            w.Close();
+        }
+        if (rest > 0)
+        {
+            w.Open("");
+            w.Line($"const int o = {Int(blocks * TileRows)}; // the last {rest} output{(rest == 1 ? "" : "s")}");
+            Panels((int)rest, touchNext: false);
+            w.Close();
+        }
+        w.Line("for (int g = 0; g < panels; g++)");
+        w.Line($"    UnpackPanel_{V(vec)}(ref Unsafe.Add(ref yt, g * Out * P), Out, ref Unsafe.Add(ref y, (r0 + g * P) * Out), Math.Min(P, rows - r0 - g * P), accumulate);");
         w.Close();
         w.Close();
         w.Line();
@@ -470,6 +492,22 @@ private static void PackRows8(ref float src, int n, int stride, int count, ref f
     for (int r = 0; r < n; r++)
         for (int j = 0; j < count; j++)
             Unsafe.Add(ref dst, r * 8 + j) = Unsafe.Add(ref src, r * stride + j);
+}
+
+/// <summary>
+/// Prefetches one cache line of each of the 6 weight rows starting at <paramref name="start"/> (stride floats apart): the
+/// next block's weights, requested while the current block computes. The hardware prefetchers miss these in a batch-1
+/// Forward, where each matrix is read once and comes from memory.
+/// </summary>
+[MethodImpl(MethodImplOptions.AggressiveInlining)]
+private static void PrefetchColumn(ref float start, int stride)
+{
+    global::H3.H3Intrinsics.Prefetch(ref start);
+    global::H3.H3Intrinsics.Prefetch(ref Unsafe.Add(ref start, stride));
+    global::H3.H3Intrinsics.Prefetch(ref Unsafe.Add(ref start, 2 * stride));
+    global::H3.H3Intrinsics.Prefetch(ref Unsafe.Add(ref start, 3 * stride));
+    global::H3.H3Intrinsics.Prefetch(ref Unsafe.Add(ref start, 4 * stride));
+    global::H3.H3Intrinsics.Prefetch(ref Unsafe.Add(ref start, 5 * stride));
 }
 
 /// <summary>dst[0..valid) (+)= staged[0..valid): the columns of a partial tile row.</summary>

@@ -64,7 +64,7 @@ internal static class KernelEmitter
         WriteDiagKernel(w);
         if (c.K > 0) WriteShortConv(w, c);
         ConvEmitter.Write(w, c);
-        WriteActivations(w);
+        WriteActivations(w, c);
         w.Line();
         StreamingEmitter.EmitKernels(w, c, layout);
         TrainingEmitter.Emit(w, c);
@@ -202,7 +202,7 @@ internal static class KernelEmitter
         {
             w.Line($"// layers.{i}.mixer.conv: m = SiLU(Σ_j weight[h,0,K-1-j]·m[t-j] + bias)   → v");
             w.Line($"ShortConv(b.Key, p.Slice({L("MixerConvWeight")}, H * K), p.Slice({L("MixerConvBias")}, H), b.ConvKernel, b.Value, batch);");
-            w.Line("SiluRows(b.Value, rows, b.Temp);");
+            w.Line("SiluRows(b.Value, rows);");
             m = "b.Value";
         }
         w.Line($"Span<float> x = b.X, m = {m};");
@@ -220,7 +220,7 @@ internal static class KernelEmitter
         w.Line($"// layers.{i}.norm2, mlp: x += fc2(GELU(fc1(LayerNorm(x))))");
         w.Line($"LayerNorm(x, n, p.Slice({L("Norm2Weight")}, H), p.Slice({L("Norm2Bias")}, H), b.U);");
         w.Line($"Linear_{c.H}x{c.F}(b.U, n, p.Slice({L("MlpFc1Weight")}, F * H), p.Slice({L("MlpFc1Bias")}, F), b.Ffn, accumulate: false, b.Pack);");
-        w.Line("GeluRows(b.Ffn, n, b.Temp);");
+        w.Line("GeluRows(b.Ffn, n);");
         w.Line($"Linear_{c.F}x{c.H}(b.Ffn, n, p.Slice({L("MlpFc2Weight")}, H * F), p.Slice({L("MlpFc2Bias")}, H), x, accumulate: true, b.Pack);");
         w.Close();
         w.Line();
@@ -417,35 +417,9 @@ internal static class KernelEmitter
             w.Line($"ref float {name}r = ref MemoryMarshal.GetReference({name}.Slice(0, {length}));");
     }
 
-    private static void WriteActivations(SourceWriter w)
+    private static void WriteActivations(SourceWriter w, H3Config c)
     {
-        w.Line("/// <summary>");
-        w.Line("/// GELU_tanh over rows of F, in place: 0.5·a·(1 + tanh(u)) = a·σ(2u) with u = √(2/π)·(a + 0.044715·a³).");
-        w.Line("/// </summary>");
-        w.Open("private static void GeluRows(Span<float> f, int rows, Span<float> temp)");
-        w.Line("const float c1 = 1.5957691216057308f;              // 2·√(2/π)");
-        w.Line("const float c3 = 1.5957691216057308f * 0.044715f;   // 2·√(2/π)·0.044715");
-        w.Open("for (int r = 0; r < rows; r++)");
-        w.Line("Span<float> a = f.Slice(r * F, F);");
-        w.Line("TensorPrimitives.Multiply(a, a, temp);          // a²");
-        w.Line("TensorPrimitives.Multiply(temp, c3, temp);");
-        w.Line("TensorPrimitives.Add(temp, c1, temp);           // c1 + c3·a²");
-        w.Line("TensorPrimitives.Multiply(temp, a, temp);       // 2u");
-        w.Line("TensorPrimitives.Sigmoid(temp, temp);          // σ(2u)");
-        w.Line("TensorPrimitives.Multiply(a, temp, a);");
-        w.Close();
-        w.Close();
-        w.Line();
-        w.Line("/// <summary>SiLU in place over rows of H: a·σ(a). Row by row: TensorPrimitives treats a span's tail differently");
-        w.Line("/// from its body, so equal-length rows keep every window's result independent of its batch.</summary>");
-        w.Open("private static void SiluRows(Span<float> y, int rows, Span<float> temp)");
-        w.Open("for (int r = 0; r < rows; r++)");
-        w.Line("Span<float> row = y.Slice(r * H, H);");
-        w.Line("TensorPrimitives.Sigmoid(row, temp.Slice(0, H));");
-        w.Line("TensorPrimitives.Multiply(row, temp.Slice(0, H), row);");
-        w.Close();
-        w.Close();
-        w.Line();
+        ActivationEmitter.Emit(w, c, training: false);
         w.Line("/// <summary>dst[b, :] = src[b, T-1, :] for each window b.</summary>");
         w.Open("private static void GatherLastFrames(ReadOnlySpan<float> src, int batch, Span<float> dst)");
         w.Line("for (int bi = 0; bi < batch; bi++) src.Slice((bi * T + T - 1) * H, H).CopyTo(dst.Slice(bi * H, H));");

@@ -254,14 +254,14 @@ internal static class StreamingEmitter
         {
             w.Line($"// layers.{i}.mixer.conv: m = SiLU(Σ_j weight[h,0,K-1-j]·m[t-j] + bias); m joins its history   → Value");
             w.Line($"ConvStep(s.Key, p.Slice({L("MixerConvWeight")}, H * K), p.Slice({L("MixerConvBias")}, H), s.ConvKernel, state.Slice(ring + 2 * modes, batch * ConvHistory * H), s.Value, batch, convTaps);");
-            w.Line("SiluRows(s.Value, batch, s.Temp);");
+            w.Line("SiluRows(s.Value, batch);");
             m = "s.Value";
         }
         w.Line($"// layers.{i}.mixer.out_proj + residual, norm2, mlp + residual");
         w.Line($"{hh}({m}, batch, p.Slice({L("MixerOutProjWeight")}, H * H), p.Slice({L("MixerOutProjBias")}, H), s.X, accumulate: true);");
         w.Line($"LayerNorm(s.X, batch, p.Slice({L("Norm2Weight")}, H), p.Slice({L("Norm2Bias")}, H), s.U);");
         w.Line($"MatVec_{c.H}x{c.F}(s.U, batch, p.Slice({L("MlpFc1Weight")}, F * H), p.Slice({L("MlpFc1Bias")}, F), s.Ffn, accumulate: false);");
-        w.Line("GeluRows(s.Ffn, batch, s.Temp);");
+        w.Line("GeluRows(s.Ffn, batch);");
         w.Line($"MatVec_{c.F}x{c.H}(s.Ffn, batch, p.Slice({L("MlpFc2Weight")}, H * F), p.Slice({L("MlpFc2Bias")}, H), s.X, accumulate: true);");
         w.Close();
         w.Line();

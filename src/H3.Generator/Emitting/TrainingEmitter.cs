@@ -27,6 +27,7 @@ internal static class TrainingEmitter
                 GemmEmitter.WriteInputGrad(w, s.In, s.Out);
             }
         w.Lines(FixedKernels);
+        ActivationEmitter.Emit(w, c, training: true);
     }
 
     private static void WriteLayout(SourceWriter w, H3Config c)
@@ -167,7 +168,7 @@ internal static class TrainingEmitter
             w.Line($"// layers.{i}.mixer.conv: m = SiLU(conv(m) + bias)");
             w.Line($"ShortConv(a.M, p.Slice({L("MixerConvWeight")}, H * K), p.Slice({L("MixerConvBias")}, H), a.ConvKernel, a.ConvPre, batch);");
             w.Line("a.ConvPre.CopyTo(a.Conv);");
-            w.Line("SiluRows(a.Conv, rows, s.Temp1);");
+            w.Line("SiluRows(a.Conv, rows);");
             m = "a.Conv";
         }
         w.Line($"// layers.{i}.mixer.out_proj, dropout, residual: x += Dropout(m·W_outᵀ + b)");
@@ -179,7 +180,7 @@ internal static class TrainingEmitter
         w.Line($"LayerNormSave(a.Xmid, rows, p.Slice({L("Norm2Weight")}, H), p.Slice({L("Norm2Bias")}, H), a.Z2, a.Mean2, a.Rstd2);");
         w.Line($"Linear_{c.H}x{c.F}(a.Z2, rows, p.Slice({L("MlpFc1Weight")}, F * H), p.Slice({L("MlpFc1Bias")}, F), a.H1, accumulate: false, s.Pack);");
         w.Line("a.H1.CopyTo(a.G);");
-        w.Line("GeluRows(a.G, rows, s.Temp1);");
+        w.Line("GeluRows(a.G, rows);");
         w.Line($"Linear_{c.F}x{c.H}(a.G, rows, p.Slice({L("MlpFc2Weight")}, H * F), p.Slice({L("MlpFc2Bias")}, H), s.D1, accumulate: false, s.Pack);");
         w.Line("DropoutMask(a.Mask2, training, P, ref rng);");
         w.Line("TensorPrimitives.MultiplyAdd(s.D1, a.Mask2, s.X, s.X);");
@@ -242,7 +243,7 @@ internal static class TrainingEmitter
         w.Line("TensorPrimitives.Multiply(s.DX, a.Mask2, s.D1);");
         w.Line($"WeightGrad_{c.F}x{c.H}(s.D1, a.G, rows, g.Slice({L("MlpFc2Weight")}, H * F), g.Slice({L("MlpFc2Bias")}, H), s.Pack);");
         w.Line($"InputGrad_{c.F}x{c.H}(s.D1, rows, p.Slice({L("MlpFc2Weight")}, H * F), s.DF, accumulate: false, s.Pack);");
-        w.Line("GeluBackwardRows(s.DF, a.H1, rows, s.Temp1, s.Temp2);");
+        w.Line("GeluBackwardRows(s.DF, a.H1, rows);");
         w.Line($"WeightGrad_{c.H}x{c.F}(s.DF, a.Z2, rows, g.Slice({L("MlpFc1Weight")}, F * H), g.Slice({L("MlpFc1Bias")}, F), s.Pack);");
         w.Line($"InputGrad_{c.H}x{c.F}(s.DF, rows, p.Slice({L("MlpFc1Weight")}, F * H), s.D2, accumulate: false, s.Pack);");
         w.Line($"LayerNormBackward(s.D2, a.Xmid, a.Mean2, a.Rstd2, p.Slice({L("Norm2Weight")}, H), s.DX, g.Slice({L("Norm2Weight")}, H), g.Slice({L("Norm2Bias")}, H), rows);");
@@ -254,7 +255,7 @@ internal static class TrainingEmitter
         if (c.K > 0)
         {
             w.Line($"// m = SiLU(conv(m) + bias)  (layers.{i}.mixer.conv)");
-            w.Line("SiluBackward(s.D2, a.ConvPre, rows, s.Temp1);");
+            w.Line("SiluBackwardRows(s.D2, a.ConvPre, rows);");
             w.Line("s.DConvKernel.Clear();");
             w.Line("CausalConvBackward(s.D2, a.M, a.ConvKernel, K, s.Zeros.Slice(0, H), s.D3, s.DConvKernel, s.Temp2.Slice(0, H), batch, s.Pack);");
             w.Line($"ColumnSums(s.D2, rows, g.Slice({L("MixerConvBias")}, H));");
@@ -340,47 +341,6 @@ private static void LayerNormBackward(ReadOnlySpan<float> dy, ReadOnlySpan<float
     }
 }
 
-/// <summary>
-/// GELU_tanh backward in place over rows of F: d ← d·(½(1 + t) + ½·a·(1 - t²)·√(2/π)·(1 + 3·0.044715·a²)),
-/// t = tanh(√(2/π)·(a + 0.044715·a³)), a the pre-activation.
-/// </summary>
-private static void GeluBackwardRows(Span<float> d, ReadOnlySpan<float> pre, int rows, Span<float> t, Span<float> a2)
-{
-    const float c = 0.7978845608028654f; // √(2/π)
-    for (int r = 0; r < rows; r++)
-    {
-        ReadOnlySpan<float> a = pre.Slice(r * F, F);
-        Span<float> dr = d.Slice(r * F, F);
-        TensorPrimitives.Multiply(a, a, a2);           // a²
-        TensorPrimitives.Multiply(a2, 0.044715f, t);
-        TensorPrimitives.Add(t, 1f, t);
-        TensorPrimitives.Multiply(t, a, t);
-        TensorPrimitives.Multiply(t, c, t);            // u
-        TensorPrimitives.Tanh(t, t);
-        for (int i = 0; i < F; i++)
-        {
-            float th = t[i];
-            float slope = 0.5f * (1f + th) + 0.5f * a[i] * (1f - th * th) * c * (1f + 3f * 0.044715f * a2[i]);
-            dr[i] *= slope;
-        }
-    }
-}
-
-/// <summary>SiLU backward in place over rows of H: d ← d·σ(a)·(1 + a·(1 - σ(a))).</summary>
-private static void SiluBackward(Span<float> d, ReadOnlySpan<float> pre, int rows, Span<float> sig)
-{
-    for (int r = 0; r < rows; r++)
-    {
-        ReadOnlySpan<float> a = pre.Slice(r * H, H);
-        Span<float> dr = d.Slice(r * H, H);
-        TensorPrimitives.Sigmoid(a, sig.Slice(0, H));
-        for (int h = 0; h < H; h++)
-        {
-            float s = sig[h];
-            dr[h] *= s * (1f + a[h] * (1f - s));
-        }
-    }
-}
 
 /// <summary>sums[c] += Σ_r m[r, c] over rows of width sums.Length.</summary>
 private static void ColumnSums(ReadOnlySpan<float> m, int rows, Span<float> sums)

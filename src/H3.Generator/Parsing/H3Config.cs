@@ -80,6 +80,12 @@ internal readonly record struct H3Config(int E, int H, int N, int K, int L, int 
         yield return (F, H);
     }
 
+    /// <summary>
+    /// Row panels (16 rows each) a forward product packs at a time (GemmEmitter): each block of W rows is then used by every
+    /// panel of the group while it sits in L1. At most 8, and the group's xᵀ and yᵀ stay within 128 Ki floats.
+    /// </summary>
+    public static long LinearPanels(long inDim, long outDim) => Math.Max(1, Math.Min(8, 131072 / (16 * (inDim + outDim))));
+
     /// <summary>Columns of W an input gradient packs at a time (GemmEmitter): at most 64, a multiple of the 16-wide tile.</summary>
     public static long InputGradChunk(long inDim) => Math.Min(64, RoundUp(inDim, 16));
 
@@ -90,7 +96,7 @@ internal readonly record struct H3Config(int E, int H, int N, int K, int L, int 
     public const int WeightGradRows = 256;
 
     /// <summary>
-    /// Floats of the matrix kernels' panel scratch (<c>PackLength</c>): the largest of a forward panel pair 16·(In + Out),
+    /// Floats of the matrix kernels' panel scratch (<c>PackLength</c>): the largest of a forward panel group 16·(In + Out)·LinearPanels,
     /// an input-gradient chunk of W, Out·InputGradChunk(In), a weight-gradient block of x and dy,
     /// 256·(WeightGradChunk(In) + 8), and the SSM convolutions' staged slabs, (4·T + 4)·8 (ConvEmitter).
     /// </summary>
@@ -98,7 +104,7 @@ internal readonly record struct H3Config(int E, int H, int N, int K, int L, int 
     {
         long pack = 8L * (4 * T + 4); // the SSM convolutions' staging: a kernel slab and three padded window slabs of 8 lanes
         foreach (var (i, o) in DenseShapes())
-            pack = Math.Max(pack, Math.Max(16 * (i + o), Math.Max(o * InputGradChunk(i), WeightGradRows * (WeightGradChunk(i) + 8))));
+            pack = Math.Max(pack, Math.Max(16 * (i + o) * LinearPanels(i, o), Math.Max(o * InputGradChunk(i), WeightGradRows * (WeightGradChunk(i) + 8))));
         return pack;
     }
 
