@@ -4680,9 +4680,9 @@ namespace H3.Benchmarks.Profile
         }
 
         /// <summary>
-        /// Training forward: like <see cref="Forward"/> but every layer runs on all rows and keeps its activations in
-        /// the slab. Writes the final LayerNorm at every frame ([batch, T, H], <paramref name="sequence"/>) or at the last
-        /// frame ([batch, H]). Dropout masks come from <paramref name="rng"/> when <paramref name="training"/>.
+        /// Training forward: like <see cref="Forward"/>, keeping every activation in the slab. Writes the final LayerNorm at every
+        /// frame ([batch, T, H], <paramref name="sequence"/>) or at the last frame ([batch, H]); then, as in Forward, the last block's
+        /// tail runs on the last frames only. Dropout masks come from <paramref name="rng"/> when <paramref name="training"/>.
         /// </summary>
         public static void TrainForward(ReadOnlySpan<float> p, ReadOnlySpan<float> input, Span<float> output, int batch, Span<float> slab, bool sequence, bool training, ref global::H3.H3Random rng)
         {
@@ -4692,24 +4692,21 @@ namespace H3.Benchmarks.Profile
             s.Zeros.Clear();
             // input_proj: x = u·Wᵀ + b
             Linear_287x256(s.Input, rows, p.Slice(InputProjWeight, H * E), p.Slice(InputProjBias, H), s.X, accumulate: false, s.Pack);
-            Layer0TrainForward(p, new Saved(slab, rows, 0), s, batch, training, ref rng);
-            Layer1TrainForward(p, new Saved(slab, rows, 1), s, batch, training, ref rng);
-            Layer2TrainForward(p, new Saved(slab, rows, 2), s, batch, training, ref rng);
-            Layer3TrainForward(p, new Saved(slab, rows, 3), s, batch, training, ref rng);
-            // final_norm over every frame (its input and statistics are kept for the backward pass)
-            if (sequence)
-            {
-                LayerNormSave(s.X, rows, p.Slice(FinalNormWeight, H), p.Slice(FinalNormBias, H), output, s.MeanF, s.RstdF);
-            }
-            else
-            {
-                LayerNormSave(s.X, rows, p.Slice(FinalNormWeight, H), p.Slice(FinalNormBias, H), s.D1, s.MeanF, s.RstdF);
-                GatherLastFrames(s.D1, batch, output);
-            }
+            Layer0TrainForward(p, new Saved(slab, rows, 0), s, batch, training, lastFrameOnly: false, ref rng);
+            Layer1TrainForward(p, new Saved(slab, rows, 1), s, batch, training, lastFrameOnly: false, ref rng);
+            Layer2TrainForward(p, new Saved(slab, rows, 2), s, batch, training, lastFrameOnly: false, ref rng);
+            Layer3TrainForward(p, new Saved(slab, rows, 3), s, batch, training, lastFrameOnly: !sequence, ref rng);
+            // final_norm over every frame, or over the last frames the last block left compact in s.X (its input and statistics
+            // are kept for the backward pass)
+            LayerNormSave(s.X, sequence ? rows : batch, p.Slice(FinalNormWeight, H), p.Slice(FinalNormBias, H), output, s.MeanF, s.RstdF);
         }
 
-        /// <summary>layers.0 in training: the block of <see cref="Layer0Forward"/> on all rows, keeping its activations in <paramref name="a"/>.</summary>
-        internal static void Layer0TrainForward(ReadOnlySpan<float> p, in Saved a, in Shared s, int batch, bool training, ref global::H3.H3Random rng)
+        /// <summary>
+        /// layers.0 in training: the block of <see cref="Layer0Forward"/>, keeping its activations in <paramref name="a"/>. The mixer runs
+        /// on all rows; with <paramref name="lastFrameOnly"/> (the last block, last-frame output) the tail after it runs on each window's
+        /// last frame only, compact in the first batch rows of its buffers, and leaves those rows of x at the start of s.X.
+        /// </summary>
+        internal static void Layer0TrainForward(ReadOnlySpan<float> p, in Saved a, in Shared s, int batch, bool training, bool lastFrameOnly, ref global::H3.H3Random rng)
         {
             int rows = batch * T;
             s.X.CopyTo(a.Xin);
@@ -4732,23 +4729,40 @@ namespace H3.Benchmarks.Profile
             ShortConv(a.M, p.Slice(L0_MixerConvWeight, H * K), p.Slice(L0_MixerConvBias, H), a.ConvKernel, a.ConvPre, batch);
             a.ConvPre.CopyTo(a.Conv);
             SiluRows(a.Conv, rows);
+            // The tail: on every row, or with lastFrameOnly on the last frames alone (no other row reaches the output).
+            int n = rows;
+            Span<float> x = s.X, m = a.Conv;
+            if (lastFrameOnly)
+            {
+                GatherLastFrames(m, batch, s.D2);
+                GatherLastFrames(s.X, batch, s.D3);
+                n = batch;
+                m = s.D2.Slice(0, n * H);
+                x = s.D3.Slice(0, n * H);
+            }
+            Span<float> d1 = s.D1.Slice(0, n * H), mask1 = a.Mask1.Slice(0, n * H), mask2 = a.Mask2.Slice(0, n * H), xmid = a.Xmid.Slice(0, n * H);
             // layers.0.mixer.out_proj, dropout, residual: x += Dropout(m·W_outᵀ + b)
-            Linear_256x256(a.Conv, rows, p.Slice(L0_MixerOutProjWeight, H * H), p.Slice(L0_MixerOutProjBias, H), s.D1, accumulate: false, s.Pack);
-            DropoutMask(a.Mask1, training, P, ref rng);
-            TensorPrimitives.MultiplyAdd(s.D1, a.Mask1, s.X, s.X);
-            s.X.CopyTo(a.Xmid);
+            Linear_256x256(m, n, p.Slice(L0_MixerOutProjWeight, H * H), p.Slice(L0_MixerOutProjBias, H), d1, accumulate: false, s.Pack);
+            DropoutMask(mask1, training, P, ref rng);
+            TensorPrimitives.MultiplyAdd(d1, mask1, x, x);
+            x.CopyTo(xmid);
             // layers.0.norm2, mlp, dropout, residual: x += Dropout(fc2(GELU(fc1(LayerNorm(x)))))
-            LayerNormSave(a.Xmid, rows, p.Slice(L0_Norm2Weight, H), p.Slice(L0_Norm2Bias, H), a.Z2, a.Mean2, a.Rstd2);
-            Linear_256x1024(a.Z2, rows, p.Slice(L0_MlpFc1Weight, F * H), p.Slice(L0_MlpFc1Bias, F), a.H1, accumulate: false, s.Pack);
-            a.H1.CopyTo(a.G);
-            GeluRows(a.G, rows);
-            Linear_1024x256(a.G, rows, p.Slice(L0_MlpFc2Weight, H * F), p.Slice(L0_MlpFc2Bias, H), s.D1, accumulate: false, s.Pack);
-            DropoutMask(a.Mask2, training, P, ref rng);
-            TensorPrimitives.MultiplyAdd(s.D1, a.Mask2, s.X, s.X);
+            LayerNormSave(xmid, n, p.Slice(L0_Norm2Weight, H), p.Slice(L0_Norm2Bias, H), a.Z2, a.Mean2, a.Rstd2);
+            Linear_256x1024(a.Z2, n, p.Slice(L0_MlpFc1Weight, F * H), p.Slice(L0_MlpFc1Bias, F), a.H1, accumulate: false, s.Pack);
+            a.H1.Slice(0, n * F).CopyTo(a.G);
+            GeluRows(a.G, n);
+            Linear_1024x256(a.G, n, p.Slice(L0_MlpFc2Weight, H * F), p.Slice(L0_MlpFc2Bias, H), d1, accumulate: false, s.Pack);
+            DropoutMask(mask2, training, P, ref rng);
+            TensorPrimitives.MultiplyAdd(d1, mask2, x, x);
+            if (lastFrameOnly) x.CopyTo(s.X); // the last frames' x, compact: final_norm's input
         }
 
-        /// <summary>layers.1 in training: the block of <see cref="Layer1Forward"/> on all rows, keeping its activations in <paramref name="a"/>.</summary>
-        internal static void Layer1TrainForward(ReadOnlySpan<float> p, in Saved a, in Shared s, int batch, bool training, ref global::H3.H3Random rng)
+        /// <summary>
+        /// layers.1 in training: the block of <see cref="Layer1Forward"/>, keeping its activations in <paramref name="a"/>. The mixer runs
+        /// on all rows; with <paramref name="lastFrameOnly"/> (the last block, last-frame output) the tail after it runs on each window's
+        /// last frame only, compact in the first batch rows of its buffers, and leaves those rows of x at the start of s.X.
+        /// </summary>
+        internal static void Layer1TrainForward(ReadOnlySpan<float> p, in Saved a, in Shared s, int batch, bool training, bool lastFrameOnly, ref global::H3.H3Random rng)
         {
             int rows = batch * T;
             s.X.CopyTo(a.Xin);
@@ -4771,23 +4785,40 @@ namespace H3.Benchmarks.Profile
             ShortConv(a.M, p.Slice(L1_MixerConvWeight, H * K), p.Slice(L1_MixerConvBias, H), a.ConvKernel, a.ConvPre, batch);
             a.ConvPre.CopyTo(a.Conv);
             SiluRows(a.Conv, rows);
+            // The tail: on every row, or with lastFrameOnly on the last frames alone (no other row reaches the output).
+            int n = rows;
+            Span<float> x = s.X, m = a.Conv;
+            if (lastFrameOnly)
+            {
+                GatherLastFrames(m, batch, s.D2);
+                GatherLastFrames(s.X, batch, s.D3);
+                n = batch;
+                m = s.D2.Slice(0, n * H);
+                x = s.D3.Slice(0, n * H);
+            }
+            Span<float> d1 = s.D1.Slice(0, n * H), mask1 = a.Mask1.Slice(0, n * H), mask2 = a.Mask2.Slice(0, n * H), xmid = a.Xmid.Slice(0, n * H);
             // layers.1.mixer.out_proj, dropout, residual: x += Dropout(m·W_outᵀ + b)
-            Linear_256x256(a.Conv, rows, p.Slice(L1_MixerOutProjWeight, H * H), p.Slice(L1_MixerOutProjBias, H), s.D1, accumulate: false, s.Pack);
-            DropoutMask(a.Mask1, training, P, ref rng);
-            TensorPrimitives.MultiplyAdd(s.D1, a.Mask1, s.X, s.X);
-            s.X.CopyTo(a.Xmid);
+            Linear_256x256(m, n, p.Slice(L1_MixerOutProjWeight, H * H), p.Slice(L1_MixerOutProjBias, H), d1, accumulate: false, s.Pack);
+            DropoutMask(mask1, training, P, ref rng);
+            TensorPrimitives.MultiplyAdd(d1, mask1, x, x);
+            x.CopyTo(xmid);
             // layers.1.norm2, mlp, dropout, residual: x += Dropout(fc2(GELU(fc1(LayerNorm(x)))))
-            LayerNormSave(a.Xmid, rows, p.Slice(L1_Norm2Weight, H), p.Slice(L1_Norm2Bias, H), a.Z2, a.Mean2, a.Rstd2);
-            Linear_256x1024(a.Z2, rows, p.Slice(L1_MlpFc1Weight, F * H), p.Slice(L1_MlpFc1Bias, F), a.H1, accumulate: false, s.Pack);
-            a.H1.CopyTo(a.G);
-            GeluRows(a.G, rows);
-            Linear_1024x256(a.G, rows, p.Slice(L1_MlpFc2Weight, H * F), p.Slice(L1_MlpFc2Bias, H), s.D1, accumulate: false, s.Pack);
-            DropoutMask(a.Mask2, training, P, ref rng);
-            TensorPrimitives.MultiplyAdd(s.D1, a.Mask2, s.X, s.X);
+            LayerNormSave(xmid, n, p.Slice(L1_Norm2Weight, H), p.Slice(L1_Norm2Bias, H), a.Z2, a.Mean2, a.Rstd2);
+            Linear_256x1024(a.Z2, n, p.Slice(L1_MlpFc1Weight, F * H), p.Slice(L1_MlpFc1Bias, F), a.H1, accumulate: false, s.Pack);
+            a.H1.Slice(0, n * F).CopyTo(a.G);
+            GeluRows(a.G, n);
+            Linear_1024x256(a.G, n, p.Slice(L1_MlpFc2Weight, H * F), p.Slice(L1_MlpFc2Bias, H), d1, accumulate: false, s.Pack);
+            DropoutMask(mask2, training, P, ref rng);
+            TensorPrimitives.MultiplyAdd(d1, mask2, x, x);
+            if (lastFrameOnly) x.CopyTo(s.X); // the last frames' x, compact: final_norm's input
         }
 
-        /// <summary>layers.2 in training: the block of <see cref="Layer2Forward"/> on all rows, keeping its activations in <paramref name="a"/>.</summary>
-        internal static void Layer2TrainForward(ReadOnlySpan<float> p, in Saved a, in Shared s, int batch, bool training, ref global::H3.H3Random rng)
+        /// <summary>
+        /// layers.2 in training: the block of <see cref="Layer2Forward"/>, keeping its activations in <paramref name="a"/>. The mixer runs
+        /// on all rows; with <paramref name="lastFrameOnly"/> (the last block, last-frame output) the tail after it runs on each window's
+        /// last frame only, compact in the first batch rows of its buffers, and leaves those rows of x at the start of s.X.
+        /// </summary>
+        internal static void Layer2TrainForward(ReadOnlySpan<float> p, in Saved a, in Shared s, int batch, bool training, bool lastFrameOnly, ref global::H3.H3Random rng)
         {
             int rows = batch * T;
             s.X.CopyTo(a.Xin);
@@ -4810,23 +4841,40 @@ namespace H3.Benchmarks.Profile
             ShortConv(a.M, p.Slice(L2_MixerConvWeight, H * K), p.Slice(L2_MixerConvBias, H), a.ConvKernel, a.ConvPre, batch);
             a.ConvPre.CopyTo(a.Conv);
             SiluRows(a.Conv, rows);
+            // The tail: on every row, or with lastFrameOnly on the last frames alone (no other row reaches the output).
+            int n = rows;
+            Span<float> x = s.X, m = a.Conv;
+            if (lastFrameOnly)
+            {
+                GatherLastFrames(m, batch, s.D2);
+                GatherLastFrames(s.X, batch, s.D3);
+                n = batch;
+                m = s.D2.Slice(0, n * H);
+                x = s.D3.Slice(0, n * H);
+            }
+            Span<float> d1 = s.D1.Slice(0, n * H), mask1 = a.Mask1.Slice(0, n * H), mask2 = a.Mask2.Slice(0, n * H), xmid = a.Xmid.Slice(0, n * H);
             // layers.2.mixer.out_proj, dropout, residual: x += Dropout(m·W_outᵀ + b)
-            Linear_256x256(a.Conv, rows, p.Slice(L2_MixerOutProjWeight, H * H), p.Slice(L2_MixerOutProjBias, H), s.D1, accumulate: false, s.Pack);
-            DropoutMask(a.Mask1, training, P, ref rng);
-            TensorPrimitives.MultiplyAdd(s.D1, a.Mask1, s.X, s.X);
-            s.X.CopyTo(a.Xmid);
+            Linear_256x256(m, n, p.Slice(L2_MixerOutProjWeight, H * H), p.Slice(L2_MixerOutProjBias, H), d1, accumulate: false, s.Pack);
+            DropoutMask(mask1, training, P, ref rng);
+            TensorPrimitives.MultiplyAdd(d1, mask1, x, x);
+            x.CopyTo(xmid);
             // layers.2.norm2, mlp, dropout, residual: x += Dropout(fc2(GELU(fc1(LayerNorm(x)))))
-            LayerNormSave(a.Xmid, rows, p.Slice(L2_Norm2Weight, H), p.Slice(L2_Norm2Bias, H), a.Z2, a.Mean2, a.Rstd2);
-            Linear_256x1024(a.Z2, rows, p.Slice(L2_MlpFc1Weight, F * H), p.Slice(L2_MlpFc1Bias, F), a.H1, accumulate: false, s.Pack);
-            a.H1.CopyTo(a.G);
-            GeluRows(a.G, rows);
-            Linear_1024x256(a.G, rows, p.Slice(L2_MlpFc2Weight, H * F), p.Slice(L2_MlpFc2Bias, H), s.D1, accumulate: false, s.Pack);
-            DropoutMask(a.Mask2, training, P, ref rng);
-            TensorPrimitives.MultiplyAdd(s.D1, a.Mask2, s.X, s.X);
+            LayerNormSave(xmid, n, p.Slice(L2_Norm2Weight, H), p.Slice(L2_Norm2Bias, H), a.Z2, a.Mean2, a.Rstd2);
+            Linear_256x1024(a.Z2, n, p.Slice(L2_MlpFc1Weight, F * H), p.Slice(L2_MlpFc1Bias, F), a.H1, accumulate: false, s.Pack);
+            a.H1.Slice(0, n * F).CopyTo(a.G);
+            GeluRows(a.G, n);
+            Linear_1024x256(a.G, n, p.Slice(L2_MlpFc2Weight, H * F), p.Slice(L2_MlpFc2Bias, H), d1, accumulate: false, s.Pack);
+            DropoutMask(mask2, training, P, ref rng);
+            TensorPrimitives.MultiplyAdd(d1, mask2, x, x);
+            if (lastFrameOnly) x.CopyTo(s.X); // the last frames' x, compact: final_norm's input
         }
 
-        /// <summary>layers.3 in training: the block of <see cref="Layer3Forward"/> on all rows, keeping its activations in <paramref name="a"/>.</summary>
-        internal static void Layer3TrainForward(ReadOnlySpan<float> p, in Saved a, in Shared s, int batch, bool training, ref global::H3.H3Random rng)
+        /// <summary>
+        /// layers.3 in training: the block of <see cref="Layer3Forward"/>, keeping its activations in <paramref name="a"/>. The mixer runs
+        /// on all rows; with <paramref name="lastFrameOnly"/> (the last block, last-frame output) the tail after it runs on each window's
+        /// last frame only, compact in the first batch rows of its buffers, and leaves those rows of x at the start of s.X.
+        /// </summary>
+        internal static void Layer3TrainForward(ReadOnlySpan<float> p, in Saved a, in Shared s, int batch, bool training, bool lastFrameOnly, ref global::H3.H3Random rng)
         {
             int rows = batch * T;
             s.X.CopyTo(a.Xin);
@@ -4849,19 +4897,32 @@ namespace H3.Benchmarks.Profile
             ShortConv(a.M, p.Slice(L3_MixerConvWeight, H * K), p.Slice(L3_MixerConvBias, H), a.ConvKernel, a.ConvPre, batch);
             a.ConvPre.CopyTo(a.Conv);
             SiluRows(a.Conv, rows);
+            // The tail: on every row, or with lastFrameOnly on the last frames alone (no other row reaches the output).
+            int n = rows;
+            Span<float> x = s.X, m = a.Conv;
+            if (lastFrameOnly)
+            {
+                GatherLastFrames(m, batch, s.D2);
+                GatherLastFrames(s.X, batch, s.D3);
+                n = batch;
+                m = s.D2.Slice(0, n * H);
+                x = s.D3.Slice(0, n * H);
+            }
+            Span<float> d1 = s.D1.Slice(0, n * H), mask1 = a.Mask1.Slice(0, n * H), mask2 = a.Mask2.Slice(0, n * H), xmid = a.Xmid.Slice(0, n * H);
             // layers.3.mixer.out_proj, dropout, residual: x += Dropout(m·W_outᵀ + b)
-            Linear_256x256(a.Conv, rows, p.Slice(L3_MixerOutProjWeight, H * H), p.Slice(L3_MixerOutProjBias, H), s.D1, accumulate: false, s.Pack);
-            DropoutMask(a.Mask1, training, P, ref rng);
-            TensorPrimitives.MultiplyAdd(s.D1, a.Mask1, s.X, s.X);
-            s.X.CopyTo(a.Xmid);
+            Linear_256x256(m, n, p.Slice(L3_MixerOutProjWeight, H * H), p.Slice(L3_MixerOutProjBias, H), d1, accumulate: false, s.Pack);
+            DropoutMask(mask1, training, P, ref rng);
+            TensorPrimitives.MultiplyAdd(d1, mask1, x, x);
+            x.CopyTo(xmid);
             // layers.3.norm2, mlp, dropout, residual: x += Dropout(fc2(GELU(fc1(LayerNorm(x)))))
-            LayerNormSave(a.Xmid, rows, p.Slice(L3_Norm2Weight, H), p.Slice(L3_Norm2Bias, H), a.Z2, a.Mean2, a.Rstd2);
-            Linear_256x1024(a.Z2, rows, p.Slice(L3_MlpFc1Weight, F * H), p.Slice(L3_MlpFc1Bias, F), a.H1, accumulate: false, s.Pack);
-            a.H1.CopyTo(a.G);
-            GeluRows(a.G, rows);
-            Linear_1024x256(a.G, rows, p.Slice(L3_MlpFc2Weight, H * F), p.Slice(L3_MlpFc2Bias, H), s.D1, accumulate: false, s.Pack);
-            DropoutMask(a.Mask2, training, P, ref rng);
-            TensorPrimitives.MultiplyAdd(s.D1, a.Mask2, s.X, s.X);
+            LayerNormSave(xmid, n, p.Slice(L3_Norm2Weight, H), p.Slice(L3_Norm2Bias, H), a.Z2, a.Mean2, a.Rstd2);
+            Linear_256x1024(a.Z2, n, p.Slice(L3_MlpFc1Weight, F * H), p.Slice(L3_MlpFc1Bias, F), a.H1, accumulate: false, s.Pack);
+            a.H1.Slice(0, n * F).CopyTo(a.G);
+            GeluRows(a.G, n);
+            Linear_1024x256(a.G, n, p.Slice(L3_MlpFc2Weight, H * F), p.Slice(L3_MlpFc2Bias, H), d1, accumulate: false, s.Pack);
+            DropoutMask(mask2, training, P, ref rng);
+            TensorPrimitives.MultiplyAdd(d1, mask2, x, x);
+            if (lastFrameOnly) x.CopyTo(s.X); // the last frames' x, compact: final_norm's input
         }
 
         /// <summary>
@@ -4872,19 +4933,15 @@ namespace H3.Benchmarks.Profile
         {
             int rows = batch * T;
             var s = new Shared(slab, rows);
-            // Gradient at the final LayerNorm's output, every frame (zero except the last frame when !sequence).
-            if (sequence) dOut.Slice(0, rows * H).CopyTo(s.D1);
-            else
-            {
-                s.D1.Clear();
-                for (int bi = 0; bi < batch; bi++) dOut.Slice(bi * H, H).CopyTo(s.D1.Slice((bi * T + T - 1) * H, H));
-            }
-            s.DX.Clear();
-            LayerNormBackward(s.D1, s.X, s.MeanF, s.RstdF, p.Slice(FinalNormWeight, H), s.DX, g.Slice(FinalNormWeight, H), g.Slice(FinalNormBias, H), rows);
-            Layer3Backward(p, g, new Saved(slab, rows, 3), s, batch);
-            Layer2Backward(p, g, new Saved(slab, rows, 2), s, batch);
-            Layer1Backward(p, g, new Saved(slab, rows, 1), s, batch);
-            Layer0Backward(p, g, new Saved(slab, rows, 0), s, batch);
+            // Gradient at the final LayerNorm: every frame, or (!sequence) the last frames, compact like its saved input.
+            int n = sequence ? rows : batch;
+            dOut.Slice(0, n * H).CopyTo(s.D1);
+            s.DX.Slice(0, n * H).Clear();
+            LayerNormBackward(s.D1, s.X, s.MeanF, s.RstdF, p.Slice(FinalNormWeight, H), s.DX, g.Slice(FinalNormWeight, H), g.Slice(FinalNormBias, H), n);
+            Layer3Backward(p, g, new Saved(slab, rows, 3), s, batch, lastFrameOnly: !sequence);
+            Layer2Backward(p, g, new Saved(slab, rows, 2), s, batch, lastFrameOnly: false);
+            Layer1Backward(p, g, new Saved(slab, rows, 1), s, batch, lastFrameOnly: false);
+            Layer0Backward(p, g, new Saved(slab, rows, 0), s, batch, lastFrameOnly: false);
             // input_proj: dW += dxᵀ·u, db += Σ dx, du = dx·W
             WeightGrad_287x256(s.DX, s.Input, rows, g.Slice(InputProjWeight, H * E), g.Slice(InputProjBias, H), s.Pack);
             if (!dInput.IsEmpty)
@@ -4895,23 +4952,36 @@ namespace H3.Benchmarks.Profile
 
         /// <summary>
         /// layers.0 backward, <see cref="Layer0TrainForward"/> in exact reverse. On entry s.DX is the gradient at the
-        /// block's output; on exit, at its input. Parameter gradients accumulate into g.
+        /// block's output (with <paramref name="lastFrameOnly"/>: at the last frames, compact); on exit, at its input, every row.
+        /// Parameter gradients accumulate into g.
         /// </summary>
-        internal static void Layer0Backward(ReadOnlySpan<float> p, Span<float> g, in Saved a, in Shared s, int batch)
+        internal static void Layer0Backward(ReadOnlySpan<float> p, Span<float> g, in Saved a, in Shared s, int batch, bool lastFrameOnly)
         {
-            int rows = batch * T;
+            int rows = batch * T, n = lastFrameOnly ? batch : rows;
+            Span<float> dx = s.DX.Slice(0, n * H), d1 = s.D1.Slice(0, n * H), mask1 = a.Mask1.Slice(0, n * H), mask2 = a.Mask2.Slice(0, n * H);
             // x += Dropout(fc2(GELU(fc1(LN2(x)))))  (layers.0.mlp, norm2)
-            TensorPrimitives.Multiply(s.DX, a.Mask2, s.D1);
-            WeightGrad_1024x256(s.D1, a.G, rows, g.Slice(L0_MlpFc2Weight, H * F), g.Slice(L0_MlpFc2Bias, H), s.Pack);
-            InputGrad_1024x256(s.D1, rows, p.Slice(L0_MlpFc2Weight, H * F), s.DF, accumulate: false, s.Pack);
-            GeluBackwardRows(s.DF, a.H1, rows);
-            WeightGrad_256x1024(s.DF, a.Z2, rows, g.Slice(L0_MlpFc1Weight, F * H), g.Slice(L0_MlpFc1Bias, F), s.Pack);
-            InputGrad_256x1024(s.DF, rows, p.Slice(L0_MlpFc1Weight, F * H), s.D2, accumulate: false, s.Pack);
-            LayerNormBackward(s.D2, a.Xmid, a.Mean2, a.Rstd2, p.Slice(L0_Norm2Weight, H), s.DX, g.Slice(L0_Norm2Weight, H), g.Slice(L0_Norm2Bias, H), rows);
+            TensorPrimitives.Multiply(dx, mask2, d1);
+            WeightGrad_1024x256(d1, a.G, n, g.Slice(L0_MlpFc2Weight, H * F), g.Slice(L0_MlpFc2Bias, H), s.Pack);
+            InputGrad_1024x256(d1, n, p.Slice(L0_MlpFc2Weight, H * F), s.DF, accumulate: false, s.Pack);
+            GeluBackwardRows(s.DF, a.H1, n);
+            WeightGrad_256x1024(s.DF, a.Z2, n, g.Slice(L0_MlpFc1Weight, F * H), g.Slice(L0_MlpFc1Bias, F), s.Pack);
+            InputGrad_256x1024(s.DF, n, p.Slice(L0_MlpFc1Weight, F * H), s.D2, accumulate: false, s.Pack);
+            LayerNormBackward(s.D2, a.Xmid, a.Mean2, a.Rstd2, p.Slice(L0_Norm2Weight, H), s.DX, g.Slice(L0_Norm2Weight, H), g.Slice(L0_Norm2Bias, H), n);
             // x += Dropout(out_proj(m))  (layers.0.mixer.out_proj)
-            TensorPrimitives.Multiply(s.DX, a.Mask1, s.D1);
-            WeightGrad_256x256(s.D1, a.Conv, rows, g.Slice(L0_MixerOutProjWeight, H * H), g.Slice(L0_MixerOutProjBias, H), s.Pack);
-            InputGrad_256x256(s.D1, rows, p.Slice(L0_MixerOutProjWeight, H * H), s.D2, accumulate: false, s.Pack);
+            TensorPrimitives.Multiply(dx, mask1, d1);
+            Span<float> m = a.Conv;
+            if (lastFrameOnly) { GatherLastFrames(m, batch, s.D4); m = s.D4.Slice(0, n * H); }
+            WeightGrad_256x256(d1, m, n, g.Slice(L0_MixerOutProjWeight, H * H), g.Slice(L0_MixerOutProjBias, H), s.Pack);
+            if (lastFrameOnly)
+            {
+                // Only the last frames carried gradient through the tail: spread dm and dx over every row (zero elsewhere).
+                InputGrad_256x256(d1, n, p.Slice(L0_MixerOutProjWeight, H * H), s.D3, accumulate: false, s.Pack);
+                ScatterLastFrames(s.D3, batch, s.D2);
+                ScatterLastFrames(dx, batch, s.D1);
+                s.D1.CopyTo(s.DX);
+            }
+            else
+                InputGrad_256x256(d1, rows, p.Slice(L0_MixerOutProjWeight, H * H), s.D2, accumulate: false, s.Pack);
             // m = SiLU(conv(m) + bias)  (layers.0.mixer.conv)
             SiluBackwardRows(s.D2, a.ConvPre, rows);
             s.DConvKernel.Clear();
@@ -4945,23 +5015,36 @@ namespace H3.Benchmarks.Profile
 
         /// <summary>
         /// layers.1 backward, <see cref="Layer1TrainForward"/> in exact reverse. On entry s.DX is the gradient at the
-        /// block's output; on exit, at its input. Parameter gradients accumulate into g.
+        /// block's output (with <paramref name="lastFrameOnly"/>: at the last frames, compact); on exit, at its input, every row.
+        /// Parameter gradients accumulate into g.
         /// </summary>
-        internal static void Layer1Backward(ReadOnlySpan<float> p, Span<float> g, in Saved a, in Shared s, int batch)
+        internal static void Layer1Backward(ReadOnlySpan<float> p, Span<float> g, in Saved a, in Shared s, int batch, bool lastFrameOnly)
         {
-            int rows = batch * T;
+            int rows = batch * T, n = lastFrameOnly ? batch : rows;
+            Span<float> dx = s.DX.Slice(0, n * H), d1 = s.D1.Slice(0, n * H), mask1 = a.Mask1.Slice(0, n * H), mask2 = a.Mask2.Slice(0, n * H);
             // x += Dropout(fc2(GELU(fc1(LN2(x)))))  (layers.1.mlp, norm2)
-            TensorPrimitives.Multiply(s.DX, a.Mask2, s.D1);
-            WeightGrad_1024x256(s.D1, a.G, rows, g.Slice(L1_MlpFc2Weight, H * F), g.Slice(L1_MlpFc2Bias, H), s.Pack);
-            InputGrad_1024x256(s.D1, rows, p.Slice(L1_MlpFc2Weight, H * F), s.DF, accumulate: false, s.Pack);
-            GeluBackwardRows(s.DF, a.H1, rows);
-            WeightGrad_256x1024(s.DF, a.Z2, rows, g.Slice(L1_MlpFc1Weight, F * H), g.Slice(L1_MlpFc1Bias, F), s.Pack);
-            InputGrad_256x1024(s.DF, rows, p.Slice(L1_MlpFc1Weight, F * H), s.D2, accumulate: false, s.Pack);
-            LayerNormBackward(s.D2, a.Xmid, a.Mean2, a.Rstd2, p.Slice(L1_Norm2Weight, H), s.DX, g.Slice(L1_Norm2Weight, H), g.Slice(L1_Norm2Bias, H), rows);
+            TensorPrimitives.Multiply(dx, mask2, d1);
+            WeightGrad_1024x256(d1, a.G, n, g.Slice(L1_MlpFc2Weight, H * F), g.Slice(L1_MlpFc2Bias, H), s.Pack);
+            InputGrad_1024x256(d1, n, p.Slice(L1_MlpFc2Weight, H * F), s.DF, accumulate: false, s.Pack);
+            GeluBackwardRows(s.DF, a.H1, n);
+            WeightGrad_256x1024(s.DF, a.Z2, n, g.Slice(L1_MlpFc1Weight, F * H), g.Slice(L1_MlpFc1Bias, F), s.Pack);
+            InputGrad_256x1024(s.DF, n, p.Slice(L1_MlpFc1Weight, F * H), s.D2, accumulate: false, s.Pack);
+            LayerNormBackward(s.D2, a.Xmid, a.Mean2, a.Rstd2, p.Slice(L1_Norm2Weight, H), s.DX, g.Slice(L1_Norm2Weight, H), g.Slice(L1_Norm2Bias, H), n);
             // x += Dropout(out_proj(m))  (layers.1.mixer.out_proj)
-            TensorPrimitives.Multiply(s.DX, a.Mask1, s.D1);
-            WeightGrad_256x256(s.D1, a.Conv, rows, g.Slice(L1_MixerOutProjWeight, H * H), g.Slice(L1_MixerOutProjBias, H), s.Pack);
-            InputGrad_256x256(s.D1, rows, p.Slice(L1_MixerOutProjWeight, H * H), s.D2, accumulate: false, s.Pack);
+            TensorPrimitives.Multiply(dx, mask1, d1);
+            Span<float> m = a.Conv;
+            if (lastFrameOnly) { GatherLastFrames(m, batch, s.D4); m = s.D4.Slice(0, n * H); }
+            WeightGrad_256x256(d1, m, n, g.Slice(L1_MixerOutProjWeight, H * H), g.Slice(L1_MixerOutProjBias, H), s.Pack);
+            if (lastFrameOnly)
+            {
+                // Only the last frames carried gradient through the tail: spread dm and dx over every row (zero elsewhere).
+                InputGrad_256x256(d1, n, p.Slice(L1_MixerOutProjWeight, H * H), s.D3, accumulate: false, s.Pack);
+                ScatterLastFrames(s.D3, batch, s.D2);
+                ScatterLastFrames(dx, batch, s.D1);
+                s.D1.CopyTo(s.DX);
+            }
+            else
+                InputGrad_256x256(d1, rows, p.Slice(L1_MixerOutProjWeight, H * H), s.D2, accumulate: false, s.Pack);
             // m = SiLU(conv(m) + bias)  (layers.1.mixer.conv)
             SiluBackwardRows(s.D2, a.ConvPre, rows);
             s.DConvKernel.Clear();
@@ -4995,23 +5078,36 @@ namespace H3.Benchmarks.Profile
 
         /// <summary>
         /// layers.2 backward, <see cref="Layer2TrainForward"/> in exact reverse. On entry s.DX is the gradient at the
-        /// block's output; on exit, at its input. Parameter gradients accumulate into g.
+        /// block's output (with <paramref name="lastFrameOnly"/>: at the last frames, compact); on exit, at its input, every row.
+        /// Parameter gradients accumulate into g.
         /// </summary>
-        internal static void Layer2Backward(ReadOnlySpan<float> p, Span<float> g, in Saved a, in Shared s, int batch)
+        internal static void Layer2Backward(ReadOnlySpan<float> p, Span<float> g, in Saved a, in Shared s, int batch, bool lastFrameOnly)
         {
-            int rows = batch * T;
+            int rows = batch * T, n = lastFrameOnly ? batch : rows;
+            Span<float> dx = s.DX.Slice(0, n * H), d1 = s.D1.Slice(0, n * H), mask1 = a.Mask1.Slice(0, n * H), mask2 = a.Mask2.Slice(0, n * H);
             // x += Dropout(fc2(GELU(fc1(LN2(x)))))  (layers.2.mlp, norm2)
-            TensorPrimitives.Multiply(s.DX, a.Mask2, s.D1);
-            WeightGrad_1024x256(s.D1, a.G, rows, g.Slice(L2_MlpFc2Weight, H * F), g.Slice(L2_MlpFc2Bias, H), s.Pack);
-            InputGrad_1024x256(s.D1, rows, p.Slice(L2_MlpFc2Weight, H * F), s.DF, accumulate: false, s.Pack);
-            GeluBackwardRows(s.DF, a.H1, rows);
-            WeightGrad_256x1024(s.DF, a.Z2, rows, g.Slice(L2_MlpFc1Weight, F * H), g.Slice(L2_MlpFc1Bias, F), s.Pack);
-            InputGrad_256x1024(s.DF, rows, p.Slice(L2_MlpFc1Weight, F * H), s.D2, accumulate: false, s.Pack);
-            LayerNormBackward(s.D2, a.Xmid, a.Mean2, a.Rstd2, p.Slice(L2_Norm2Weight, H), s.DX, g.Slice(L2_Norm2Weight, H), g.Slice(L2_Norm2Bias, H), rows);
+            TensorPrimitives.Multiply(dx, mask2, d1);
+            WeightGrad_1024x256(d1, a.G, n, g.Slice(L2_MlpFc2Weight, H * F), g.Slice(L2_MlpFc2Bias, H), s.Pack);
+            InputGrad_1024x256(d1, n, p.Slice(L2_MlpFc2Weight, H * F), s.DF, accumulate: false, s.Pack);
+            GeluBackwardRows(s.DF, a.H1, n);
+            WeightGrad_256x1024(s.DF, a.Z2, n, g.Slice(L2_MlpFc1Weight, F * H), g.Slice(L2_MlpFc1Bias, F), s.Pack);
+            InputGrad_256x1024(s.DF, n, p.Slice(L2_MlpFc1Weight, F * H), s.D2, accumulate: false, s.Pack);
+            LayerNormBackward(s.D2, a.Xmid, a.Mean2, a.Rstd2, p.Slice(L2_Norm2Weight, H), s.DX, g.Slice(L2_Norm2Weight, H), g.Slice(L2_Norm2Bias, H), n);
             // x += Dropout(out_proj(m))  (layers.2.mixer.out_proj)
-            TensorPrimitives.Multiply(s.DX, a.Mask1, s.D1);
-            WeightGrad_256x256(s.D1, a.Conv, rows, g.Slice(L2_MixerOutProjWeight, H * H), g.Slice(L2_MixerOutProjBias, H), s.Pack);
-            InputGrad_256x256(s.D1, rows, p.Slice(L2_MixerOutProjWeight, H * H), s.D2, accumulate: false, s.Pack);
+            TensorPrimitives.Multiply(dx, mask1, d1);
+            Span<float> m = a.Conv;
+            if (lastFrameOnly) { GatherLastFrames(m, batch, s.D4); m = s.D4.Slice(0, n * H); }
+            WeightGrad_256x256(d1, m, n, g.Slice(L2_MixerOutProjWeight, H * H), g.Slice(L2_MixerOutProjBias, H), s.Pack);
+            if (lastFrameOnly)
+            {
+                // Only the last frames carried gradient through the tail: spread dm and dx over every row (zero elsewhere).
+                InputGrad_256x256(d1, n, p.Slice(L2_MixerOutProjWeight, H * H), s.D3, accumulate: false, s.Pack);
+                ScatterLastFrames(s.D3, batch, s.D2);
+                ScatterLastFrames(dx, batch, s.D1);
+                s.D1.CopyTo(s.DX);
+            }
+            else
+                InputGrad_256x256(d1, rows, p.Slice(L2_MixerOutProjWeight, H * H), s.D2, accumulate: false, s.Pack);
             // m = SiLU(conv(m) + bias)  (layers.2.mixer.conv)
             SiluBackwardRows(s.D2, a.ConvPre, rows);
             s.DConvKernel.Clear();
@@ -5045,23 +5141,36 @@ namespace H3.Benchmarks.Profile
 
         /// <summary>
         /// layers.3 backward, <see cref="Layer3TrainForward"/> in exact reverse. On entry s.DX is the gradient at the
-        /// block's output; on exit, at its input. Parameter gradients accumulate into g.
+        /// block's output (with <paramref name="lastFrameOnly"/>: at the last frames, compact); on exit, at its input, every row.
+        /// Parameter gradients accumulate into g.
         /// </summary>
-        internal static void Layer3Backward(ReadOnlySpan<float> p, Span<float> g, in Saved a, in Shared s, int batch)
+        internal static void Layer3Backward(ReadOnlySpan<float> p, Span<float> g, in Saved a, in Shared s, int batch, bool lastFrameOnly)
         {
-            int rows = batch * T;
+            int rows = batch * T, n = lastFrameOnly ? batch : rows;
+            Span<float> dx = s.DX.Slice(0, n * H), d1 = s.D1.Slice(0, n * H), mask1 = a.Mask1.Slice(0, n * H), mask2 = a.Mask2.Slice(0, n * H);
             // x += Dropout(fc2(GELU(fc1(LN2(x)))))  (layers.3.mlp, norm2)
-            TensorPrimitives.Multiply(s.DX, a.Mask2, s.D1);
-            WeightGrad_1024x256(s.D1, a.G, rows, g.Slice(L3_MlpFc2Weight, H * F), g.Slice(L3_MlpFc2Bias, H), s.Pack);
-            InputGrad_1024x256(s.D1, rows, p.Slice(L3_MlpFc2Weight, H * F), s.DF, accumulate: false, s.Pack);
-            GeluBackwardRows(s.DF, a.H1, rows);
-            WeightGrad_256x1024(s.DF, a.Z2, rows, g.Slice(L3_MlpFc1Weight, F * H), g.Slice(L3_MlpFc1Bias, F), s.Pack);
-            InputGrad_256x1024(s.DF, rows, p.Slice(L3_MlpFc1Weight, F * H), s.D2, accumulate: false, s.Pack);
-            LayerNormBackward(s.D2, a.Xmid, a.Mean2, a.Rstd2, p.Slice(L3_Norm2Weight, H), s.DX, g.Slice(L3_Norm2Weight, H), g.Slice(L3_Norm2Bias, H), rows);
+            TensorPrimitives.Multiply(dx, mask2, d1);
+            WeightGrad_1024x256(d1, a.G, n, g.Slice(L3_MlpFc2Weight, H * F), g.Slice(L3_MlpFc2Bias, H), s.Pack);
+            InputGrad_1024x256(d1, n, p.Slice(L3_MlpFc2Weight, H * F), s.DF, accumulate: false, s.Pack);
+            GeluBackwardRows(s.DF, a.H1, n);
+            WeightGrad_256x1024(s.DF, a.Z2, n, g.Slice(L3_MlpFc1Weight, F * H), g.Slice(L3_MlpFc1Bias, F), s.Pack);
+            InputGrad_256x1024(s.DF, n, p.Slice(L3_MlpFc1Weight, F * H), s.D2, accumulate: false, s.Pack);
+            LayerNormBackward(s.D2, a.Xmid, a.Mean2, a.Rstd2, p.Slice(L3_Norm2Weight, H), s.DX, g.Slice(L3_Norm2Weight, H), g.Slice(L3_Norm2Bias, H), n);
             // x += Dropout(out_proj(m))  (layers.3.mixer.out_proj)
-            TensorPrimitives.Multiply(s.DX, a.Mask1, s.D1);
-            WeightGrad_256x256(s.D1, a.Conv, rows, g.Slice(L3_MixerOutProjWeight, H * H), g.Slice(L3_MixerOutProjBias, H), s.Pack);
-            InputGrad_256x256(s.D1, rows, p.Slice(L3_MixerOutProjWeight, H * H), s.D2, accumulate: false, s.Pack);
+            TensorPrimitives.Multiply(dx, mask1, d1);
+            Span<float> m = a.Conv;
+            if (lastFrameOnly) { GatherLastFrames(m, batch, s.D4); m = s.D4.Slice(0, n * H); }
+            WeightGrad_256x256(d1, m, n, g.Slice(L3_MixerOutProjWeight, H * H), g.Slice(L3_MixerOutProjBias, H), s.Pack);
+            if (lastFrameOnly)
+            {
+                // Only the last frames carried gradient through the tail: spread dm and dx over every row (zero elsewhere).
+                InputGrad_256x256(d1, n, p.Slice(L3_MixerOutProjWeight, H * H), s.D3, accumulate: false, s.Pack);
+                ScatterLastFrames(s.D3, batch, s.D2);
+                ScatterLastFrames(dx, batch, s.D1);
+                s.D1.CopyTo(s.DX);
+            }
+            else
+                InputGrad_256x256(d1, rows, p.Slice(L3_MixerOutProjWeight, H * H), s.D2, accumulate: false, s.Pack);
             // m = SiLU(conv(m) + bias)  (layers.3.mixer.conv)
             SiluBackwardRows(s.D2, a.ConvPre, rows);
             s.DConvKernel.Clear();
@@ -7586,6 +7695,13 @@ namespace H3.Benchmarks.Profile
         {
             int width = sums.Length;
             for (int r = 0; r < rows; r++) TensorPrimitives.Add(sums, m.Slice(r * width, width), sums);
+        }
+
+        /// <summary>full[b, T-1, :] = compact[b, :] and every other row of full zero: a gradient that reached the last frames only.</summary>
+        internal static void ScatterLastFrames(ReadOnlySpan<float> compact, int batch, Span<float> full)
+        {
+            full.Slice(0, batch * T * H).Clear();
+            for (int bi = 0; bi < batch; bi++) compact.Slice(bi * H, H).CopyTo(full.Slice((bi * T + T - 1) * H, H));
         }
 
         /// <summary>

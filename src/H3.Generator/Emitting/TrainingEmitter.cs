@@ -101,9 +101,9 @@ internal static class TrainingEmitter
     private static void WriteForward(SourceWriter w, H3Config c)
     {
         w.Line("/// <summary>");
-        w.Line("/// Training forward: like <see cref=\"Forward\"/> but every layer runs on all rows and keeps its activations in");
-        w.Line("/// the slab. Writes the final LayerNorm at every frame ([batch, T, H], <paramref name=\"sequence\"/>) or at the last");
-        w.Line("/// frame ([batch, H]). Dropout masks come from <paramref name=\"rng\"/> when <paramref name=\"training\"/>.");
+        w.Line("/// Training forward: like <see cref=\"Forward\"/>, keeping every activation in the slab. Writes the final LayerNorm at every");
+        w.Line("/// frame ([batch, T, H], <paramref name=\"sequence\"/>) or at the last frame ([batch, H]); then, as in Forward, the last block's");
+        w.Line("/// tail runs on the last frames only. Dropout masks come from <paramref name=\"rng\"/> when <paramref name=\"training\"/>.");
         w.Line("/// </summary>");
         w.Open("public static void TrainForward(ReadOnlySpan<float> p, ReadOnlySpan<float> input, Span<float> output, int batch, Span<float> slab, bool sequence, bool training, ref global::H3.H3Random rng)");
         w.Line("int rows = batch * T;");
@@ -126,15 +126,12 @@ internal static class TrainingEmitter
             w.Line("TensorPrimitives.Multiply(s.X, s.EmbedMask, s.X);");
         }
         for (int i = 0; i < c.L; i++)
-            w.Line($"Layer{i}TrainForward(p, new Saved(slab, rows, {i}), s, batch, training, ref rng);");
-        w.Line("// final_norm over every frame (its input and statistics are kept for the backward pass)");
-        w.Open("if (sequence)");
-        w.Line("LayerNormSave(s.X, rows, p.Slice(FinalNormWeight, H), p.Slice(FinalNormBias, H), output, s.MeanF, s.RstdF);");
-        w.Close();
-        w.Open("else");
-        w.Line("LayerNormSave(s.X, rows, p.Slice(FinalNormWeight, H), p.Slice(FinalNormBias, H), s.D1, s.MeanF, s.RstdF);");
-        w.Line("GatherLastFrames(s.D1, batch, output);");
-        w.Close();
+            w.Line(i == c.L - 1
+                ? $"Layer{i}TrainForward(p, new Saved(slab, rows, {i}), s, batch, training, lastFrameOnly: !sequence, ref rng);"
+                : $"Layer{i}TrainForward(p, new Saved(slab, rows, {i}), s, batch, training, lastFrameOnly: false, ref rng);");
+        w.Line("// final_norm over every frame, or over the last frames the last block left compact in s.X (its input and statistics");
+        w.Line("// are kept for the backward pass)");
+        w.Line("LayerNormSave(s.X, sequence ? rows : batch, p.Slice(FinalNormWeight, H), p.Slice(FinalNormBias, H), output, s.MeanF, s.RstdF);");
         w.Close();
         w.Line();
     }
@@ -143,8 +140,12 @@ internal static class TrainingEmitter
     {
         string L(string s) => "L" + Int(i) + "_" + s;
         string hh = $"Linear_{c.H}x{c.H}";
-        w.Line($"/// <summary>layers.{i} in training: the block of <see cref=\"Layer{i}Forward\"/> on all rows, keeping its activations in <paramref name=\"a\"/>.</summary>");
-        w.Open($"private static void Layer{i}TrainForward(ReadOnlySpan<float> p, in Saved a, in Shared s, int batch, bool training, ref global::H3.H3Random rng)");
+        w.Line("/// <summary>");
+        w.Line($"/// layers.{i} in training: the block of <see cref=\"Layer{i}Forward\"/>, keeping its activations in <paramref name=\"a\"/>. The mixer runs");
+        w.Line("/// on all rows; with <paramref name=\"lastFrameOnly\"/> (the last block, last-frame output) the tail after it runs on each window's");
+        w.Line("/// last frame only, compact in the first batch rows of its buffers, and leaves those rows of x at the start of s.X.");
+        w.Line("/// </summary>");
+        w.Open($"private static void Layer{i}TrainForward(ReadOnlySpan<float> p, in Saved a, in Shared s, int batch, bool training, bool lastFrameOnly, ref global::H3.H3Random rng)");
         w.Line("int rows = batch * T;");
         w.Line("s.X.CopyTo(a.Xin);");
         w.Line($"// layers.{i}.norm1: z = LayerNorm(x)");
@@ -171,19 +172,31 @@ internal static class TrainingEmitter
             w.Line("SiluRows(a.Conv, rows);");
             m = "a.Conv";
         }
+        w.Line("// The tail: on every row, or with lastFrameOnly on the last frames alone (no other row reaches the output).");
+        w.Line($"int n = rows;");
+        w.Line($"Span<float> x = s.X, m = {m};");
+        w.Open("if (lastFrameOnly)");
+        w.Line("GatherLastFrames(m, batch, s.D2);");
+        w.Line("GatherLastFrames(s.X, batch, s.D3);");
+        w.Line("n = batch;");
+        w.Line("m = s.D2.Slice(0, n * H);");
+        w.Line("x = s.D3.Slice(0, n * H);");
+        w.Close();
+        w.Line("Span<float> d1 = s.D1.Slice(0, n * H), mask1 = a.Mask1.Slice(0, n * H), mask2 = a.Mask2.Slice(0, n * H), xmid = a.Xmid.Slice(0, n * H);");
         w.Line($"// layers.{i}.mixer.out_proj, dropout, residual: x += Dropout(m·W_outᵀ + b)");
-        w.Line($"{hh}({m}, rows, p.Slice({L("MixerOutProjWeight")}, H * H), p.Slice({L("MixerOutProjBias")}, H), s.D1, accumulate: false, s.Pack);");
-        w.Line("DropoutMask(a.Mask1, training, P, ref rng);");
-        w.Line("TensorPrimitives.MultiplyAdd(s.D1, a.Mask1, s.X, s.X);");
-        w.Line("s.X.CopyTo(a.Xmid);");
+        w.Line($"{hh}(m, n, p.Slice({L("MixerOutProjWeight")}, H * H), p.Slice({L("MixerOutProjBias")}, H), d1, accumulate: false, s.Pack);");
+        w.Line("DropoutMask(mask1, training, P, ref rng);");
+        w.Line("TensorPrimitives.MultiplyAdd(d1, mask1, x, x);");
+        w.Line("x.CopyTo(xmid);");
         w.Line($"// layers.{i}.norm2, mlp, dropout, residual: x += Dropout(fc2(GELU(fc1(LayerNorm(x)))))");
-        w.Line($"LayerNormSave(a.Xmid, rows, p.Slice({L("Norm2Weight")}, H), p.Slice({L("Norm2Bias")}, H), a.Z2, a.Mean2, a.Rstd2);");
-        w.Line($"Linear_{c.H}x{c.F}(a.Z2, rows, p.Slice({L("MlpFc1Weight")}, F * H), p.Slice({L("MlpFc1Bias")}, F), a.H1, accumulate: false, s.Pack);");
-        w.Line("a.H1.CopyTo(a.G);");
-        w.Line("GeluRows(a.G, rows);");
-        w.Line($"Linear_{c.F}x{c.H}(a.G, rows, p.Slice({L("MlpFc2Weight")}, H * F), p.Slice({L("MlpFc2Bias")}, H), s.D1, accumulate: false, s.Pack);");
-        w.Line("DropoutMask(a.Mask2, training, P, ref rng);");
-        w.Line("TensorPrimitives.MultiplyAdd(s.D1, a.Mask2, s.X, s.X);");
+        w.Line($"LayerNormSave(xmid, n, p.Slice({L("Norm2Weight")}, H), p.Slice({L("Norm2Bias")}, H), a.Z2, a.Mean2, a.Rstd2);");
+        w.Line($"Linear_{c.H}x{c.F}(a.Z2, n, p.Slice({L("MlpFc1Weight")}, F * H), p.Slice({L("MlpFc1Bias")}, F), a.H1, accumulate: false, s.Pack);");
+        w.Line("a.H1.Slice(0, n * F).CopyTo(a.G);");
+        w.Line("GeluRows(a.G, n);");
+        w.Line($"Linear_{c.F}x{c.H}(a.G, n, p.Slice({L("MlpFc2Weight")}, H * F), p.Slice({L("MlpFc2Bias")}, H), d1, accumulate: false, s.Pack);");
+        w.Line("DropoutMask(mask2, training, P, ref rng);");
+        w.Line("TensorPrimitives.MultiplyAdd(d1, mask2, x, x);");
+        w.Line("if (lastFrameOnly) x.CopyTo(s.X); // the last frames' x, compact: final_norm's input");
         w.Close();
         w.Line();
     }
@@ -197,16 +210,13 @@ internal static class TrainingEmitter
         w.Open("public static void TrainBackward(ReadOnlySpan<float> p, Span<float> g, ReadOnlySpan<float> dOut, Span<float> dInput, int batch, Span<float> slab, bool sequence)");
         w.Line("int rows = batch * T;");
         w.Line("var s = new Shared(slab, rows);");
-        w.Line("// Gradient at the final LayerNorm's output, every frame (zero except the last frame when !sequence).");
-        w.Line("if (sequence) dOut.Slice(0, rows * H).CopyTo(s.D1);");
-        w.Open("else");
-        w.Line("s.D1.Clear();");
-        w.Line("for (int bi = 0; bi < batch; bi++) dOut.Slice(bi * H, H).CopyTo(s.D1.Slice((bi * T + T - 1) * H, H));");
-        w.Close();
-        w.Line("s.DX.Clear();");
-        w.Line("LayerNormBackward(s.D1, s.X, s.MeanF, s.RstdF, p.Slice(FinalNormWeight, H), s.DX, g.Slice(FinalNormWeight, H), g.Slice(FinalNormBias, H), rows);");
+        w.Line("// Gradient at the final LayerNorm: every frame, or (!sequence) the last frames, compact like its saved input.");
+        w.Line("int n = sequence ? rows : batch;");
+        w.Line("dOut.Slice(0, n * H).CopyTo(s.D1);");
+        w.Line("s.DX.Slice(0, n * H).Clear();");
+        w.Line("LayerNormBackward(s.D1, s.X, s.MeanF, s.RstdF, p.Slice(FinalNormWeight, H), s.DX, g.Slice(FinalNormWeight, H), g.Slice(FinalNormBias, H), n);");
         for (int i = c.L - 1; i >= 0; i--)
-            w.Line($"Layer{i}Backward(p, g, new Saved(slab, rows, {i}), s, batch);");
+            w.Line($"Layer{i}Backward(p, g, new Saved(slab, rows, {i}), s, batch, lastFrameOnly: {(i == c.L - 1 ? "!sequence" : "false")});");
         if (c.EmbedP > 0f)
         {
             w.Line("// embedding dropout");
@@ -235,23 +245,35 @@ internal static class TrainingEmitter
         string wh = $"WeightGrad_{c.H}x{c.H}";
         w.Line("/// <summary>");
         w.Line($"/// layers.{i} backward, <see cref=\"Layer{i}TrainForward\"/> in exact reverse. On entry s.DX is the gradient at the");
-        w.Line("/// block's output; on exit, at its input. Parameter gradients accumulate into g.");
+        w.Line("/// block's output (with <paramref name=\"lastFrameOnly\"/>: at the last frames, compact); on exit, at its input, every row.");
+        w.Line("/// Parameter gradients accumulate into g.");
         w.Line("/// </summary>");
-        w.Open($"private static void Layer{i}Backward(ReadOnlySpan<float> p, Span<float> g, in Saved a, in Shared s, int batch)");
-        w.Line("int rows = batch * T;");
+        w.Open($"private static void Layer{i}Backward(ReadOnlySpan<float> p, Span<float> g, in Saved a, in Shared s, int batch, bool lastFrameOnly)");
+        w.Line("int rows = batch * T, n = lastFrameOnly ? batch : rows;");
+        w.Line("Span<float> dx = s.DX.Slice(0, n * H), d1 = s.D1.Slice(0, n * H), mask1 = a.Mask1.Slice(0, n * H), mask2 = a.Mask2.Slice(0, n * H);");
         w.Line($"// x += Dropout(fc2(GELU(fc1(LN2(x)))))  (layers.{i}.mlp, norm2)");
-        w.Line("TensorPrimitives.Multiply(s.DX, a.Mask2, s.D1);");
-        w.Line($"WeightGrad_{c.F}x{c.H}(s.D1, a.G, rows, g.Slice({L("MlpFc2Weight")}, H * F), g.Slice({L("MlpFc2Bias")}, H), s.Pack);");
-        w.Line($"InputGrad_{c.F}x{c.H}(s.D1, rows, p.Slice({L("MlpFc2Weight")}, H * F), s.DF, accumulate: false, s.Pack);");
-        w.Line("GeluBackwardRows(s.DF, a.H1, rows);");
-        w.Line($"WeightGrad_{c.H}x{c.F}(s.DF, a.Z2, rows, g.Slice({L("MlpFc1Weight")}, F * H), g.Slice({L("MlpFc1Bias")}, F), s.Pack);");
-        w.Line($"InputGrad_{c.H}x{c.F}(s.DF, rows, p.Slice({L("MlpFc1Weight")}, F * H), s.D2, accumulate: false, s.Pack);");
-        w.Line($"LayerNormBackward(s.D2, a.Xmid, a.Mean2, a.Rstd2, p.Slice({L("Norm2Weight")}, H), s.DX, g.Slice({L("Norm2Weight")}, H), g.Slice({L("Norm2Bias")}, H), rows);");
+        w.Line("TensorPrimitives.Multiply(dx, mask2, d1);");
+        w.Line($"WeightGrad_{c.F}x{c.H}(d1, a.G, n, g.Slice({L("MlpFc2Weight")}, H * F), g.Slice({L("MlpFc2Bias")}, H), s.Pack);");
+        w.Line($"InputGrad_{c.F}x{c.H}(d1, n, p.Slice({L("MlpFc2Weight")}, H * F), s.DF, accumulate: false, s.Pack);");
+        w.Line("GeluBackwardRows(s.DF, a.H1, n);");
+        w.Line($"WeightGrad_{c.H}x{c.F}(s.DF, a.Z2, n, g.Slice({L("MlpFc1Weight")}, F * H), g.Slice({L("MlpFc1Bias")}, F), s.Pack);");
+        w.Line($"InputGrad_{c.H}x{c.F}(s.DF, n, p.Slice({L("MlpFc1Weight")}, F * H), s.D2, accumulate: false, s.Pack);");
+        w.Line($"LayerNormBackward(s.D2, a.Xmid, a.Mean2, a.Rstd2, p.Slice({L("Norm2Weight")}, H), s.DX, g.Slice({L("Norm2Weight")}, H), g.Slice({L("Norm2Bias")}, H), n);");
         w.Line($"// x += Dropout(out_proj(m))  (layers.{i}.mixer.out_proj)");
         string m = c.K > 0 ? "a.Conv" : "a.M";
-        w.Line("TensorPrimitives.Multiply(s.DX, a.Mask1, s.D1);");
-        w.Line($"{wh}(s.D1, {m}, rows, g.Slice({L("MixerOutProjWeight")}, H * H), g.Slice({L("MixerOutProjBias")}, H), s.Pack);");
-        w.Line($"{ih}(s.D1, rows, p.Slice({L("MixerOutProjWeight")}, H * H), s.D2, accumulate: false, s.Pack);");
+        w.Line("TensorPrimitives.Multiply(dx, mask1, d1);");
+        w.Line($"Span<float> m = {m};");
+        w.Line("if (lastFrameOnly) { GatherLastFrames(m, batch, s.D4); m = s.D4.Slice(0, n * H); }");
+        w.Line($"{wh}(d1, m, n, g.Slice({L("MixerOutProjWeight")}, H * H), g.Slice({L("MixerOutProjBias")}, H), s.Pack);");
+        w.Open("if (lastFrameOnly)");
+        w.Line("// Only the last frames carried gradient through the tail: spread dm and dx over every row (zero elsewhere).");
+        w.Line($"{ih}(d1, n, p.Slice({L("MixerOutProjWeight")}, H * H), s.D3, accumulate: false, s.Pack);");
+        w.Line("ScatterLastFrames(s.D3, batch, s.D2);");
+        w.Line("ScatterLastFrames(dx, batch, s.D1);");
+        w.Line("s.D1.CopyTo(s.DX);");
+        w.Close();
+        w.Line("else");
+        w.Line($"    {ih}(d1, rows, p.Slice({L("MixerOutProjWeight")}, H * H), s.D2, accumulate: false, s.Pack);");
         if (c.K > 0)
         {
             w.Line($"// m = SiLU(conv(m) + bias)  (layers.{i}.mixer.conv)");
@@ -347,6 +369,13 @@ private static void ColumnSums(ReadOnlySpan<float> m, int rows, Span<float> sums
 {
     int width = sums.Length;
     for (int r = 0; r < rows; r++) TensorPrimitives.Add(sums, m.Slice(r * width, width), sums);
+}
+
+/// <summary>full[b, T-1, :] = compact[b, :] and every other row of full zero: a gradient that reached the last frames only.</summary>
+private static void ScatterLastFrames(ReadOnlySpan<float> compact, int batch, Span<float> full)
+{
+    full.Slice(0, batch * T * H).Clear();
+    for (int bi = 0; bi < batch; bi++) compact.Slice(bi * H, H).CopyTo(full.Slice((bi * T + T - 1) * H, H));
 }
 
 /// <summary>
