@@ -196,6 +196,8 @@ internal static class ModelEmitter
         w.Line("/// Runs the model on <paramref name=\"batch\"/> windows and writes the final LayerNorm at the last frame of each.");
         w.Line("/// Inference only: never drops out. Allocates nothing after the first call with a given batch size;");
         w.Line("/// safe for concurrent callers (each call uses its own working memory) while nobody writes the parameters.");
+        w.Line("/// Input values are not checked for NaN or infinity (that would be a pass over the input on every call): a");
+        w.Line("/// non-finite value propagates, so that window's output is NaN, and the other windows of the batch are unaffected.");
         w.Line("/// </summary>");
         w.Line($"/// <param name=\"input\">[batch, {c.T}, {c.E}] frames, row-major.</param>");
         w.Line($"/// <param name=\"output\">[batch, {c.H}] receives the last frame's encoding.</param>");
@@ -299,9 +301,21 @@ internal static class ModelEmitter
         w.Line("/// <summary>");
         w.Line("/// Loads parameters from a safetensors file. Every name, shape and dtype and the file's integrity are checked");
         w.Line("/// before anything changes; on any mismatch an <see cref=\"global::H3.H3FormatException\"/> names the tensor and the");
-        w.Line("/// model is left as it was.");
+        w.Line("/// model is left as it was. A NaN or infinite value is such a mismatch (it would make every output NaN); see");
+        w.Line("/// <see cref=\"LoadWeights(string, bool)\"/> to accept it.");
         w.Line("/// </summary>");
-        w.Line("public void LoadWeights(string path) => global::H3.H3Weights.Load(path, Tensors, __h3_parameters);");
+        w.Line("public void LoadWeights(string path) => global::H3.H3Weights.Load(path, Tensors, __h3_parameters, allowNonFinite: false);");
+        w.Line();
+        w.Line("/// <summary>");
+        w.Line("/// <see cref=\"LoadWeights(string)\"/>, loading NaN and infinite values bit for bit when <paramref name=\"allowNonFinite\"/>.");
+        w.Line("/// </summary>");
+        w.Line("public void LoadWeights(string path, bool allowNonFinite) => global::H3.H3Weights.Load(path, Tensors, __h3_parameters, allowNonFinite);");
+        w.Line();
+        w.Line("/// <summary>");
+        w.Line("/// Loads parameters from a stream holding a safetensors file (read to its end; not closed), with the checks of");
+        w.Line("/// <see cref=\"LoadWeights(string)\"/>: on any error an <see cref=\"global::H3.H3FormatException\"/> and an unchanged model.");
+        w.Line("/// </summary>");
+        w.Line("public void LoadWeights(global::System.IO.Stream stream, bool allowNonFinite = false) => global::H3.H3Weights.Load(stream, Tensors, __h3_parameters, allowNonFinite);");
         w.Line();
     }
 

@@ -132,6 +132,8 @@ namespace Demo
         /// Runs the model on <paramref name="batch"/> windows and writes the final LayerNorm at the last frame of each.
         /// Inference only: never drops out. Allocates nothing after the first call with a given batch size;
         /// safe for concurrent callers (each call uses its own working memory) while nobody writes the parameters.
+        /// Input values are not checked for NaN or infinity (that would be a pass over the input on every call): a
+        /// non-finite value propagates, so that window's output is NaN, and the other windows of the batch are unaffected.
         /// </summary>
         /// <param name="input">[batch, 3, 3] frames, row-major.</param>
         /// <param name="output">[batch, 4] receives the last frame's encoding.</param>
@@ -276,6 +278,8 @@ namespace Demo
         /// rounding); after more than T frames a stream keeps its whole history, as the paper's generation mode does.
         /// Uses the parameters as they are at this call (unless <c>state.CheckParameters</c> was turned off). Allocates
         /// nothing. A state is not thread-safe; different states may step concurrently while nobody writes the parameters.
+        /// Frames are not checked for NaN or infinity: a non-finite value makes that stream's output NaN and stays in its
+        /// recurrent state until <c>state.Reset()</c>; the other streams are unaffected.
         /// </summary>
         /// <param name="frames">[state.Batch, 3]: this frame of every stream.</param>
         /// <param name="output">[state.Batch, 4] receives every stream's encoding.</param>
@@ -300,9 +304,21 @@ namespace Demo
         /// <summary>
         /// Loads parameters from a safetensors file. Every name, shape and dtype and the file's integrity are checked
         /// before anything changes; on any mismatch an <see cref="global::H3.H3FormatException"/> names the tensor and the
-        /// model is left as it was.
+        /// model is left as it was. A NaN or infinite value is such a mismatch (it would make every output NaN); see
+        /// <see cref="LoadWeights(string, bool)"/> to accept it.
         /// </summary>
-        public void LoadWeights(string path) => global::H3.H3Weights.Load(path, Tensors, __h3_parameters);
+        public void LoadWeights(string path) => global::H3.H3Weights.Load(path, Tensors, __h3_parameters, allowNonFinite: false);
+
+        /// <summary>
+        /// <see cref="LoadWeights(string)"/>, loading NaN and infinite values bit for bit when <paramref name="allowNonFinite"/>.
+        /// </summary>
+        public void LoadWeights(string path, bool allowNonFinite) => global::H3.H3Weights.Load(path, Tensors, __h3_parameters, allowNonFinite);
+
+        /// <summary>
+        /// Loads parameters from a stream holding a safetensors file (read to its end; not closed), with the checks of
+        /// <see cref="LoadWeights(string)"/>: on any error an <see cref="global::H3.H3FormatException"/> and an unchanged model.
+        /// </summary>
+        public void LoadWeights(global::System.IO.Stream stream, bool allowNonFinite = false) => global::H3.H3Weights.Load(stream, Tensors, __h3_parameters, allowNonFinite);
 
         /// <summary>The named parameter tensors in layout order: name, shape, offset and length in floats, optimizer group.</summary>
         public static global::System.ReadOnlySpan<global::H3.H3Tensor> Tensors => __h3_tensors;
