@@ -229,7 +229,7 @@ public sealed class AdamW
     /// One AdamW update, exactly as <c>torch.optim.AdamW</c> (after <c>clip_grad_norm_</c> when
     /// <see cref="AdamWOptions.MaxGradientNorm"/> is set): <c>p ← p − lr·wd·p</c>, <c>m ← β1·m + (1−β1)·g</c>,
     /// <c>v ← β2·v + (1−β2)·g²</c>, <c>p ← p − lr·m̂/(√v̂ + ε)</c> with bias-corrected <c>m̂</c>, <c>v̂</c>.
-    /// When the gradient norm is NaN or infinite nothing changes except <see cref="SkippedSteps"/>.
+    /// When the gradient norm is NaN or infinite nothing changes except <see cref="SkippedSteps"/> and <see cref="LastSkipReason"/>.
     /// </summary>
     /// <param name="parameters">The flat parameters, updated in place; <see cref="ParameterCount"/> floats.</param>
     /// <param name="gradients">The flat gradients, same layout; never modified (clipping scales a private copy).</param>
