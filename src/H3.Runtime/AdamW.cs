@@ -34,12 +34,30 @@ public sealed class AdamWOptions
 
 /// <summary>The outcome of one <see cref="AdamW.Step(Span{float}, ReadOnlySpan{float}, float)"/>.</summary>
 /// <param name="Applied">
-/// <see langword="true"/> when the update was applied; <see langword="false"/> when the gradient norm was NaN or
-/// infinite and the step was skipped (parameters, moments and <see cref="AdamW.StepCount"/> unchanged).
+/// <see langword="true"/> when the update was applied; <see langword="false"/> when the loss or the gradient norm
+/// was NaN or infinite and the step was skipped (parameters, moments and <see cref="AdamW.StepCount"/> bit-unchanged;
+/// <see cref="AdamW.SkippedSteps"/> counts it and <see cref="SkipReason"/> says why).
 /// </param>
 /// <param name="GradientNorm">The global L2 norm of the gradients, before clipping.</param>
 /// <param name="Scale">The clipping factor applied to the gradients (1 when no clipping happened).</param>
-public readonly record struct AdamWStep(bool Applied, float GradientNorm, float Scale);
+public readonly record struct AdamWStep(bool Applied, float GradientNorm, float Scale)
+{
+    /// <summary>Why the step was skipped; <see cref="AdamWSkipReason.None"/> when it was applied.</summary>
+    public AdamWSkipReason SkipReason { get; init; }
+}
+
+/// <summary>Why <see cref="AdamW"/> skipped a step.</summary>
+public enum AdamWSkipReason
+{
+    /// <summary>The step was applied.</summary>
+    None,
+
+    /// <summary>The global gradient norm was NaN or infinite (some gradient was NaN or infinite, or the squares overflowed).</summary>
+    NonFiniteGradient,
+
+    /// <summary>The loss passed to the step was NaN or infinite.</summary>
+    NonFiniteLoss,
+}
 
 /// <summary>
 /// AdamW over a model's flat parameters and gradients, with exactly PyTorch's <c>torch.optim.AdamW</c> semantics
@@ -150,8 +168,11 @@ public sealed class AdamW
     /// <summary>Applied steps since creation or <see cref="Reset"/> (PyTorch's <c>step</c>; skipped steps do not count).</summary>
     public int StepCount { get; private set; }
 
-    /// <summary>Steps skipped because the gradient norm was NaN or infinite, since creation or <see cref="Reset"/>.</summary>
+    /// <summary>Steps skipped because the loss or the gradient norm was NaN or infinite, since creation or <see cref="Reset"/>.</summary>
     public int SkippedSteps { get; private set; }
+
+    /// <summary>Why the most recent step was skipped, or <see cref="AdamWSkipReason.None"/> when it was applied (or no step was taken).</summary>
+    public AdamWSkipReason LastSkipReason { get; private set; }
 
     /// <summary>The first moments (tests).</summary>
     internal ReadOnlySpan<float> FirstMoments => _m;
@@ -170,10 +191,45 @@ public sealed class AdamW
     }
 
     /// <summary>
+    /// One AdamW update of a model's <see cref="IH3Model.Parameters"/> from its <see cref="IH3Model.Gradients"/>,
+    /// skipped (nothing changes but <see cref="SkippedSteps"/>) when <paramref name="loss"/> is NaN or infinite.
+    /// </summary>
+    /// <param name="model">The model; its gradients are not modified.</param>
+    /// <param name="learningRate">The learning rate of the default group (finite, ≥ 0).</param>
+    /// <param name="loss">The loss the gradients were computed from; only checked for being finite.</param>
+    /// <returns>Whether the step was applied (and if not, why), the gradient norm and the clipping factor.</returns>
+    public AdamWStep Step(IH3Model model, float learningRate, float loss)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        return Step(model.Parameters, model.Gradients, learningRate, loss);
+    }
+
+    /// <summary>
+    /// <see cref="Step(Span{float}, ReadOnlySpan{float}, float)"/>, skipped (nothing changes but
+    /// <see cref="SkippedSteps"/>) when <paramref name="loss"/> is NaN or infinite: a diverged loss is reported by
+    /// <see cref="AdamWStep.SkipReason"/> = <see cref="AdamWSkipReason.NonFiniteLoss"/> instead of reaching the weights.
+    /// </summary>
+    /// <param name="parameters">The flat parameters, updated in place; <see cref="ParameterCount"/> floats.</param>
+    /// <param name="gradients">The flat gradients, same layout; never modified.</param>
+    /// <param name="learningRate">The learning rate of the default group (finite, ≥ 0).</param>
+    /// <param name="loss">The loss the gradients were computed from; only checked for being finite.</param>
+    /// <returns>Whether the step was applied (and if not, why), the gradient norm and the clipping factor.</returns>
+    /// <exception cref="ArgumentException">A span does not hold <see cref="ParameterCount"/> floats.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="learningRate"/> is negative or not finite.</exception>
+    public AdamWStep Step(Span<float> parameters, ReadOnlySpan<float> gradients, float learningRate, float loss)
+    {
+        if (float.IsFinite(loss)) return Step(parameters, gradients, learningRate);
+        CheckStepArguments(parameters, gradients, learningRate);
+        SkippedSteps++;
+        LastSkipReason = AdamWSkipReason.NonFiniteLoss;
+        return new AdamWStep(false, GlobalNorm(gradients), 1f) { SkipReason = AdamWSkipReason.NonFiniteLoss };
+    }
+
+    /// <summary>
     /// One AdamW update, exactly as <c>torch.optim.AdamW</c> (after <c>clip_grad_norm_</c> when
     /// <see cref="AdamWOptions.MaxGradientNorm"/> is set): <c>p ← p − lr·wd·p</c>, <c>m ← β1·m + (1−β1)·g</c>,
     /// <c>v ← β2·v + (1−β2)·g²</c>, <c>p ← p − lr·m̂/(√v̂ + ε)</c> with bias-corrected <c>m̂</c>, <c>v̂</c>.
-    /// When the gradient norm is NaN or infinite nothing changes except <see cref="SkippedSteps"/>.
+    /// When the gradient norm is NaN or infinite nothing changes except <see cref="SkippedSteps"/> and <see cref="LastSkipReason"/>.
     /// </summary>
     /// <param name="parameters">The flat parameters, updated in place; <see cref="ParameterCount"/> floats.</param>
     /// <param name="gradients">The flat gradients, same layout; never modified (clipping scales a private copy).</param>
@@ -184,17 +240,16 @@ public sealed class AdamW
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="learningRate"/> is negative or not finite.</exception>
     public AdamWStep Step(Span<float> parameters, ReadOnlySpan<float> gradients, float learningRate)
     {
-        if (parameters.Length != ParameterCount) ThrowLength(nameof(parameters), parameters.Length);
-        if (gradients.Length != ParameterCount) ThrowLength(nameof(gradients), gradients.Length);
-        if (!float.IsFinite(learningRate) || learningRate < 0f)
-            throw new ArgumentOutOfRangeException(nameof(learningRate), learningRate, $"learningRate must be finite and non-negative; got {learningRate}.");
+        CheckStepArguments(parameters, gradients, learningRate);
 
         float norm = GlobalNorm(gradients);
         if (!float.IsFinite(norm))
         {
             SkippedSteps++;
-            return new AdamWStep(false, norm, 1f);
+            LastSkipReason = AdamWSkipReason.NonFiniteGradient;
+            return new AdamWStep(false, norm, 1f) { SkipReason = AdamWSkipReason.NonFiniteGradient };
         }
+        LastSkipReason = AdamWSkipReason.None;
 
         // torch.nn.utils.clip_grad_norm_: coef = max_norm / (total_norm + 1e-6), clamped to at most 1 (float32).
         float scale = 1f;
@@ -240,6 +295,7 @@ public sealed class AdamW
         Array.Clear(_v);
         StepCount = 0;
         SkippedSteps = 0;
+        LastSkipReason = AdamWSkipReason.None;
     }
 
     private void Update(
@@ -302,6 +358,14 @@ public sealed class AdamW
             }
         }
         return (float)Math.Sqrt(sum);
+    }
+
+    private void CheckStepArguments(ReadOnlySpan<float> parameters, ReadOnlySpan<float> gradients, float learningRate)
+    {
+        if (parameters.Length != ParameterCount) ThrowLength(nameof(parameters), parameters.Length);
+        if (gradients.Length != ParameterCount) ThrowLength(nameof(gradients), gradients.Length);
+        if (!float.IsFinite(learningRate) || learningRate < 0f)
+            throw new ArgumentOutOfRangeException(nameof(learningRate), learningRate, $"learningRate must be finite and non-negative; got {learningRate}.");
     }
 
     private void ThrowLength(string paramName, int actual)

@@ -32,7 +32,7 @@ public static class H3Init
     /// <summary>shift.B = e1 per channel: B[h, 0] = 1, the rest 0. <paramref name="destination"/> is [H, N].</summary>
     public static void FirstBasisVector(Span<float> destination, int rows, int columns)
     {
-        if (destination.Length != rows * columns) throw new ArgumentException($"Expected {rows * columns} values, got {destination.Length}.", nameof(destination));
+        CheckShape(destination, rows, columns, nameof(rows), nameof(columns));
         destination.Clear();
         for (int r = 0; r < rows; r++) destination[r * columns] = 1f;
     }
@@ -40,7 +40,7 @@ public static class H3Init
     /// <summary>diag.A_imag[h, n] = π·n. <paramref name="destination"/> is [H, N/2].</summary>
     public static void LinearImaginary(Span<float> destination, int rows, int modes)
     {
-        if (destination.Length != rows * modes) throw new ArgumentException($"Expected {rows * modes} values, got {destination.Length}.", nameof(destination));
+        CheckShape(destination, rows, modes, nameof(rows), nameof(modes));
         for (int r = 0; r < rows; r++)
             for (int n = 0; n < modes; n++)
                 destination[r * modes + n] = (float)(Math.PI * n);
@@ -49,10 +49,20 @@ public static class H3Init
     /// <summary>diag.B = 1 + 0i. <paramref name="destination"/> is [H, N/2, 2] (real, imaginary).</summary>
     public static void ComplexOne(Span<float> destination)
     {
+        if (destination.Length % 2 != 0)
+            throw new ArgumentException($"destination must hold an even number of floats ([..., 2]: real, imaginary pairs); it holds {destination.Length}.", nameof(destination));
         for (int i = 0; i < destination.Length; i += 2)
         {
             destination[i] = 1f;
             destination[i + 1] = 0f;
         }
+    }
+
+    /// <summary>Checks a [rows, columns] destination before anything is written.</summary>
+    private static void CheckShape(Span<float> destination, int rows, int columns, string rowsName, string columnsName)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(rows, rowsName);
+        ArgumentOutOfRangeException.ThrowIfNegative(columns, columnsName);
+        H3Args.CheckLength(destination.Length, (long)rows * columns, nameof(destination), $"[{rows}, {columns}]");
     }
 }

@@ -60,25 +60,69 @@ public static class H3Weights
 
     /// <summary>
     /// Loads parameters from a safetensors file. Everything is validated before <paramref name="parameters"/>
+    /// changes: on any error it is left untouched. NaN and infinite values are rejected (see
+    /// <see cref="Load(SafetensorsFile, ReadOnlySpan{H3Tensor}, Span{float}, bool)"/>).
+    /// </summary>
+    /// <param name="path">The safetensors file.</param>
+    /// <param name="layout">The model's tensors.</param>
+    /// <param name="parameters">The flat parameters to overwrite.</param>
+    /// <exception cref="H3FormatException">The file is malformed, or a tensor is missing, extra, not
+    /// <c>F32</c>, of another shape, or holds a NaN or infinite value; the message names the tensor.</exception>
+    /// <exception cref="ArgumentException"><paramref name="parameters"/> does not have the length the layout requires.</exception>
+    /// <exception cref="IOException">The file cannot be read (for example <see cref="FileNotFoundException"/>).</exception>
+    public static void Load(string path, ReadOnlySpan<H3Tensor> layout, Span<float> parameters)
+        => Load(path, layout, parameters, allowNonFinite: false);
+
+    /// <summary>
+    /// Loads parameters from a safetensors file. Everything is validated before <paramref name="parameters"/>
     /// changes: on any error it is left untouched.
     /// </summary>
     /// <param name="path">The safetensors file.</param>
     /// <param name="layout">The model's tensors.</param>
     /// <param name="parameters">The flat parameters to overwrite.</param>
-    /// <remarks>
-    /// The file must hold exactly the layout's tensors (any order), each <c>F32</c> with exactly the layout's
-    /// shape. Values are loaded bit for bit: NaN and infinite values (including NaN payloads) are not rejected.
-    /// </remarks>
+    /// <param name="allowNonFinite">Load NaN and infinite values bit for bit instead of rejecting the file.</param>
     /// <exception cref="H3FormatException">The file is malformed, or a tensor is missing, extra, not
-    /// <c>F32</c>, or of another shape; the message names the tensor.</exception>
+    /// <c>F32</c>, of another shape, or (unless allowed) holds a NaN or infinite value; the message names the tensor.</exception>
     /// <exception cref="ArgumentException"><paramref name="parameters"/> does not have the length the layout requires.</exception>
     /// <exception cref="IOException">The file cannot be read (for example <see cref="FileNotFoundException"/>).</exception>
-    public static void Load(string path, ReadOnlySpan<H3Tensor> layout, Span<float> parameters)
+    public static void Load(string path, ReadOnlySpan<H3Tensor> layout, Span<float> parameters, bool allowNonFinite)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         CheckLayout(layout, parameters.Length);
-        Load(Safetensors.Read(path), layout, parameters);
+        Load(Safetensors.Read(path), layout, parameters, allowNonFinite);
     }
+
+    /// <summary>
+    /// Loads parameters from a safetensors stream (read to its end). Everything is validated before
+    /// <paramref name="parameters"/> changes: on any error it is left untouched.
+    /// </summary>
+    /// <param name="stream">A readable stream holding a safetensors file; it is not closed.</param>
+    /// <param name="layout">The model's tensors.</param>
+    /// <param name="parameters">The flat parameters to overwrite.</param>
+    /// <param name="allowNonFinite">Load NaN and infinite values bit for bit instead of rejecting the file.</param>
+    /// <exception cref="H3FormatException">As for <see cref="Load(string, ReadOnlySpan{H3Tensor}, Span{float}, bool)"/>.</exception>
+    /// <exception cref="ArgumentException"><paramref name="parameters"/> does not have the length the layout requires,
+    /// or the stream cannot be read.</exception>
+    /// <exception cref="IOException">Reading the stream fails.</exception>
+    public static void Load(Stream stream, ReadOnlySpan<H3Tensor> layout, Span<float> parameters, bool allowNonFinite = false)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        CheckLayout(layout, parameters.Length);
+        Load(Safetensors.Read(stream), layout, parameters, allowNonFinite);
+    }
+
+    /// <summary>
+    /// Loads parameters from a parsed safetensors file, rejecting NaN and infinite values (see
+    /// <see cref="Load(SafetensorsFile, ReadOnlySpan{H3Tensor}, Span{float}, bool)"/>).
+    /// </summary>
+    /// <param name="file">The parsed file.</param>
+    /// <param name="layout">The model's tensors.</param>
+    /// <param name="parameters">The flat parameters to overwrite.</param>
+    /// <exception cref="H3FormatException">A tensor is missing, extra, not <c>F32</c>, of another shape, or holds a
+    /// NaN or infinite value; the message names the tensor.</exception>
+    /// <exception cref="ArgumentException"><paramref name="parameters"/> does not have the length the layout requires.</exception>
+    public static void Load(SafetensorsFile file, ReadOnlySpan<H3Tensor> layout, Span<float> parameters)
+        => Load(file, layout, parameters, allowNonFinite: false);
 
     /// <summary>
     /// Loads parameters from a parsed safetensors file. Everything is validated before
@@ -87,14 +131,18 @@ public static class H3Weights
     /// <param name="file">The parsed file.</param>
     /// <param name="layout">The model's tensors.</param>
     /// <param name="parameters">The flat parameters to overwrite.</param>
+    /// <param name="allowNonFinite">
+    /// <see langword="false"/> (the default of the other overloads): a NaN or infinite value is an
+    /// <see cref="H3FormatException"/> naming the tensor and the element, because one such weight makes every output
+    /// of the model NaN. <see langword="true"/>: values are loaded bit for bit, NaN payloads included.
+    /// </param>
     /// <remarks>
-    /// The file must hold exactly the layout's tensors (any order), each <c>F32</c> with exactly the layout's
-    /// shape. Values are loaded bit for bit: NaN and infinite values (including NaN payloads) are not rejected.
+    /// The file must hold exactly the layout's tensors (any order), each <c>F32</c> with exactly the layout's shape.
     /// </remarks>
-    /// <exception cref="H3FormatException">A tensor is missing, extra, not <c>F32</c>, or of another shape;
-    /// the message names the tensor.</exception>
+    /// <exception cref="H3FormatException">A tensor is missing, extra, not <c>F32</c>, of another shape, or (unless
+    /// allowed) holds a NaN or infinite value; the message names the tensor.</exception>
     /// <exception cref="ArgumentException"><paramref name="parameters"/> does not have the length the layout requires.</exception>
-    public static void Load(SafetensorsFile file, ReadOnlySpan<H3Tensor> layout, Span<float> parameters)
+    public static void Load(SafetensorsFile file, ReadOnlySpan<H3Tensor> layout, Span<float> parameters, bool allowNonFinite)
     {
         ArgumentNullException.ThrowIfNull(file);
         CheckLayout(layout, parameters.Length);
@@ -133,13 +181,49 @@ public static class H3Weights
             }
         }
 
-        // Then the values, into a staging copy; the caller's parameters change only once all is read.
+        // Then the values, into a staging copy; the caller's parameters change only once all is read and checked.
         float[] staging = parameters.ToArray();
         for (int i = 0; i < layout.Length; i++)
         {
-            file.ReadF32(entries[i], staging.AsSpan(layout[i].Offset, layout[i].Length));
+            Span<float> values = staging.AsSpan(layout[i].Offset, layout[i].Length);
+            file.ReadF32(entries[i], values);
+            if (!allowNonFinite) CheckFinite(layout[i], values);
         }
         staging.CopyTo(parameters);
+    }
+
+    /// <summary>Throws an <see cref="H3FormatException"/> naming the tensor and element of the first NaN or infinity.</summary>
+    private static void CheckFinite(H3Tensor tensor, ReadOnlySpan<float> values)
+    {
+        int first = -1, count = 0;
+        for (int i = 0; i < values.Length; i++)
+        {
+            if (float.IsFinite(values[i])) continue;
+            if (first < 0) first = i;
+            count++;
+        }
+        if (first < 0) return;
+        float value = values[first];
+        string what = float.IsNaN(value)
+            ? $"NaN (bits 0x{BitConverter.SingleToUInt32Bits(value):X8})"
+            : float.IsPositiveInfinity(value) ? "+infinity" : "-infinity";
+        throw new H3FormatException(
+            $"tensor '{tensor.Name}': element {ElementIndex(tensor.Shape, first)} of {tensor.ShapeText} is {what}, and {count} of its {values.Length} values are not finite; " +
+            "a NaN or infinite weight makes every output NaN, so the file is rejected and the model left unchanged (load with allowNonFinite: true to accept it)",
+            tensor.Name);
+    }
+
+    /// <summary>Formats a flat row-major index as <c>[i, j, ...]</c> of <paramref name="shape"/>.</summary>
+    private static string ElementIndex(IReadOnlyList<int> shape, int flat)
+    {
+        var index = new int[shape.Count];
+        for (int d = shape.Count - 1; d >= 0; d--)
+        {
+            int size = Math.Max(shape[d], 1);
+            index[d] = flat % size;
+            flat /= size;
+        }
+        return "[" + string.Join(", ", index) + "]";
     }
 
     /// <summary>Checks that the layout has unique names and exactly covers <paramref name="parameterCount"/> floats.</summary>

@@ -52,6 +52,7 @@ public sealed class H3Workspace
     public void BeginForward(object model, int batch, bool sequence)
     {
         CheckOwner(model);
+        H3Args.CheckBatch(batch);
         if (batch > MaxBatch)
             throw new ArgumentOutOfRangeException(nameof(batch), batch, $"batch {batch} exceeds this workspace's maxBatch {MaxBatch}; create a larger workspace.");
         _hasForward = false;

@@ -59,8 +59,14 @@ public interface IH3Model
     /// <summary>Saves the parameters as safetensors, atomically.</summary>
     void SaveWeights(string path);
 
-    /// <summary>Loads parameters from safetensors; validates everything before changing anything.</summary>
+    /// <summary>Loads parameters from safetensors; validates everything before changing anything (NaN and infinite values are rejected).</summary>
     void LoadWeights(string path);
+
+    /// <summary>Loads parameters from safetensors; NaN and infinite values are loaded bit for bit when <paramref name="allowNonFinite"/>.</summary>
+    void LoadWeights(string path, bool allowNonFinite);
+
+    /// <summary>Loads parameters from a stream holding a safetensors file (read to its end, not closed), with the same checks.</summary>
+    void LoadWeights(System.IO.Stream stream, bool allowNonFinite = false);
 }
 
 /// <summary>The configuration of a generated model (letters of H3-SPEC.md) and its exact parameter count.</summary>

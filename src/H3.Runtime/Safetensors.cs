@@ -73,7 +73,7 @@ public sealed class SafetensorsEntry
 }
 
 /// <summary>
-/// A parsed and fully validated safetensors file held in memory. Create one with <see cref="Safetensors.Read"/>
+/// A parsed and fully validated safetensors file held in memory. Create one with <see cref="Safetensors.Read(string)"/>
 /// or <see cref="Safetensors.Parse"/>.
 /// </summary>
 public sealed class SafetensorsFile
@@ -221,6 +221,58 @@ public static class Safetensors
             stream.ReadExactly(bytes);
         }
         return Parse(bytes);
+    }
+
+    /// <summary>Reads and validates a safetensors file from a stream (read to its end from its current position).</summary>
+    /// <param name="stream">A readable stream; it is not closed.</param>
+    /// <returns>The parsed file (the whole content is held in memory).</returns>
+    /// <exception cref="H3FormatException">The content is malformed (see <see cref="Parse"/>), or longer than
+    /// the largest byte array.</exception>
+    /// <exception cref="IOException">The stream cannot be read.</exception>
+    public static SafetensorsFile Read(Stream stream)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        if (!stream.CanRead) throw new ArgumentException("The stream cannot be read.", nameof(stream));
+        return Parse(ReadToEnd(stream));
+    }
+
+    /// <summary>
+    /// Reads a stream to its end into an exactly sized array. The size comes from the stream's length when it can
+    /// seek (never from the content), otherwise the array grows with what is actually read.
+    /// </summary>
+    private static byte[] ReadToEnd(Stream stream)
+    {
+        if (stream.CanSeek)
+        {
+            long remaining = Math.Max(0, stream.Length - stream.Position);
+            if (remaining > Array.MaxLength)
+            {
+                throw new H3FormatException(
+                    $"stream holds {remaining} bytes; files larger than {Array.MaxLength} bytes are not supported");
+            }
+            var bytes = new byte[remaining];
+            stream.ReadExactly(bytes);
+            return bytes;
+        }
+        using var copy = new MemoryStream();
+        byte[] chunk = ArrayPool<byte>.Shared.Rent(1 << 16);
+        try
+        {
+            int n;
+            while ((n = stream.Read(chunk, 0, chunk.Length)) > 0)
+            {
+                if (copy.Length + n > Array.MaxLength)
+                {
+                    throw new H3FormatException($"stream holds more than {Array.MaxLength} bytes; larger files are not supported");
+                }
+                copy.Write(chunk, 0, n);
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(chunk);
+        }
+        return copy.ToArray();
     }
 
     /// <summary>Parses and validates a safetensors file held in memory.</summary>

@@ -193,6 +193,8 @@ internal static class ModelEmitter
         w.Line("/// Runs the model on <paramref name=\"batch\"/> windows and writes the final LayerNorm at the last frame of each.");
         w.Line("/// Inference only: never drops out. Allocates nothing after the first call with a given batch size;");
         w.Line("/// safe for concurrent callers (each call uses its own working memory) while nobody writes the parameters.");
+        w.Line("/// Input values are not checked for NaN or infinity (that would be a pass over the input on every call): a");
+        w.Line("/// non-finite value propagates, so that window's output is NaN, and the other windows of the batch are unaffected.");
         w.Line("/// </summary>");
         w.Line($"/// <param name=\"input\">[batch, WindowSize = {c.T}, EmbedDim = {c.E}] floats, row-major: frame t of window b starts at (b·WindowSize + t)·EmbedDim.</param>");
         w.Line($"/// <param name=\"output\">[batch, OutputSize = {c.H}] floats, row-major: receives each window's encoding at its last frame (LayerNorm output).</param>");
@@ -303,11 +305,29 @@ internal static class ModelEmitter
         w.Line("/// <summary>");
         w.Line("/// Loads parameters from a safetensors file. Every name, shape and dtype and the file's integrity are checked");
         w.Line("/// before anything changes; on any mismatch an <see cref=\"global::H3.H3FormatException\"/> names the tensor and the");
-        w.Line("/// model is left as it was.");
+        w.Line("/// model is left as it was. A NaN or infinite value is such a mismatch (it would make every output NaN); see");
+        w.Line("/// <see cref=\"LoadWeights(string, bool)\"/> to accept it.");
         w.Line("/// </summary>");
         w.Line("/// <param name=\"path\">A .safetensors file with exactly the tensors of <see cref=\"Tensors\"/> (as SaveWeights writes).</param>");
+        w.Line("/// <exception cref=\"global::H3.H3FormatException\">The file is not valid safetensors, does not match this model's tensors, or holds a NaN or infinity.</exception>");
+        w.Line("public void LoadWeights(string path) => global::H3.H3Weights.Load(path, Tensors, __h3_parameters, allowNonFinite: false);");
+        w.Line();
+        w.Line("/// <summary>");
+        w.Line("/// <see cref=\"LoadWeights(string)\"/>, loading NaN and infinite values bit for bit when <paramref name=\"allowNonFinite\"/>.");
+        w.Line("/// </summary>");
+        w.Line("/// <param name=\"path\">A .safetensors file with exactly the tensors of <see cref=\"Tensors\"/>.</param>");
+        w.Line("/// <param name=\"allowNonFinite\">Accept NaN and infinite values instead of rejecting the file.</param>");
         w.Line("/// <exception cref=\"global::H3.H3FormatException\">The file is not valid safetensors or does not match this model's tensors.</exception>");
-        w.Line("public void LoadWeights(string path) => global::H3.H3Weights.Load(path, Tensors, __h3_parameters);");
+        w.Line("public void LoadWeights(string path, bool allowNonFinite) => global::H3.H3Weights.Load(path, Tensors, __h3_parameters, allowNonFinite);");
+        w.Line();
+        w.Line("/// <summary>");
+        w.Line("/// Loads parameters from a stream holding a safetensors file (read to its end; not closed), with the checks of");
+        w.Line("/// <see cref=\"LoadWeights(string)\"/>: on any error an <see cref=\"global::H3.H3FormatException\"/> and an unchanged model.");
+        w.Line("/// </summary>");
+        w.Line("/// <param name=\"stream\">A readable stream positioned at the start of a safetensors file.</param>");
+        w.Line("/// <param name=\"allowNonFinite\">Accept NaN and infinite values instead of rejecting the file.</param>");
+        w.Line("/// <exception cref=\"global::H3.H3FormatException\">The data is not valid safetensors or does not match this model's tensors.</exception>");
+        w.Line("public void LoadWeights(global::System.IO.Stream stream, bool allowNonFinite = false) => global::H3.H3Weights.Load(stream, Tensors, __h3_parameters, allowNonFinite);");
         w.Line();
     }
 

@@ -55,6 +55,8 @@ internal static class StreamingEmitter
         w.Line("/// rounding); after more than T frames a stream keeps its whole history, as the paper's generation mode does.");
         w.Line("/// Uses the parameters as they are at this call (unless <c>state.CheckParameters</c> was turned off). Allocates");
         w.Line("/// nothing. A state is not thread-safe; different states may step concurrently while nobody writes the parameters.");
+        w.Line("/// Frames are not checked for NaN or infinity: a non-finite value makes that stream's output NaN and stays in its");
+        w.Line("/// recurrent state until <c>state.Reset()</c>; the other streams are unaffected.");
         w.Line("/// </summary>");
         w.Line($"/// <param name=\"frames\">[state.Batch, EmbedDim = {c.E}] floats, row-major: this frame of every stream.</param>");
         w.Line($"/// <param name=\"output\">[state.Batch, OutputSize = {c.H}] floats, row-major: receives every stream's encoding.</param>");

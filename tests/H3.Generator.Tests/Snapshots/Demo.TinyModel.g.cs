@@ -132,6 +132,8 @@ namespace Demo
         /// Runs the model on <paramref name="batch"/> windows and writes the final LayerNorm at the last frame of each.
         /// Inference only: never drops out. Allocates nothing after the first call with a given batch size;
         /// safe for concurrent callers (each call uses its own working memory) while nobody writes the parameters.
+        /// Input values are not checked for NaN or infinity (that would be a pass over the input on every call): a
+        /// non-finite value propagates, so that window's output is NaN, and the other windows of the batch are unaffected.
         /// </summary>
         /// <param name="input">[batch, WindowSize = 3, EmbedDim = 3] floats, row-major: frame t of window b starts at (b·WindowSize + t)·EmbedDim.</param>
         /// <param name="output">[batch, OutputSize = 4] floats, row-major: receives each window's encoding at its last frame (LayerNorm output).</param>
@@ -286,6 +288,8 @@ namespace Demo
         /// rounding); after more than T frames a stream keeps its whole history, as the paper's generation mode does.
         /// Uses the parameters as they are at this call (unless <c>state.CheckParameters</c> was turned off). Allocates
         /// nothing. A state is not thread-safe; different states may step concurrently while nobody writes the parameters.
+        /// Frames are not checked for NaN or infinity: a non-finite value makes that stream's output NaN and stays in its
+        /// recurrent state until <c>state.Reset()</c>; the other streams are unaffected.
         /// </summary>
         /// <param name="frames">[state.Batch, EmbedDim = 3] floats, row-major: this frame of every stream.</param>
         /// <param name="output">[state.Batch, OutputSize = 4] floats, row-major: receives every stream's encoding.</param>
@@ -311,11 +315,29 @@ namespace Demo
         /// <summary>
         /// Loads parameters from a safetensors file. Every name, shape and dtype and the file's integrity are checked
         /// before anything changes; on any mismatch an <see cref="global::H3.H3FormatException"/> names the tensor and the
-        /// model is left as it was.
+        /// model is left as it was. A NaN or infinite value is such a mismatch (it would make every output NaN); see
+        /// <see cref="LoadWeights(string, bool)"/> to accept it.
         /// </summary>
         /// <param name="path">A .safetensors file with exactly the tensors of <see cref="Tensors"/> (as SaveWeights writes).</param>
+        /// <exception cref="global::H3.H3FormatException">The file is not valid safetensors, does not match this model's tensors, or holds a NaN or infinity.</exception>
+        public void LoadWeights(string path) => global::H3.H3Weights.Load(path, Tensors, __h3_parameters, allowNonFinite: false);
+
+        /// <summary>
+        /// <see cref="LoadWeights(string)"/>, loading NaN and infinite values bit for bit when <paramref name="allowNonFinite"/>.
+        /// </summary>
+        /// <param name="path">A .safetensors file with exactly the tensors of <see cref="Tensors"/>.</param>
+        /// <param name="allowNonFinite">Accept NaN and infinite values instead of rejecting the file.</param>
         /// <exception cref="global::H3.H3FormatException">The file is not valid safetensors or does not match this model's tensors.</exception>
-        public void LoadWeights(string path) => global::H3.H3Weights.Load(path, Tensors, __h3_parameters);
+        public void LoadWeights(string path, bool allowNonFinite) => global::H3.H3Weights.Load(path, Tensors, __h3_parameters, allowNonFinite);
+
+        /// <summary>
+        /// Loads parameters from a stream holding a safetensors file (read to its end; not closed), with the checks of
+        /// <see cref="LoadWeights(string)"/>: on any error an <see cref="global::H3.H3FormatException"/> and an unchanged model.
+        /// </summary>
+        /// <param name="stream">A readable stream positioned at the start of a safetensors file.</param>
+        /// <param name="allowNonFinite">Accept NaN and infinite values instead of rejecting the file.</param>
+        /// <exception cref="global::H3.H3FormatException">The data is not valid safetensors or does not match this model's tensors.</exception>
+        public void LoadWeights(global::System.IO.Stream stream, bool allowNonFinite = false) => global::H3.H3Weights.Load(stream, Tensors, __h3_parameters, allowNonFinite);
 
         /// <summary>The named parameter tensors in layout order: name, shape, offset and length in floats, optimizer group.</summary>
         public static global::System.ReadOnlySpan<global::H3.H3Tensor> Tensors => __h3_tensors;
@@ -496,14 +518,14 @@ namespace H3.Generated
             // layers.0.mixer.shift: Ks[h,j] = Σ_m B[h,m]·C[h,m+j];  w = (Σ_j Ks[h,j]·k[t-j] + D·k[t]) ⊙ v   → z
             // (Ks and Kd come from this scratch's cache, rebuilt only when the layer's SSM parameters changed.)
             EnsureSsmKernels(p, L0_MixerShiftB, b.Cache.Slice(0 * LayerCache, LayerCache), out Span<float> shiftKernel, out Span<float> diagKernel);
-            CausalConv(b.Key, shiftKernel, ShiftTaps, p.Slice(L0_MixerShiftD, H), b.Z, batch);
+            CausalConv(b.Key, shiftKernel, ShiftTaps, p.Slice(L0_MixerShiftD, H), b.Z, batch, b.Pack);
             TensorPrimitives.Multiply(b.Z, b.Value, b.Z);
             // layers.0.mixer.diag: Kd[h,l] = 2·Re Σ_n C·dB·dA^l;  m = q ⊙ (Σ_l Kd[h,l]·w[t-l] + D·w[t])   → k
-            CausalConv(b.Z, diagKernel, T, p.Slice(L0_MixerDiagD, H), b.Key, batch);
+            CausalConv(b.Z, diagKernel, T, p.Slice(L0_MixerDiagD, H), b.Key, batch, b.Pack);
             TensorPrimitives.Multiply(b.Key, b.Q, b.Key);
             // layers.0.mixer.conv: m = SiLU(Σ_j weight[h,0,K-1-j]·m[t-j] + bias)   → v
             ShortConv(b.Key, p.Slice(L0_MixerConvWeight, H * K), p.Slice(L0_MixerConvBias, H), b.ConvKernel, b.Value, batch);
-            SiluRows(b.Value, rows, b.Temp);
+            SiluRows(b.Value, rows);
             Span<float> x = b.X, m = b.Value;
             int n = rows;
             if (lastFrameOnly)
@@ -520,7 +542,7 @@ namespace H3.Generated
             // layers.0.norm2, mlp: x += fc2(GELU(fc1(LayerNorm(x))))
             LayerNorm(x, n, p.Slice(L0_Norm2Weight, H), p.Slice(L0_Norm2Bias, H), b.U);
             Linear_4x16(b.U, n, p.Slice(L0_MlpFc1Weight, F * H), p.Slice(L0_MlpFc1Bias, F), b.Ffn, accumulate: false, b.Pack);
-            GeluRows(b.Ffn, n, b.Temp);
+            GeluRows(b.Ffn, n);
             Linear_16x4(b.Ffn, n, p.Slice(L0_MlpFc2Weight, H * F), p.Slice(L0_MlpFc2Bias, H), x, accumulate: true, b.Pack);
         }
 
@@ -553,7 +575,7 @@ namespace H3.Generated
             ref float wr = ref MemoryMarshal.GetReference(w.Slice(0, Out * In));
             ref float br = ref MemoryMarshal.GetReference(bias.Slice(0, Out));
             ref float yr = ref MemoryMarshal.GetReference(y.Slice(0, rows * Out));
-            ref float pr = ref MemoryMarshal.GetReference(pack.Slice(0, 16 * (In + Out)));
+            ref float pr = ref MemoryMarshal.GetReference(pack.Slice(0, 8 * 16 * (In + Out)));
             if (Vector256.IsHardwareAccelerated)
                 Linear_3x4_V256(ref xr, rows, ref wr, ref br, ref yr, accumulate, ref pr);
             else
@@ -561,166 +583,178 @@ namespace H3.Generated
         }
 
         /// <summary>
-        /// Linear_3x4 on Vector256: panels of 16 rows. Per panel, xᵀ [In, 16] is packed, then each block of 6 outputs
-        /// accumulates yᵀ[o, 0..16) = bias[o] + Σ_i W[o, i]·xᵀ[i, ·] (6 broadcasts × 2 vectors), and yᵀ is added back into y.
+        /// Linear_3x4 on Vector256: panels of 16 rows, 8 panels at a time. The group's xᵀ [In, 16] panels are packed, then
+        /// each block of 6 outputs (its W rows stay in L1) accumulates yᵀ[o, ·] = bias[o] + Σ_i W[o, i]·xᵀ[i, ·] for every
+        /// panel (6 broadcasts × 2 vectors), and the panels' yᵀ are added back into y.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void Linear_3x4_V256(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate, ref float pack)
         {
-            const int In = 3, Out = 4, P = 16;
-            ref float xt = ref pack;                          // xᵀ [In, P]
-            ref float yt = ref Unsafe.Add(ref pack, In * P);  // yᵀ [Out, P]
-            for (int r = 0; r < rows; r += P)
+            const int In = 3, Out = 4, P = 16, G = 8;
+            ref float xt = ref pack;                              // G × xᵀ [In, P]
+            ref float yt = ref Unsafe.Add(ref pack, G * In * P);  // G × yᵀ [Out, P]
+            for (int i = 0; i < 6 * In; i += 16) global::H3.H3Intrinsics.Prefetch(ref Unsafe.Add(ref w, i)); // the first block's weights, while x is packed
+            for (int r0 = 0; r0 < rows; r0 += G * P)
             {
-                int n = Math.Min(P, rows - r);
-                PackPanel_V256(ref Unsafe.Add(ref x, r * In), n, In, ref xt);
-                if (n > 8)
+                int panels = Math.Min(G, (rows - r0 + P - 1) / P);
+                for (int g = 0; g < panels; g++)
+                    PackPanel_V256(ref Unsafe.Add(ref x, (r0 + g * P) * In), Math.Min(P, rows - r0 - g * P), In, ref Unsafe.Add(ref xt, g * In * P));
                 {
+                    const int o = 0; // the last 4 outputs
+                    for (int g = 0; g < panels; g++)
                     {
-                        const int o = 0; // the last 4 outputs
-                        ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
-                        ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
-                        ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
-                        ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
-                        Vector256<float> a00 = Vector256.Create(Unsafe.Add(ref bias, o + 0)), a01 = a00, a10 = Vector256.Create(Unsafe.Add(ref bias, o + 1)), a11 = a10, a20 = Vector256.Create(Unsafe.Add(ref bias, o + 2)), a21 = a20, a30 = Vector256.Create(Unsafe.Add(ref bias, o + 3)), a31 = a30;
-                        for (int i = 0; i < In; i++)
+                        ref float xg = ref Unsafe.Add(ref xt, g * In * P);
+                        ref float yg = ref Unsafe.Add(ref yt, g * Out * P);
+                        if (rows - r0 - g * P > 8)
                         {
-                            Vector256<float> b0 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 0));
-                            Vector256<float> b1 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 8));
-                            Vector256<float> s = Vector256.Create(Unsafe.Add(ref w0, i));
-                            a00 = Vector256.MultiplyAddEstimate(s, b0, a00);
-                            a01 = Vector256.MultiplyAddEstimate(s, b1, a01);
-                            s = Vector256.Create(Unsafe.Add(ref w1, i));
-                            a10 = Vector256.MultiplyAddEstimate(s, b0, a10);
-                            a11 = Vector256.MultiplyAddEstimate(s, b1, a11);
-                            s = Vector256.Create(Unsafe.Add(ref w2, i));
-                            a20 = Vector256.MultiplyAddEstimate(s, b0, a20);
-                            a21 = Vector256.MultiplyAddEstimate(s, b1, a21);
-                            s = Vector256.Create(Unsafe.Add(ref w3, i));
-                            a30 = Vector256.MultiplyAddEstimate(s, b0, a30);
-                            a31 = Vector256.MultiplyAddEstimate(s, b1, a31);
+                            ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
+                            ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
+                            ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
+                            ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
+                            Vector256<float> a00 = Vector256.Create(Unsafe.Add(ref bias, o + 0)), a01 = a00, a10 = Vector256.Create(Unsafe.Add(ref bias, o + 1)), a11 = a10, a20 = Vector256.Create(Unsafe.Add(ref bias, o + 2)), a21 = a20, a30 = Vector256.Create(Unsafe.Add(ref bias, o + 3)), a31 = a30;
+                            for (int i = 0; i < In; i++)
+                            {
+                                Vector256<float> b0 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xg, i * P + 0));
+                                Vector256<float> b1 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xg, i * P + 8));
+                                Vector256<float> s = Vector256.Create(Unsafe.Add(ref w0, i));
+                                a00 = Vector256.MultiplyAddEstimate(s, b0, a00);
+                                a01 = Vector256.MultiplyAddEstimate(s, b1, a01);
+                                s = Vector256.Create(Unsafe.Add(ref w1, i));
+                                a10 = Vector256.MultiplyAddEstimate(s, b0, a10);
+                                a11 = Vector256.MultiplyAddEstimate(s, b1, a11);
+                                s = Vector256.Create(Unsafe.Add(ref w2, i));
+                                a20 = Vector256.MultiplyAddEstimate(s, b0, a20);
+                                a21 = Vector256.MultiplyAddEstimate(s, b1, a21);
+                                s = Vector256.Create(Unsafe.Add(ref w3, i));
+                                a30 = Vector256.MultiplyAddEstimate(s, b0, a30);
+                                a31 = Vector256.MultiplyAddEstimate(s, b1, a31);
+                            }
+                            a00.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 0) * P + 0));
+                            a01.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 0) * P + 8));
+                            a10.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 1) * P + 0));
+                            a11.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 1) * P + 8));
+                            a20.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 2) * P + 0));
+                            a21.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 2) * P + 8));
+                            a30.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 3) * P + 0));
+                            a31.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 3) * P + 8));
                         }
-                        a00.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 0));
-                        a01.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 8));
-                        a10.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 0));
-                        a11.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 8));
-                        a20.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 0));
-                        a21.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 8));
-                        a30.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 0));
-                        a31.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 8));
+                        else
+                        {
+                            // At most 8 rows (a small batch's last frames, or the last panel): one vector per tile row.
+                            ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
+                            ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
+                            ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
+                            ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
+                            Vector256<float> a00 = Vector256.Create(Unsafe.Add(ref bias, o + 0)), a10 = Vector256.Create(Unsafe.Add(ref bias, o + 1)), a20 = Vector256.Create(Unsafe.Add(ref bias, o + 2)), a30 = Vector256.Create(Unsafe.Add(ref bias, o + 3));
+                            for (int i = 0; i < In; i++)
+                            {
+                                Vector256<float> b0 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xg, i * P + 0));
+                                Vector256<float> s = Vector256.Create(Unsafe.Add(ref w0, i));
+                                a00 = Vector256.MultiplyAddEstimate(s, b0, a00);
+                                s = Vector256.Create(Unsafe.Add(ref w1, i));
+                                a10 = Vector256.MultiplyAddEstimate(s, b0, a10);
+                                s = Vector256.Create(Unsafe.Add(ref w2, i));
+                                a20 = Vector256.MultiplyAddEstimate(s, b0, a20);
+                                s = Vector256.Create(Unsafe.Add(ref w3, i));
+                                a30 = Vector256.MultiplyAddEstimate(s, b0, a30);
+                            }
+                            a00.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 0) * P + 0));
+                            a10.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 1) * P + 0));
+                            a20.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 2) * P + 0));
+                            a30.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 3) * P + 0));
+                        }
                     }
                 }
-                else
-                {
-                    // At most 8 rows (a small batch's last frames, or the last panel): one vector per tile row.
-                    {
-                        const int o = 0; // the last 4 outputs
-                        ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
-                        ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
-                        ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
-                        ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
-                        Vector256<float> a00 = Vector256.Create(Unsafe.Add(ref bias, o + 0)), a10 = Vector256.Create(Unsafe.Add(ref bias, o + 1)), a20 = Vector256.Create(Unsafe.Add(ref bias, o + 2)), a30 = Vector256.Create(Unsafe.Add(ref bias, o + 3));
-                        for (int i = 0; i < In; i++)
-                        {
-                            Vector256<float> b0 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 0));
-                            Vector256<float> s = Vector256.Create(Unsafe.Add(ref w0, i));
-                            a00 = Vector256.MultiplyAddEstimate(s, b0, a00);
-                            s = Vector256.Create(Unsafe.Add(ref w1, i));
-                            a10 = Vector256.MultiplyAddEstimate(s, b0, a10);
-                            s = Vector256.Create(Unsafe.Add(ref w2, i));
-                            a20 = Vector256.MultiplyAddEstimate(s, b0, a20);
-                            s = Vector256.Create(Unsafe.Add(ref w3, i));
-                            a30 = Vector256.MultiplyAddEstimate(s, b0, a30);
-                        }
-                        a00.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 0));
-                        a10.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 0));
-                        a20.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 0));
-                        a30.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 0));
-                    }
-                }
-                UnpackPanel_V256(ref yt, Out, ref Unsafe.Add(ref y, r * Out), n, accumulate);
+                for (int g = 0; g < panels; g++)
+                    UnpackPanel_V256(ref Unsafe.Add(ref yt, g * Out * P), Out, ref Unsafe.Add(ref y, (r0 + g * P) * Out), Math.Min(P, rows - r0 - g * P), accumulate);
             }
         }
 
         /// <summary>
-        /// Linear_3x4 on Vector128: panels of 8 rows. Per panel, xᵀ [In, 8] is packed, then each block of 6 outputs
-        /// accumulates yᵀ[o, 0..8) = bias[o] + Σ_i W[o, i]·xᵀ[i, ·] (6 broadcasts × 2 vectors), and yᵀ is added back into y.
+        /// Linear_3x4 on Vector128: panels of 8 rows, 8 panels at a time. The group's xᵀ [In, 8] panels are packed, then
+        /// each block of 6 outputs (its W rows stay in L1) accumulates yᵀ[o, ·] = bias[o] + Σ_i W[o, i]·xᵀ[i, ·] for every
+        /// panel (6 broadcasts × 2 vectors), and the panels' yᵀ are added back into y.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void Linear_3x4_V128(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate, ref float pack)
         {
-            const int In = 3, Out = 4, P = 8;
-            ref float xt = ref pack;                          // xᵀ [In, P]
-            ref float yt = ref Unsafe.Add(ref pack, In * P);  // yᵀ [Out, P]
-            for (int r = 0; r < rows; r += P)
+            const int In = 3, Out = 4, P = 8, G = 8;
+            ref float xt = ref pack;                              // G × xᵀ [In, P]
+            ref float yt = ref Unsafe.Add(ref pack, G * In * P);  // G × yᵀ [Out, P]
+            for (int i = 0; i < 6 * In; i += 16) global::H3.H3Intrinsics.Prefetch(ref Unsafe.Add(ref w, i)); // the first block's weights, while x is packed
+            for (int r0 = 0; r0 < rows; r0 += G * P)
             {
-                int n = Math.Min(P, rows - r);
-                PackPanel_V128(ref Unsafe.Add(ref x, r * In), n, In, ref xt);
-                if (n > 4)
+                int panels = Math.Min(G, (rows - r0 + P - 1) / P);
+                for (int g = 0; g < panels; g++)
+                    PackPanel_V128(ref Unsafe.Add(ref x, (r0 + g * P) * In), Math.Min(P, rows - r0 - g * P), In, ref Unsafe.Add(ref xt, g * In * P));
                 {
+                    const int o = 0; // the last 4 outputs
+                    for (int g = 0; g < panels; g++)
                     {
-                        const int o = 0; // the last 4 outputs
-                        ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
-                        ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
-                        ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
-                        ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
-                        Vector128<float> a00 = Vector128.Create(Unsafe.Add(ref bias, o + 0)), a01 = a00, a10 = Vector128.Create(Unsafe.Add(ref bias, o + 1)), a11 = a10, a20 = Vector128.Create(Unsafe.Add(ref bias, o + 2)), a21 = a20, a30 = Vector128.Create(Unsafe.Add(ref bias, o + 3)), a31 = a30;
-                        for (int i = 0; i < In; i++)
+                        ref float xg = ref Unsafe.Add(ref xt, g * In * P);
+                        ref float yg = ref Unsafe.Add(ref yt, g * Out * P);
+                        if (rows - r0 - g * P > 4)
                         {
-                            Vector128<float> b0 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 0));
-                            Vector128<float> b1 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 4));
-                            Vector128<float> s = Vector128.Create(Unsafe.Add(ref w0, i));
-                            a00 = Vector128.MultiplyAddEstimate(s, b0, a00);
-                            a01 = Vector128.MultiplyAddEstimate(s, b1, a01);
-                            s = Vector128.Create(Unsafe.Add(ref w1, i));
-                            a10 = Vector128.MultiplyAddEstimate(s, b0, a10);
-                            a11 = Vector128.MultiplyAddEstimate(s, b1, a11);
-                            s = Vector128.Create(Unsafe.Add(ref w2, i));
-                            a20 = Vector128.MultiplyAddEstimate(s, b0, a20);
-                            a21 = Vector128.MultiplyAddEstimate(s, b1, a21);
-                            s = Vector128.Create(Unsafe.Add(ref w3, i));
-                            a30 = Vector128.MultiplyAddEstimate(s, b0, a30);
-                            a31 = Vector128.MultiplyAddEstimate(s, b1, a31);
+                            ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
+                            ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
+                            ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
+                            ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
+                            Vector128<float> a00 = Vector128.Create(Unsafe.Add(ref bias, o + 0)), a01 = a00, a10 = Vector128.Create(Unsafe.Add(ref bias, o + 1)), a11 = a10, a20 = Vector128.Create(Unsafe.Add(ref bias, o + 2)), a21 = a20, a30 = Vector128.Create(Unsafe.Add(ref bias, o + 3)), a31 = a30;
+                            for (int i = 0; i < In; i++)
+                            {
+                                Vector128<float> b0 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xg, i * P + 0));
+                                Vector128<float> b1 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xg, i * P + 4));
+                                Vector128<float> s = Vector128.Create(Unsafe.Add(ref w0, i));
+                                a00 = Vector128.MultiplyAddEstimate(s, b0, a00);
+                                a01 = Vector128.MultiplyAddEstimate(s, b1, a01);
+                                s = Vector128.Create(Unsafe.Add(ref w1, i));
+                                a10 = Vector128.MultiplyAddEstimate(s, b0, a10);
+                                a11 = Vector128.MultiplyAddEstimate(s, b1, a11);
+                                s = Vector128.Create(Unsafe.Add(ref w2, i));
+                                a20 = Vector128.MultiplyAddEstimate(s, b0, a20);
+                                a21 = Vector128.MultiplyAddEstimate(s, b1, a21);
+                                s = Vector128.Create(Unsafe.Add(ref w3, i));
+                                a30 = Vector128.MultiplyAddEstimate(s, b0, a30);
+                                a31 = Vector128.MultiplyAddEstimate(s, b1, a31);
+                            }
+                            a00.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 0) * P + 0));
+                            a01.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 0) * P + 4));
+                            a10.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 1) * P + 0));
+                            a11.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 1) * P + 4));
+                            a20.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 2) * P + 0));
+                            a21.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 2) * P + 4));
+                            a30.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 3) * P + 0));
+                            a31.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 3) * P + 4));
                         }
-                        a00.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 0));
-                        a01.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 4));
-                        a10.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 0));
-                        a11.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 4));
-                        a20.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 0));
-                        a21.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 4));
-                        a30.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 0));
-                        a31.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 4));
+                        else
+                        {
+                            // At most 4 rows (a small batch's last frames, or the last panel): one vector per tile row.
+                            ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
+                            ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
+                            ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
+                            ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
+                            Vector128<float> a00 = Vector128.Create(Unsafe.Add(ref bias, o + 0)), a10 = Vector128.Create(Unsafe.Add(ref bias, o + 1)), a20 = Vector128.Create(Unsafe.Add(ref bias, o + 2)), a30 = Vector128.Create(Unsafe.Add(ref bias, o + 3));
+                            for (int i = 0; i < In; i++)
+                            {
+                                Vector128<float> b0 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xg, i * P + 0));
+                                Vector128<float> s = Vector128.Create(Unsafe.Add(ref w0, i));
+                                a00 = Vector128.MultiplyAddEstimate(s, b0, a00);
+                                s = Vector128.Create(Unsafe.Add(ref w1, i));
+                                a10 = Vector128.MultiplyAddEstimate(s, b0, a10);
+                                s = Vector128.Create(Unsafe.Add(ref w2, i));
+                                a20 = Vector128.MultiplyAddEstimate(s, b0, a20);
+                                s = Vector128.Create(Unsafe.Add(ref w3, i));
+                                a30 = Vector128.MultiplyAddEstimate(s, b0, a30);
+                            }
+                            a00.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 0) * P + 0));
+                            a10.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 1) * P + 0));
+                            a20.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 2) * P + 0));
+                            a30.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 3) * P + 0));
+                        }
                     }
                 }
-                else
-                {
-                    // At most 4 rows (a small batch's last frames, or the last panel): one vector per tile row.
-                    {
-                        const int o = 0; // the last 4 outputs
-                        ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
-                        ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
-                        ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
-                        ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
-                        Vector128<float> a00 = Vector128.Create(Unsafe.Add(ref bias, o + 0)), a10 = Vector128.Create(Unsafe.Add(ref bias, o + 1)), a20 = Vector128.Create(Unsafe.Add(ref bias, o + 2)), a30 = Vector128.Create(Unsafe.Add(ref bias, o + 3));
-                        for (int i = 0; i < In; i++)
-                        {
-                            Vector128<float> b0 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 0));
-                            Vector128<float> s = Vector128.Create(Unsafe.Add(ref w0, i));
-                            a00 = Vector128.MultiplyAddEstimate(s, b0, a00);
-                            s = Vector128.Create(Unsafe.Add(ref w1, i));
-                            a10 = Vector128.MultiplyAddEstimate(s, b0, a10);
-                            s = Vector128.Create(Unsafe.Add(ref w2, i));
-                            a20 = Vector128.MultiplyAddEstimate(s, b0, a20);
-                            s = Vector128.Create(Unsafe.Add(ref w3, i));
-                            a30 = Vector128.MultiplyAddEstimate(s, b0, a30);
-                        }
-                        a00.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 0));
-                        a10.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 0));
-                        a20.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 0));
-                        a30.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 0));
-                    }
-                }
-                UnpackPanel_V128(ref yt, Out, ref Unsafe.Add(ref y, r * Out), n, accumulate);
+                for (int g = 0; g < panels; g++)
+                    UnpackPanel_V128(ref Unsafe.Add(ref yt, g * Out * P), Out, ref Unsafe.Add(ref y, (r0 + g * P) * Out), Math.Min(P, rows - r0 - g * P), accumulate);
             }
         }
 
@@ -737,7 +771,7 @@ namespace H3.Generated
             ref float wr = ref MemoryMarshal.GetReference(w.Slice(0, Out * In));
             ref float br = ref MemoryMarshal.GetReference(bias.Slice(0, Out));
             ref float yr = ref MemoryMarshal.GetReference(y.Slice(0, rows * Out));
-            ref float pr = ref MemoryMarshal.GetReference(pack.Slice(0, 16 * (In + Out)));
+            ref float pr = ref MemoryMarshal.GetReference(pack.Slice(0, 8 * 16 * (In + Out)));
             if (Vector256.IsHardwareAccelerated)
                 Linear_4x4_V256(ref xr, rows, ref wr, ref br, ref yr, accumulate, ref pr);
             else
@@ -745,166 +779,178 @@ namespace H3.Generated
         }
 
         /// <summary>
-        /// Linear_4x4 on Vector256: panels of 16 rows. Per panel, xᵀ [In, 16] is packed, then each block of 6 outputs
-        /// accumulates yᵀ[o, 0..16) = bias[o] + Σ_i W[o, i]·xᵀ[i, ·] (6 broadcasts × 2 vectors), and yᵀ is added back into y.
+        /// Linear_4x4 on Vector256: panels of 16 rows, 8 panels at a time. The group's xᵀ [In, 16] panels are packed, then
+        /// each block of 6 outputs (its W rows stay in L1) accumulates yᵀ[o, ·] = bias[o] + Σ_i W[o, i]·xᵀ[i, ·] for every
+        /// panel (6 broadcasts × 2 vectors), and the panels' yᵀ are added back into y.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void Linear_4x4_V256(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate, ref float pack)
         {
-            const int In = 4, Out = 4, P = 16;
-            ref float xt = ref pack;                          // xᵀ [In, P]
-            ref float yt = ref Unsafe.Add(ref pack, In * P);  // yᵀ [Out, P]
-            for (int r = 0; r < rows; r += P)
+            const int In = 4, Out = 4, P = 16, G = 8;
+            ref float xt = ref pack;                              // G × xᵀ [In, P]
+            ref float yt = ref Unsafe.Add(ref pack, G * In * P);  // G × yᵀ [Out, P]
+            for (int i = 0; i < 6 * In; i += 16) global::H3.H3Intrinsics.Prefetch(ref Unsafe.Add(ref w, i)); // the first block's weights, while x is packed
+            for (int r0 = 0; r0 < rows; r0 += G * P)
             {
-                int n = Math.Min(P, rows - r);
-                PackPanel_V256(ref Unsafe.Add(ref x, r * In), n, In, ref xt);
-                if (n > 8)
+                int panels = Math.Min(G, (rows - r0 + P - 1) / P);
+                for (int g = 0; g < panels; g++)
+                    PackPanel_V256(ref Unsafe.Add(ref x, (r0 + g * P) * In), Math.Min(P, rows - r0 - g * P), In, ref Unsafe.Add(ref xt, g * In * P));
                 {
+                    const int o = 0; // the last 4 outputs
+                    for (int g = 0; g < panels; g++)
                     {
-                        const int o = 0; // the last 4 outputs
-                        ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
-                        ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
-                        ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
-                        ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
-                        Vector256<float> a00 = Vector256.Create(Unsafe.Add(ref bias, o + 0)), a01 = a00, a10 = Vector256.Create(Unsafe.Add(ref bias, o + 1)), a11 = a10, a20 = Vector256.Create(Unsafe.Add(ref bias, o + 2)), a21 = a20, a30 = Vector256.Create(Unsafe.Add(ref bias, o + 3)), a31 = a30;
-                        for (int i = 0; i < In; i++)
+                        ref float xg = ref Unsafe.Add(ref xt, g * In * P);
+                        ref float yg = ref Unsafe.Add(ref yt, g * Out * P);
+                        if (rows - r0 - g * P > 8)
                         {
-                            Vector256<float> b0 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 0));
-                            Vector256<float> b1 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 8));
-                            Vector256<float> s = Vector256.Create(Unsafe.Add(ref w0, i));
-                            a00 = Vector256.MultiplyAddEstimate(s, b0, a00);
-                            a01 = Vector256.MultiplyAddEstimate(s, b1, a01);
-                            s = Vector256.Create(Unsafe.Add(ref w1, i));
-                            a10 = Vector256.MultiplyAddEstimate(s, b0, a10);
-                            a11 = Vector256.MultiplyAddEstimate(s, b1, a11);
-                            s = Vector256.Create(Unsafe.Add(ref w2, i));
-                            a20 = Vector256.MultiplyAddEstimate(s, b0, a20);
-                            a21 = Vector256.MultiplyAddEstimate(s, b1, a21);
-                            s = Vector256.Create(Unsafe.Add(ref w3, i));
-                            a30 = Vector256.MultiplyAddEstimate(s, b0, a30);
-                            a31 = Vector256.MultiplyAddEstimate(s, b1, a31);
+                            ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
+                            ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
+                            ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
+                            ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
+                            Vector256<float> a00 = Vector256.Create(Unsafe.Add(ref bias, o + 0)), a01 = a00, a10 = Vector256.Create(Unsafe.Add(ref bias, o + 1)), a11 = a10, a20 = Vector256.Create(Unsafe.Add(ref bias, o + 2)), a21 = a20, a30 = Vector256.Create(Unsafe.Add(ref bias, o + 3)), a31 = a30;
+                            for (int i = 0; i < In; i++)
+                            {
+                                Vector256<float> b0 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xg, i * P + 0));
+                                Vector256<float> b1 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xg, i * P + 8));
+                                Vector256<float> s = Vector256.Create(Unsafe.Add(ref w0, i));
+                                a00 = Vector256.MultiplyAddEstimate(s, b0, a00);
+                                a01 = Vector256.MultiplyAddEstimate(s, b1, a01);
+                                s = Vector256.Create(Unsafe.Add(ref w1, i));
+                                a10 = Vector256.MultiplyAddEstimate(s, b0, a10);
+                                a11 = Vector256.MultiplyAddEstimate(s, b1, a11);
+                                s = Vector256.Create(Unsafe.Add(ref w2, i));
+                                a20 = Vector256.MultiplyAddEstimate(s, b0, a20);
+                                a21 = Vector256.MultiplyAddEstimate(s, b1, a21);
+                                s = Vector256.Create(Unsafe.Add(ref w3, i));
+                                a30 = Vector256.MultiplyAddEstimate(s, b0, a30);
+                                a31 = Vector256.MultiplyAddEstimate(s, b1, a31);
+                            }
+                            a00.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 0) * P + 0));
+                            a01.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 0) * P + 8));
+                            a10.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 1) * P + 0));
+                            a11.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 1) * P + 8));
+                            a20.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 2) * P + 0));
+                            a21.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 2) * P + 8));
+                            a30.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 3) * P + 0));
+                            a31.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 3) * P + 8));
                         }
-                        a00.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 0));
-                        a01.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 8));
-                        a10.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 0));
-                        a11.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 8));
-                        a20.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 0));
-                        a21.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 8));
-                        a30.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 0));
-                        a31.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 8));
+                        else
+                        {
+                            // At most 8 rows (a small batch's last frames, or the last panel): one vector per tile row.
+                            ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
+                            ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
+                            ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
+                            ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
+                            Vector256<float> a00 = Vector256.Create(Unsafe.Add(ref bias, o + 0)), a10 = Vector256.Create(Unsafe.Add(ref bias, o + 1)), a20 = Vector256.Create(Unsafe.Add(ref bias, o + 2)), a30 = Vector256.Create(Unsafe.Add(ref bias, o + 3));
+                            for (int i = 0; i < In; i++)
+                            {
+                                Vector256<float> b0 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xg, i * P + 0));
+                                Vector256<float> s = Vector256.Create(Unsafe.Add(ref w0, i));
+                                a00 = Vector256.MultiplyAddEstimate(s, b0, a00);
+                                s = Vector256.Create(Unsafe.Add(ref w1, i));
+                                a10 = Vector256.MultiplyAddEstimate(s, b0, a10);
+                                s = Vector256.Create(Unsafe.Add(ref w2, i));
+                                a20 = Vector256.MultiplyAddEstimate(s, b0, a20);
+                                s = Vector256.Create(Unsafe.Add(ref w3, i));
+                                a30 = Vector256.MultiplyAddEstimate(s, b0, a30);
+                            }
+                            a00.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 0) * P + 0));
+                            a10.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 1) * P + 0));
+                            a20.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 2) * P + 0));
+                            a30.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 3) * P + 0));
+                        }
                     }
                 }
-                else
-                {
-                    // At most 8 rows (a small batch's last frames, or the last panel): one vector per tile row.
-                    {
-                        const int o = 0; // the last 4 outputs
-                        ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
-                        ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
-                        ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
-                        ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
-                        Vector256<float> a00 = Vector256.Create(Unsafe.Add(ref bias, o + 0)), a10 = Vector256.Create(Unsafe.Add(ref bias, o + 1)), a20 = Vector256.Create(Unsafe.Add(ref bias, o + 2)), a30 = Vector256.Create(Unsafe.Add(ref bias, o + 3));
-                        for (int i = 0; i < In; i++)
-                        {
-                            Vector256<float> b0 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 0));
-                            Vector256<float> s = Vector256.Create(Unsafe.Add(ref w0, i));
-                            a00 = Vector256.MultiplyAddEstimate(s, b0, a00);
-                            s = Vector256.Create(Unsafe.Add(ref w1, i));
-                            a10 = Vector256.MultiplyAddEstimate(s, b0, a10);
-                            s = Vector256.Create(Unsafe.Add(ref w2, i));
-                            a20 = Vector256.MultiplyAddEstimate(s, b0, a20);
-                            s = Vector256.Create(Unsafe.Add(ref w3, i));
-                            a30 = Vector256.MultiplyAddEstimate(s, b0, a30);
-                        }
-                        a00.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 0));
-                        a10.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 0));
-                        a20.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 0));
-                        a30.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 0));
-                    }
-                }
-                UnpackPanel_V256(ref yt, Out, ref Unsafe.Add(ref y, r * Out), n, accumulate);
+                for (int g = 0; g < panels; g++)
+                    UnpackPanel_V256(ref Unsafe.Add(ref yt, g * Out * P), Out, ref Unsafe.Add(ref y, (r0 + g * P) * Out), Math.Min(P, rows - r0 - g * P), accumulate);
             }
         }
 
         /// <summary>
-        /// Linear_4x4 on Vector128: panels of 8 rows. Per panel, xᵀ [In, 8] is packed, then each block of 6 outputs
-        /// accumulates yᵀ[o, 0..8) = bias[o] + Σ_i W[o, i]·xᵀ[i, ·] (6 broadcasts × 2 vectors), and yᵀ is added back into y.
+        /// Linear_4x4 on Vector128: panels of 8 rows, 8 panels at a time. The group's xᵀ [In, 8] panels are packed, then
+        /// each block of 6 outputs (its W rows stay in L1) accumulates yᵀ[o, ·] = bias[o] + Σ_i W[o, i]·xᵀ[i, ·] for every
+        /// panel (6 broadcasts × 2 vectors), and the panels' yᵀ are added back into y.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void Linear_4x4_V128(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate, ref float pack)
         {
-            const int In = 4, Out = 4, P = 8;
-            ref float xt = ref pack;                          // xᵀ [In, P]
-            ref float yt = ref Unsafe.Add(ref pack, In * P);  // yᵀ [Out, P]
-            for (int r = 0; r < rows; r += P)
+            const int In = 4, Out = 4, P = 8, G = 8;
+            ref float xt = ref pack;                              // G × xᵀ [In, P]
+            ref float yt = ref Unsafe.Add(ref pack, G * In * P);  // G × yᵀ [Out, P]
+            for (int i = 0; i < 6 * In; i += 16) global::H3.H3Intrinsics.Prefetch(ref Unsafe.Add(ref w, i)); // the first block's weights, while x is packed
+            for (int r0 = 0; r0 < rows; r0 += G * P)
             {
-                int n = Math.Min(P, rows - r);
-                PackPanel_V128(ref Unsafe.Add(ref x, r * In), n, In, ref xt);
-                if (n > 4)
+                int panels = Math.Min(G, (rows - r0 + P - 1) / P);
+                for (int g = 0; g < panels; g++)
+                    PackPanel_V128(ref Unsafe.Add(ref x, (r0 + g * P) * In), Math.Min(P, rows - r0 - g * P), In, ref Unsafe.Add(ref xt, g * In * P));
                 {
+                    const int o = 0; // the last 4 outputs
+                    for (int g = 0; g < panels; g++)
                     {
-                        const int o = 0; // the last 4 outputs
-                        ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
-                        ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
-                        ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
-                        ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
-                        Vector128<float> a00 = Vector128.Create(Unsafe.Add(ref bias, o + 0)), a01 = a00, a10 = Vector128.Create(Unsafe.Add(ref bias, o + 1)), a11 = a10, a20 = Vector128.Create(Unsafe.Add(ref bias, o + 2)), a21 = a20, a30 = Vector128.Create(Unsafe.Add(ref bias, o + 3)), a31 = a30;
-                        for (int i = 0; i < In; i++)
+                        ref float xg = ref Unsafe.Add(ref xt, g * In * P);
+                        ref float yg = ref Unsafe.Add(ref yt, g * Out * P);
+                        if (rows - r0 - g * P > 4)
                         {
-                            Vector128<float> b0 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 0));
-                            Vector128<float> b1 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 4));
-                            Vector128<float> s = Vector128.Create(Unsafe.Add(ref w0, i));
-                            a00 = Vector128.MultiplyAddEstimate(s, b0, a00);
-                            a01 = Vector128.MultiplyAddEstimate(s, b1, a01);
-                            s = Vector128.Create(Unsafe.Add(ref w1, i));
-                            a10 = Vector128.MultiplyAddEstimate(s, b0, a10);
-                            a11 = Vector128.MultiplyAddEstimate(s, b1, a11);
-                            s = Vector128.Create(Unsafe.Add(ref w2, i));
-                            a20 = Vector128.MultiplyAddEstimate(s, b0, a20);
-                            a21 = Vector128.MultiplyAddEstimate(s, b1, a21);
-                            s = Vector128.Create(Unsafe.Add(ref w3, i));
-                            a30 = Vector128.MultiplyAddEstimate(s, b0, a30);
-                            a31 = Vector128.MultiplyAddEstimate(s, b1, a31);
+                            ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
+                            ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
+                            ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
+                            ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
+                            Vector128<float> a00 = Vector128.Create(Unsafe.Add(ref bias, o + 0)), a01 = a00, a10 = Vector128.Create(Unsafe.Add(ref bias, o + 1)), a11 = a10, a20 = Vector128.Create(Unsafe.Add(ref bias, o + 2)), a21 = a20, a30 = Vector128.Create(Unsafe.Add(ref bias, o + 3)), a31 = a30;
+                            for (int i = 0; i < In; i++)
+                            {
+                                Vector128<float> b0 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xg, i * P + 0));
+                                Vector128<float> b1 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xg, i * P + 4));
+                                Vector128<float> s = Vector128.Create(Unsafe.Add(ref w0, i));
+                                a00 = Vector128.MultiplyAddEstimate(s, b0, a00);
+                                a01 = Vector128.MultiplyAddEstimate(s, b1, a01);
+                                s = Vector128.Create(Unsafe.Add(ref w1, i));
+                                a10 = Vector128.MultiplyAddEstimate(s, b0, a10);
+                                a11 = Vector128.MultiplyAddEstimate(s, b1, a11);
+                                s = Vector128.Create(Unsafe.Add(ref w2, i));
+                                a20 = Vector128.MultiplyAddEstimate(s, b0, a20);
+                                a21 = Vector128.MultiplyAddEstimate(s, b1, a21);
+                                s = Vector128.Create(Unsafe.Add(ref w3, i));
+                                a30 = Vector128.MultiplyAddEstimate(s, b0, a30);
+                                a31 = Vector128.MultiplyAddEstimate(s, b1, a31);
+                            }
+                            a00.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 0) * P + 0));
+                            a01.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 0) * P + 4));
+                            a10.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 1) * P + 0));
+                            a11.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 1) * P + 4));
+                            a20.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 2) * P + 0));
+                            a21.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 2) * P + 4));
+                            a30.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 3) * P + 0));
+                            a31.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 3) * P + 4));
                         }
-                        a00.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 0));
-                        a01.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 4));
-                        a10.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 0));
-                        a11.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 4));
-                        a20.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 0));
-                        a21.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 4));
-                        a30.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 0));
-                        a31.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 4));
+                        else
+                        {
+                            // At most 4 rows (a small batch's last frames, or the last panel): one vector per tile row.
+                            ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
+                            ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
+                            ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
+                            ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
+                            Vector128<float> a00 = Vector128.Create(Unsafe.Add(ref bias, o + 0)), a10 = Vector128.Create(Unsafe.Add(ref bias, o + 1)), a20 = Vector128.Create(Unsafe.Add(ref bias, o + 2)), a30 = Vector128.Create(Unsafe.Add(ref bias, o + 3));
+                            for (int i = 0; i < In; i++)
+                            {
+                                Vector128<float> b0 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xg, i * P + 0));
+                                Vector128<float> s = Vector128.Create(Unsafe.Add(ref w0, i));
+                                a00 = Vector128.MultiplyAddEstimate(s, b0, a00);
+                                s = Vector128.Create(Unsafe.Add(ref w1, i));
+                                a10 = Vector128.MultiplyAddEstimate(s, b0, a10);
+                                s = Vector128.Create(Unsafe.Add(ref w2, i));
+                                a20 = Vector128.MultiplyAddEstimate(s, b0, a20);
+                                s = Vector128.Create(Unsafe.Add(ref w3, i));
+                                a30 = Vector128.MultiplyAddEstimate(s, b0, a30);
+                            }
+                            a00.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 0) * P + 0));
+                            a10.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 1) * P + 0));
+                            a20.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 2) * P + 0));
+                            a30.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 3) * P + 0));
+                        }
                     }
                 }
-                else
-                {
-                    // At most 4 rows (a small batch's last frames, or the last panel): one vector per tile row.
-                    {
-                        const int o = 0; // the last 4 outputs
-                        ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
-                        ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
-                        ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
-                        ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
-                        Vector128<float> a00 = Vector128.Create(Unsafe.Add(ref bias, o + 0)), a10 = Vector128.Create(Unsafe.Add(ref bias, o + 1)), a20 = Vector128.Create(Unsafe.Add(ref bias, o + 2)), a30 = Vector128.Create(Unsafe.Add(ref bias, o + 3));
-                        for (int i = 0; i < In; i++)
-                        {
-                            Vector128<float> b0 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 0));
-                            Vector128<float> s = Vector128.Create(Unsafe.Add(ref w0, i));
-                            a00 = Vector128.MultiplyAddEstimate(s, b0, a00);
-                            s = Vector128.Create(Unsafe.Add(ref w1, i));
-                            a10 = Vector128.MultiplyAddEstimate(s, b0, a10);
-                            s = Vector128.Create(Unsafe.Add(ref w2, i));
-                            a20 = Vector128.MultiplyAddEstimate(s, b0, a20);
-                            s = Vector128.Create(Unsafe.Add(ref w3, i));
-                            a30 = Vector128.MultiplyAddEstimate(s, b0, a30);
-                        }
-                        a00.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 0));
-                        a10.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 0));
-                        a20.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 0));
-                        a30.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 0));
-                    }
-                }
-                UnpackPanel_V128(ref yt, Out, ref Unsafe.Add(ref y, r * Out), n, accumulate);
+                for (int g = 0; g < panels; g++)
+                    UnpackPanel_V128(ref Unsafe.Add(ref yt, g * Out * P), Out, ref Unsafe.Add(ref y, (r0 + g * P) * Out), Math.Min(P, rows - r0 - g * P), accumulate);
             }
         }
 
@@ -921,7 +967,7 @@ namespace H3.Generated
             ref float wr = ref MemoryMarshal.GetReference(w.Slice(0, Out * In));
             ref float br = ref MemoryMarshal.GetReference(bias.Slice(0, Out));
             ref float yr = ref MemoryMarshal.GetReference(y.Slice(0, rows * Out));
-            ref float pr = ref MemoryMarshal.GetReference(pack.Slice(0, 16 * (In + Out)));
+            ref float pr = ref MemoryMarshal.GetReference(pack.Slice(0, 8 * 16 * (In + Out)));
             if (Vector256.IsHardwareAccelerated)
                 Linear_4x16_V256(ref xr, rows, ref wr, ref br, ref yr, accumulate, ref pr);
             else
@@ -929,320 +975,368 @@ namespace H3.Generated
         }
 
         /// <summary>
-        /// Linear_4x16 on Vector256: panels of 16 rows. Per panel, xᵀ [In, 16] is packed, then each block of 6 outputs
-        /// accumulates yᵀ[o, 0..16) = bias[o] + Σ_i W[o, i]·xᵀ[i, ·] (6 broadcasts × 2 vectors), and yᵀ is added back into y.
+        /// Linear_4x16 on Vector256: panels of 16 rows, 8 panels at a time. The group's xᵀ [In, 16] panels are packed, then
+        /// each block of 6 outputs (its W rows stay in L1) accumulates yᵀ[o, ·] = bias[o] + Σ_i W[o, i]·xᵀ[i, ·] for every
+        /// panel (6 broadcasts × 2 vectors), and the panels' yᵀ are added back into y.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void Linear_4x16_V256(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate, ref float pack)
         {
-            const int In = 4, Out = 16, P = 16;
-            ref float xt = ref pack;                          // xᵀ [In, P]
-            ref float yt = ref Unsafe.Add(ref pack, In * P);  // yᵀ [Out, P]
-            for (int r = 0; r < rows; r += P)
+            const int In = 4, Out = 16, P = 16, G = 8;
+            ref float xt = ref pack;                              // G × xᵀ [In, P]
+            ref float yt = ref Unsafe.Add(ref pack, G * In * P);  // G × yᵀ [Out, P]
+            for (int i = 0; i < 6 * In; i += 16) global::H3.H3Intrinsics.Prefetch(ref Unsafe.Add(ref w, i)); // the first block's weights, while x is packed
+            for (int r0 = 0; r0 < rows; r0 += G * P)
             {
-                int n = Math.Min(P, rows - r);
-                PackPanel_V256(ref Unsafe.Add(ref x, r * In), n, In, ref xt);
-                if (n > 8)
+                int panels = Math.Min(G, (rows - r0 + P - 1) / P);
+                for (int g = 0; g < panels; g++)
+                    PackPanel_V256(ref Unsafe.Add(ref x, (r0 + g * P) * In), Math.Min(P, rows - r0 - g * P), In, ref Unsafe.Add(ref xt, g * In * P));
+                for (int o = 0; o < 12; o += 6)
                 {
-                    for (int o = 0; o < 12; o += 6)
+                    for (int g = 0; g < panels; g++)
                     {
-                        ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
-                        ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
-                        ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
-                        ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
-                        ref float w4 = ref Unsafe.Add(ref w, (o + 4) * In);
-                        ref float w5 = ref Unsafe.Add(ref w, (o + 5) * In);
-                        Vector256<float> a00 = Vector256.Create(Unsafe.Add(ref bias, o + 0)), a01 = a00, a10 = Vector256.Create(Unsafe.Add(ref bias, o + 1)), a11 = a10, a20 = Vector256.Create(Unsafe.Add(ref bias, o + 2)), a21 = a20, a30 = Vector256.Create(Unsafe.Add(ref bias, o + 3)), a31 = a30, a40 = Vector256.Create(Unsafe.Add(ref bias, o + 4)), a41 = a40, a50 = Vector256.Create(Unsafe.Add(ref bias, o + 5)), a51 = a50;
-                        for (int i = 0; i < In; i++)
+                        ref float xg = ref Unsafe.Add(ref xt, g * In * P);
+                        ref float yg = ref Unsafe.Add(ref yt, g * Out * P);
+                        bool prefetch = g == 0 && o + 12 <= Out; // the first panel requests the next block's weights as it goes
+                        if (rows - r0 - g * P > 8)
                         {
-                            Vector256<float> b0 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 0));
-                            Vector256<float> b1 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 8));
-                            Vector256<float> s = Vector256.Create(Unsafe.Add(ref w0, i));
-                            a00 = Vector256.MultiplyAddEstimate(s, b0, a00);
-                            a01 = Vector256.MultiplyAddEstimate(s, b1, a01);
-                            s = Vector256.Create(Unsafe.Add(ref w1, i));
-                            a10 = Vector256.MultiplyAddEstimate(s, b0, a10);
-                            a11 = Vector256.MultiplyAddEstimate(s, b1, a11);
-                            s = Vector256.Create(Unsafe.Add(ref w2, i));
-                            a20 = Vector256.MultiplyAddEstimate(s, b0, a20);
-                            a21 = Vector256.MultiplyAddEstimate(s, b1, a21);
-                            s = Vector256.Create(Unsafe.Add(ref w3, i));
-                            a30 = Vector256.MultiplyAddEstimate(s, b0, a30);
-                            a31 = Vector256.MultiplyAddEstimate(s, b1, a31);
-                            s = Vector256.Create(Unsafe.Add(ref w4, i));
-                            a40 = Vector256.MultiplyAddEstimate(s, b0, a40);
-                            a41 = Vector256.MultiplyAddEstimate(s, b1, a41);
-                            s = Vector256.Create(Unsafe.Add(ref w5, i));
-                            a50 = Vector256.MultiplyAddEstimate(s, b0, a50);
-                            a51 = Vector256.MultiplyAddEstimate(s, b1, a51);
+                            ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
+                            ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
+                            ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
+                            ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
+                            ref float w4 = ref Unsafe.Add(ref w, (o + 4) * In);
+                            ref float w5 = ref Unsafe.Add(ref w, (o + 5) * In);
+                            Vector256<float> a00 = Vector256.Create(Unsafe.Add(ref bias, o + 0)), a01 = a00, a10 = Vector256.Create(Unsafe.Add(ref bias, o + 1)), a11 = a10, a20 = Vector256.Create(Unsafe.Add(ref bias, o + 2)), a21 = a20, a30 = Vector256.Create(Unsafe.Add(ref bias, o + 3)), a31 = a30, a40 = Vector256.Create(Unsafe.Add(ref bias, o + 4)), a41 = a40, a50 = Vector256.Create(Unsafe.Add(ref bias, o + 5)), a51 = a50;
+                            for (int i0 = 0; i0 < In; i0 += 16)
+                            {
+                                if (prefetch) PrefetchColumn(ref Unsafe.Add(ref w, (o + 6) * In + i0), In); // the next block's W rows, a line each
+                                for (int i = i0, end = Math.Min(i0 + 16, In); i < end; i++)
+                                {
+                                    Vector256<float> b0 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xg, i * P + 0));
+                                    Vector256<float> b1 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xg, i * P + 8));
+                                    Vector256<float> s = Vector256.Create(Unsafe.Add(ref w0, i));
+                                    a00 = Vector256.MultiplyAddEstimate(s, b0, a00);
+                                    a01 = Vector256.MultiplyAddEstimate(s, b1, a01);
+                                    s = Vector256.Create(Unsafe.Add(ref w1, i));
+                                    a10 = Vector256.MultiplyAddEstimate(s, b0, a10);
+                                    a11 = Vector256.MultiplyAddEstimate(s, b1, a11);
+                                    s = Vector256.Create(Unsafe.Add(ref w2, i));
+                                    a20 = Vector256.MultiplyAddEstimate(s, b0, a20);
+                                    a21 = Vector256.MultiplyAddEstimate(s, b1, a21);
+                                    s = Vector256.Create(Unsafe.Add(ref w3, i));
+                                    a30 = Vector256.MultiplyAddEstimate(s, b0, a30);
+                                    a31 = Vector256.MultiplyAddEstimate(s, b1, a31);
+                                    s = Vector256.Create(Unsafe.Add(ref w4, i));
+                                    a40 = Vector256.MultiplyAddEstimate(s, b0, a40);
+                                    a41 = Vector256.MultiplyAddEstimate(s, b1, a41);
+                                    s = Vector256.Create(Unsafe.Add(ref w5, i));
+                                    a50 = Vector256.MultiplyAddEstimate(s, b0, a50);
+                                    a51 = Vector256.MultiplyAddEstimate(s, b1, a51);
+                                }
+                            }
+                            a00.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 0) * P + 0));
+                            a01.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 0) * P + 8));
+                            a10.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 1) * P + 0));
+                            a11.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 1) * P + 8));
+                            a20.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 2) * P + 0));
+                            a21.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 2) * P + 8));
+                            a30.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 3) * P + 0));
+                            a31.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 3) * P + 8));
+                            a40.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 4) * P + 0));
+                            a41.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 4) * P + 8));
+                            a50.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 5) * P + 0));
+                            a51.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 5) * P + 8));
                         }
-                        a00.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 0));
-                        a01.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 8));
-                        a10.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 0));
-                        a11.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 8));
-                        a20.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 0));
-                        a21.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 8));
-                        a30.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 0));
-                        a31.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 8));
-                        a40.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 4) * P + 0));
-                        a41.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 4) * P + 8));
-                        a50.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 5) * P + 0));
-                        a51.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 5) * P + 8));
-                    }
-                    {
-                        const int o = 12; // the last 4 outputs
-                        ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
-                        ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
-                        ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
-                        ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
-                        Vector256<float> a00 = Vector256.Create(Unsafe.Add(ref bias, o + 0)), a01 = a00, a10 = Vector256.Create(Unsafe.Add(ref bias, o + 1)), a11 = a10, a20 = Vector256.Create(Unsafe.Add(ref bias, o + 2)), a21 = a20, a30 = Vector256.Create(Unsafe.Add(ref bias, o + 3)), a31 = a30;
-                        for (int i = 0; i < In; i++)
+                        else
                         {
-                            Vector256<float> b0 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 0));
-                            Vector256<float> b1 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 8));
-                            Vector256<float> s = Vector256.Create(Unsafe.Add(ref w0, i));
-                            a00 = Vector256.MultiplyAddEstimate(s, b0, a00);
-                            a01 = Vector256.MultiplyAddEstimate(s, b1, a01);
-                            s = Vector256.Create(Unsafe.Add(ref w1, i));
-                            a10 = Vector256.MultiplyAddEstimate(s, b0, a10);
-                            a11 = Vector256.MultiplyAddEstimate(s, b1, a11);
-                            s = Vector256.Create(Unsafe.Add(ref w2, i));
-                            a20 = Vector256.MultiplyAddEstimate(s, b0, a20);
-                            a21 = Vector256.MultiplyAddEstimate(s, b1, a21);
-                            s = Vector256.Create(Unsafe.Add(ref w3, i));
-                            a30 = Vector256.MultiplyAddEstimate(s, b0, a30);
-                            a31 = Vector256.MultiplyAddEstimate(s, b1, a31);
+                            // At most 8 rows (a small batch's last frames, or the last panel): one vector per tile row.
+                            ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
+                            ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
+                            ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
+                            ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
+                            ref float w4 = ref Unsafe.Add(ref w, (o + 4) * In);
+                            ref float w5 = ref Unsafe.Add(ref w, (o + 5) * In);
+                            Vector256<float> a00 = Vector256.Create(Unsafe.Add(ref bias, o + 0)), a10 = Vector256.Create(Unsafe.Add(ref bias, o + 1)), a20 = Vector256.Create(Unsafe.Add(ref bias, o + 2)), a30 = Vector256.Create(Unsafe.Add(ref bias, o + 3)), a40 = Vector256.Create(Unsafe.Add(ref bias, o + 4)), a50 = Vector256.Create(Unsafe.Add(ref bias, o + 5));
+                            for (int i0 = 0; i0 < In; i0 += 16)
+                            {
+                                if (prefetch) PrefetchColumn(ref Unsafe.Add(ref w, (o + 6) * In + i0), In); // the next block's W rows, a line each
+                                for (int i = i0, end = Math.Min(i0 + 16, In); i < end; i++)
+                                {
+                                    Vector256<float> b0 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xg, i * P + 0));
+                                    Vector256<float> s = Vector256.Create(Unsafe.Add(ref w0, i));
+                                    a00 = Vector256.MultiplyAddEstimate(s, b0, a00);
+                                    s = Vector256.Create(Unsafe.Add(ref w1, i));
+                                    a10 = Vector256.MultiplyAddEstimate(s, b0, a10);
+                                    s = Vector256.Create(Unsafe.Add(ref w2, i));
+                                    a20 = Vector256.MultiplyAddEstimate(s, b0, a20);
+                                    s = Vector256.Create(Unsafe.Add(ref w3, i));
+                                    a30 = Vector256.MultiplyAddEstimate(s, b0, a30);
+                                    s = Vector256.Create(Unsafe.Add(ref w4, i));
+                                    a40 = Vector256.MultiplyAddEstimate(s, b0, a40);
+                                    s = Vector256.Create(Unsafe.Add(ref w5, i));
+                                    a50 = Vector256.MultiplyAddEstimate(s, b0, a50);
+                                }
+                            }
+                            a00.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 0) * P + 0));
+                            a10.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 1) * P + 0));
+                            a20.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 2) * P + 0));
+                            a30.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 3) * P + 0));
+                            a40.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 4) * P + 0));
+                            a50.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 5) * P + 0));
                         }
-                        a00.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 0));
-                        a01.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 8));
-                        a10.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 0));
-                        a11.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 8));
-                        a20.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 0));
-                        a21.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 8));
-                        a30.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 0));
-                        a31.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 8));
                     }
                 }
-                else
                 {
-                    // At most 8 rows (a small batch's last frames, or the last panel): one vector per tile row.
-                    for (int o = 0; o < 12; o += 6)
+                    const int o = 12; // the last 4 outputs
+                    for (int g = 0; g < panels; g++)
                     {
-                        ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
-                        ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
-                        ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
-                        ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
-                        ref float w4 = ref Unsafe.Add(ref w, (o + 4) * In);
-                        ref float w5 = ref Unsafe.Add(ref w, (o + 5) * In);
-                        Vector256<float> a00 = Vector256.Create(Unsafe.Add(ref bias, o + 0)), a10 = Vector256.Create(Unsafe.Add(ref bias, o + 1)), a20 = Vector256.Create(Unsafe.Add(ref bias, o + 2)), a30 = Vector256.Create(Unsafe.Add(ref bias, o + 3)), a40 = Vector256.Create(Unsafe.Add(ref bias, o + 4)), a50 = Vector256.Create(Unsafe.Add(ref bias, o + 5));
-                        for (int i = 0; i < In; i++)
+                        ref float xg = ref Unsafe.Add(ref xt, g * In * P);
+                        ref float yg = ref Unsafe.Add(ref yt, g * Out * P);
+                        if (rows - r0 - g * P > 8)
                         {
-                            Vector256<float> b0 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 0));
-                            Vector256<float> s = Vector256.Create(Unsafe.Add(ref w0, i));
-                            a00 = Vector256.MultiplyAddEstimate(s, b0, a00);
-                            s = Vector256.Create(Unsafe.Add(ref w1, i));
-                            a10 = Vector256.MultiplyAddEstimate(s, b0, a10);
-                            s = Vector256.Create(Unsafe.Add(ref w2, i));
-                            a20 = Vector256.MultiplyAddEstimate(s, b0, a20);
-                            s = Vector256.Create(Unsafe.Add(ref w3, i));
-                            a30 = Vector256.MultiplyAddEstimate(s, b0, a30);
-                            s = Vector256.Create(Unsafe.Add(ref w4, i));
-                            a40 = Vector256.MultiplyAddEstimate(s, b0, a40);
-                            s = Vector256.Create(Unsafe.Add(ref w5, i));
-                            a50 = Vector256.MultiplyAddEstimate(s, b0, a50);
+                            ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
+                            ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
+                            ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
+                            ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
+                            Vector256<float> a00 = Vector256.Create(Unsafe.Add(ref bias, o + 0)), a01 = a00, a10 = Vector256.Create(Unsafe.Add(ref bias, o + 1)), a11 = a10, a20 = Vector256.Create(Unsafe.Add(ref bias, o + 2)), a21 = a20, a30 = Vector256.Create(Unsafe.Add(ref bias, o + 3)), a31 = a30;
+                            for (int i = 0; i < In; i++)
+                            {
+                                Vector256<float> b0 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xg, i * P + 0));
+                                Vector256<float> b1 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xg, i * P + 8));
+                                Vector256<float> s = Vector256.Create(Unsafe.Add(ref w0, i));
+                                a00 = Vector256.MultiplyAddEstimate(s, b0, a00);
+                                a01 = Vector256.MultiplyAddEstimate(s, b1, a01);
+                                s = Vector256.Create(Unsafe.Add(ref w1, i));
+                                a10 = Vector256.MultiplyAddEstimate(s, b0, a10);
+                                a11 = Vector256.MultiplyAddEstimate(s, b1, a11);
+                                s = Vector256.Create(Unsafe.Add(ref w2, i));
+                                a20 = Vector256.MultiplyAddEstimate(s, b0, a20);
+                                a21 = Vector256.MultiplyAddEstimate(s, b1, a21);
+                                s = Vector256.Create(Unsafe.Add(ref w3, i));
+                                a30 = Vector256.MultiplyAddEstimate(s, b0, a30);
+                                a31 = Vector256.MultiplyAddEstimate(s, b1, a31);
+                            }
+                            a00.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 0) * P + 0));
+                            a01.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 0) * P + 8));
+                            a10.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 1) * P + 0));
+                            a11.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 1) * P + 8));
+                            a20.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 2) * P + 0));
+                            a21.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 2) * P + 8));
+                            a30.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 3) * P + 0));
+                            a31.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 3) * P + 8));
                         }
-                        a00.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 0));
-                        a10.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 0));
-                        a20.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 0));
-                        a30.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 0));
-                        a40.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 4) * P + 0));
-                        a50.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 5) * P + 0));
-                    }
-                    {
-                        const int o = 12; // the last 4 outputs
-                        ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
-                        ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
-                        ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
-                        ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
-                        Vector256<float> a00 = Vector256.Create(Unsafe.Add(ref bias, o + 0)), a10 = Vector256.Create(Unsafe.Add(ref bias, o + 1)), a20 = Vector256.Create(Unsafe.Add(ref bias, o + 2)), a30 = Vector256.Create(Unsafe.Add(ref bias, o + 3));
-                        for (int i = 0; i < In; i++)
+                        else
                         {
-                            Vector256<float> b0 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 0));
-                            Vector256<float> s = Vector256.Create(Unsafe.Add(ref w0, i));
-                            a00 = Vector256.MultiplyAddEstimate(s, b0, a00);
-                            s = Vector256.Create(Unsafe.Add(ref w1, i));
-                            a10 = Vector256.MultiplyAddEstimate(s, b0, a10);
-                            s = Vector256.Create(Unsafe.Add(ref w2, i));
-                            a20 = Vector256.MultiplyAddEstimate(s, b0, a20);
-                            s = Vector256.Create(Unsafe.Add(ref w3, i));
-                            a30 = Vector256.MultiplyAddEstimate(s, b0, a30);
+                            // At most 8 rows (a small batch's last frames, or the last panel): one vector per tile row.
+                            ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
+                            ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
+                            ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
+                            ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
+                            Vector256<float> a00 = Vector256.Create(Unsafe.Add(ref bias, o + 0)), a10 = Vector256.Create(Unsafe.Add(ref bias, o + 1)), a20 = Vector256.Create(Unsafe.Add(ref bias, o + 2)), a30 = Vector256.Create(Unsafe.Add(ref bias, o + 3));
+                            for (int i = 0; i < In; i++)
+                            {
+                                Vector256<float> b0 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xg, i * P + 0));
+                                Vector256<float> s = Vector256.Create(Unsafe.Add(ref w0, i));
+                                a00 = Vector256.MultiplyAddEstimate(s, b0, a00);
+                                s = Vector256.Create(Unsafe.Add(ref w1, i));
+                                a10 = Vector256.MultiplyAddEstimate(s, b0, a10);
+                                s = Vector256.Create(Unsafe.Add(ref w2, i));
+                                a20 = Vector256.MultiplyAddEstimate(s, b0, a20);
+                                s = Vector256.Create(Unsafe.Add(ref w3, i));
+                                a30 = Vector256.MultiplyAddEstimate(s, b0, a30);
+                            }
+                            a00.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 0) * P + 0));
+                            a10.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 1) * P + 0));
+                            a20.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 2) * P + 0));
+                            a30.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 3) * P + 0));
                         }
-                        a00.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 0));
-                        a10.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 0));
-                        a20.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 0));
-                        a30.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 0));
                     }
                 }
-                UnpackPanel_V256(ref yt, Out, ref Unsafe.Add(ref y, r * Out), n, accumulate);
+                for (int g = 0; g < panels; g++)
+                    UnpackPanel_V256(ref Unsafe.Add(ref yt, g * Out * P), Out, ref Unsafe.Add(ref y, (r0 + g * P) * Out), Math.Min(P, rows - r0 - g * P), accumulate);
             }
         }
 
         /// <summary>
-        /// Linear_4x16 on Vector128: panels of 8 rows. Per panel, xᵀ [In, 8] is packed, then each block of 6 outputs
-        /// accumulates yᵀ[o, 0..8) = bias[o] + Σ_i W[o, i]·xᵀ[i, ·] (6 broadcasts × 2 vectors), and yᵀ is added back into y.
+        /// Linear_4x16 on Vector128: panels of 8 rows, 8 panels at a time. The group's xᵀ [In, 8] panels are packed, then
+        /// each block of 6 outputs (its W rows stay in L1) accumulates yᵀ[o, ·] = bias[o] + Σ_i W[o, i]·xᵀ[i, ·] for every
+        /// panel (6 broadcasts × 2 vectors), and the panels' yᵀ are added back into y.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void Linear_4x16_V128(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate, ref float pack)
         {
-            const int In = 4, Out = 16, P = 8;
-            ref float xt = ref pack;                          // xᵀ [In, P]
-            ref float yt = ref Unsafe.Add(ref pack, In * P);  // yᵀ [Out, P]
-            for (int r = 0; r < rows; r += P)
+            const int In = 4, Out = 16, P = 8, G = 8;
+            ref float xt = ref pack;                              // G × xᵀ [In, P]
+            ref float yt = ref Unsafe.Add(ref pack, G * In * P);  // G × yᵀ [Out, P]
+            for (int i = 0; i < 6 * In; i += 16) global::H3.H3Intrinsics.Prefetch(ref Unsafe.Add(ref w, i)); // the first block's weights, while x is packed
+            for (int r0 = 0; r0 < rows; r0 += G * P)
             {
-                int n = Math.Min(P, rows - r);
-                PackPanel_V128(ref Unsafe.Add(ref x, r * In), n, In, ref xt);
-                if (n > 4)
+                int panels = Math.Min(G, (rows - r0 + P - 1) / P);
+                for (int g = 0; g < panels; g++)
+                    PackPanel_V128(ref Unsafe.Add(ref x, (r0 + g * P) * In), Math.Min(P, rows - r0 - g * P), In, ref Unsafe.Add(ref xt, g * In * P));
+                for (int o = 0; o < 12; o += 6)
                 {
-                    for (int o = 0; o < 12; o += 6)
+                    for (int g = 0; g < panels; g++)
                     {
-                        ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
-                        ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
-                        ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
-                        ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
-                        ref float w4 = ref Unsafe.Add(ref w, (o + 4) * In);
-                        ref float w5 = ref Unsafe.Add(ref w, (o + 5) * In);
-                        Vector128<float> a00 = Vector128.Create(Unsafe.Add(ref bias, o + 0)), a01 = a00, a10 = Vector128.Create(Unsafe.Add(ref bias, o + 1)), a11 = a10, a20 = Vector128.Create(Unsafe.Add(ref bias, o + 2)), a21 = a20, a30 = Vector128.Create(Unsafe.Add(ref bias, o + 3)), a31 = a30, a40 = Vector128.Create(Unsafe.Add(ref bias, o + 4)), a41 = a40, a50 = Vector128.Create(Unsafe.Add(ref bias, o + 5)), a51 = a50;
-                        for (int i = 0; i < In; i++)
+                        ref float xg = ref Unsafe.Add(ref xt, g * In * P);
+                        ref float yg = ref Unsafe.Add(ref yt, g * Out * P);
+                        bool prefetch = g == 0 && o + 12 <= Out; // the first panel requests the next block's weights as it goes
+                        if (rows - r0 - g * P > 4)
                         {
-                            Vector128<float> b0 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 0));
-                            Vector128<float> b1 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 4));
-                            Vector128<float> s = Vector128.Create(Unsafe.Add(ref w0, i));
-                            a00 = Vector128.MultiplyAddEstimate(s, b0, a00);
-                            a01 = Vector128.MultiplyAddEstimate(s, b1, a01);
-                            s = Vector128.Create(Unsafe.Add(ref w1, i));
-                            a10 = Vector128.MultiplyAddEstimate(s, b0, a10);
-                            a11 = Vector128.MultiplyAddEstimate(s, b1, a11);
-                            s = Vector128.Create(Unsafe.Add(ref w2, i));
-                            a20 = Vector128.MultiplyAddEstimate(s, b0, a20);
-                            a21 = Vector128.MultiplyAddEstimate(s, b1, a21);
-                            s = Vector128.Create(Unsafe.Add(ref w3, i));
-                            a30 = Vector128.MultiplyAddEstimate(s, b0, a30);
-                            a31 = Vector128.MultiplyAddEstimate(s, b1, a31);
-                            s = Vector128.Create(Unsafe.Add(ref w4, i));
-                            a40 = Vector128.MultiplyAddEstimate(s, b0, a40);
-                            a41 = Vector128.MultiplyAddEstimate(s, b1, a41);
-                            s = Vector128.Create(Unsafe.Add(ref w5, i));
-                            a50 = Vector128.MultiplyAddEstimate(s, b0, a50);
-                            a51 = Vector128.MultiplyAddEstimate(s, b1, a51);
+                            ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
+                            ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
+                            ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
+                            ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
+                            ref float w4 = ref Unsafe.Add(ref w, (o + 4) * In);
+                            ref float w5 = ref Unsafe.Add(ref w, (o + 5) * In);
+                            Vector128<float> a00 = Vector128.Create(Unsafe.Add(ref bias, o + 0)), a01 = a00, a10 = Vector128.Create(Unsafe.Add(ref bias, o + 1)), a11 = a10, a20 = Vector128.Create(Unsafe.Add(ref bias, o + 2)), a21 = a20, a30 = Vector128.Create(Unsafe.Add(ref bias, o + 3)), a31 = a30, a40 = Vector128.Create(Unsafe.Add(ref bias, o + 4)), a41 = a40, a50 = Vector128.Create(Unsafe.Add(ref bias, o + 5)), a51 = a50;
+                            for (int i0 = 0; i0 < In; i0 += 16)
+                            {
+                                if (prefetch) PrefetchColumn(ref Unsafe.Add(ref w, (o + 6) * In + i0), In); // the next block's W rows, a line each
+                                for (int i = i0, end = Math.Min(i0 + 16, In); i < end; i++)
+                                {
+                                    Vector128<float> b0 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xg, i * P + 0));
+                                    Vector128<float> b1 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xg, i * P + 4));
+                                    Vector128<float> s = Vector128.Create(Unsafe.Add(ref w0, i));
+                                    a00 = Vector128.MultiplyAddEstimate(s, b0, a00);
+                                    a01 = Vector128.MultiplyAddEstimate(s, b1, a01);
+                                    s = Vector128.Create(Unsafe.Add(ref w1, i));
+                                    a10 = Vector128.MultiplyAddEstimate(s, b0, a10);
+                                    a11 = Vector128.MultiplyAddEstimate(s, b1, a11);
+                                    s = Vector128.Create(Unsafe.Add(ref w2, i));
+                                    a20 = Vector128.MultiplyAddEstimate(s, b0, a20);
+                                    a21 = Vector128.MultiplyAddEstimate(s, b1, a21);
+                                    s = Vector128.Create(Unsafe.Add(ref w3, i));
+                                    a30 = Vector128.MultiplyAddEstimate(s, b0, a30);
+                                    a31 = Vector128.MultiplyAddEstimate(s, b1, a31);
+                                    s = Vector128.Create(Unsafe.Add(ref w4, i));
+                                    a40 = Vector128.MultiplyAddEstimate(s, b0, a40);
+                                    a41 = Vector128.MultiplyAddEstimate(s, b1, a41);
+                                    s = Vector128.Create(Unsafe.Add(ref w5, i));
+                                    a50 = Vector128.MultiplyAddEstimate(s, b0, a50);
+                                    a51 = Vector128.MultiplyAddEstimate(s, b1, a51);
+                                }
+                            }
+                            a00.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 0) * P + 0));
+                            a01.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 0) * P + 4));
+                            a10.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 1) * P + 0));
+                            a11.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 1) * P + 4));
+                            a20.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 2) * P + 0));
+                            a21.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 2) * P + 4));
+                            a30.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 3) * P + 0));
+                            a31.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 3) * P + 4));
+                            a40.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 4) * P + 0));
+                            a41.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 4) * P + 4));
+                            a50.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 5) * P + 0));
+                            a51.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 5) * P + 4));
                         }
-                        a00.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 0));
-                        a01.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 4));
-                        a10.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 0));
-                        a11.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 4));
-                        a20.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 0));
-                        a21.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 4));
-                        a30.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 0));
-                        a31.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 4));
-                        a40.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 4) * P + 0));
-                        a41.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 4) * P + 4));
-                        a50.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 5) * P + 0));
-                        a51.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 5) * P + 4));
-                    }
-                    {
-                        const int o = 12; // the last 4 outputs
-                        ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
-                        ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
-                        ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
-                        ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
-                        Vector128<float> a00 = Vector128.Create(Unsafe.Add(ref bias, o + 0)), a01 = a00, a10 = Vector128.Create(Unsafe.Add(ref bias, o + 1)), a11 = a10, a20 = Vector128.Create(Unsafe.Add(ref bias, o + 2)), a21 = a20, a30 = Vector128.Create(Unsafe.Add(ref bias, o + 3)), a31 = a30;
-                        for (int i = 0; i < In; i++)
+                        else
                         {
-                            Vector128<float> b0 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 0));
-                            Vector128<float> b1 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 4));
-                            Vector128<float> s = Vector128.Create(Unsafe.Add(ref w0, i));
-                            a00 = Vector128.MultiplyAddEstimate(s, b0, a00);
-                            a01 = Vector128.MultiplyAddEstimate(s, b1, a01);
-                            s = Vector128.Create(Unsafe.Add(ref w1, i));
-                            a10 = Vector128.MultiplyAddEstimate(s, b0, a10);
-                            a11 = Vector128.MultiplyAddEstimate(s, b1, a11);
-                            s = Vector128.Create(Unsafe.Add(ref w2, i));
-                            a20 = Vector128.MultiplyAddEstimate(s, b0, a20);
-                            a21 = Vector128.MultiplyAddEstimate(s, b1, a21);
-                            s = Vector128.Create(Unsafe.Add(ref w3, i));
-                            a30 = Vector128.MultiplyAddEstimate(s, b0, a30);
-                            a31 = Vector128.MultiplyAddEstimate(s, b1, a31);
+                            // At most 4 rows (a small batch's last frames, or the last panel): one vector per tile row.
+                            ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
+                            ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
+                            ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
+                            ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
+                            ref float w4 = ref Unsafe.Add(ref w, (o + 4) * In);
+                            ref float w5 = ref Unsafe.Add(ref w, (o + 5) * In);
+                            Vector128<float> a00 = Vector128.Create(Unsafe.Add(ref bias, o + 0)), a10 = Vector128.Create(Unsafe.Add(ref bias, o + 1)), a20 = Vector128.Create(Unsafe.Add(ref bias, o + 2)), a30 = Vector128.Create(Unsafe.Add(ref bias, o + 3)), a40 = Vector128.Create(Unsafe.Add(ref bias, o + 4)), a50 = Vector128.Create(Unsafe.Add(ref bias, o + 5));
+                            for (int i0 = 0; i0 < In; i0 += 16)
+                            {
+                                if (prefetch) PrefetchColumn(ref Unsafe.Add(ref w, (o + 6) * In + i0), In); // the next block's W rows, a line each
+                                for (int i = i0, end = Math.Min(i0 + 16, In); i < end; i++)
+                                {
+                                    Vector128<float> b0 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xg, i * P + 0));
+                                    Vector128<float> s = Vector128.Create(Unsafe.Add(ref w0, i));
+                                    a00 = Vector128.MultiplyAddEstimate(s, b0, a00);
+                                    s = Vector128.Create(Unsafe.Add(ref w1, i));
+                                    a10 = Vector128.MultiplyAddEstimate(s, b0, a10);
+                                    s = Vector128.Create(Unsafe.Add(ref w2, i));
+                                    a20 = Vector128.MultiplyAddEstimate(s, b0, a20);
+                                    s = Vector128.Create(Unsafe.Add(ref w3, i));
+                                    a30 = Vector128.MultiplyAddEstimate(s, b0, a30);
+                                    s = Vector128.Create(Unsafe.Add(ref w4, i));
+                                    a40 = Vector128.MultiplyAddEstimate(s, b0, a40);
+                                    s = Vector128.Create(Unsafe.Add(ref w5, i));
+                                    a50 = Vector128.MultiplyAddEstimate(s, b0, a50);
+                                }
+                            }
+                            a00.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 0) * P + 0));
+                            a10.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 1) * P + 0));
+                            a20.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 2) * P + 0));
+                            a30.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 3) * P + 0));
+                            a40.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 4) * P + 0));
+                            a50.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 5) * P + 0));
                         }
-                        a00.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 0));
-                        a01.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 4));
-                        a10.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 0));
-                        a11.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 4));
-                        a20.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 0));
-                        a21.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 4));
-                        a30.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 0));
-                        a31.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 4));
                     }
                 }
-                else
                 {
-                    // At most 4 rows (a small batch's last frames, or the last panel): one vector per tile row.
-                    for (int o = 0; o < 12; o += 6)
+                    const int o = 12; // the last 4 outputs
+                    for (int g = 0; g < panels; g++)
                     {
-                        ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
-                        ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
-                        ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
-                        ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
-                        ref float w4 = ref Unsafe.Add(ref w, (o + 4) * In);
-                        ref float w5 = ref Unsafe.Add(ref w, (o + 5) * In);
-                        Vector128<float> a00 = Vector128.Create(Unsafe.Add(ref bias, o + 0)), a10 = Vector128.Create(Unsafe.Add(ref bias, o + 1)), a20 = Vector128.Create(Unsafe.Add(ref bias, o + 2)), a30 = Vector128.Create(Unsafe.Add(ref bias, o + 3)), a40 = Vector128.Create(Unsafe.Add(ref bias, o + 4)), a50 = Vector128.Create(Unsafe.Add(ref bias, o + 5));
-                        for (int i = 0; i < In; i++)
+                        ref float xg = ref Unsafe.Add(ref xt, g * In * P);
+                        ref float yg = ref Unsafe.Add(ref yt, g * Out * P);
+                        if (rows - r0 - g * P > 4)
                         {
-                            Vector128<float> b0 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 0));
-                            Vector128<float> s = Vector128.Create(Unsafe.Add(ref w0, i));
-                            a00 = Vector128.MultiplyAddEstimate(s, b0, a00);
-                            s = Vector128.Create(Unsafe.Add(ref w1, i));
-                            a10 = Vector128.MultiplyAddEstimate(s, b0, a10);
-                            s = Vector128.Create(Unsafe.Add(ref w2, i));
-                            a20 = Vector128.MultiplyAddEstimate(s, b0, a20);
-                            s = Vector128.Create(Unsafe.Add(ref w3, i));
-                            a30 = Vector128.MultiplyAddEstimate(s, b0, a30);
-                            s = Vector128.Create(Unsafe.Add(ref w4, i));
-                            a40 = Vector128.MultiplyAddEstimate(s, b0, a40);
-                            s = Vector128.Create(Unsafe.Add(ref w5, i));
-                            a50 = Vector128.MultiplyAddEstimate(s, b0, a50);
+                            ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
+                            ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
+                            ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
+                            ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
+                            Vector128<float> a00 = Vector128.Create(Unsafe.Add(ref bias, o + 0)), a01 = a00, a10 = Vector128.Create(Unsafe.Add(ref bias, o + 1)), a11 = a10, a20 = Vector128.Create(Unsafe.Add(ref bias, o + 2)), a21 = a20, a30 = Vector128.Create(Unsafe.Add(ref bias, o + 3)), a31 = a30;
+                            for (int i = 0; i < In; i++)
+                            {
+                                Vector128<float> b0 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xg, i * P + 0));
+                                Vector128<float> b1 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xg, i * P + 4));
+                                Vector128<float> s = Vector128.Create(Unsafe.Add(ref w0, i));
+                                a00 = Vector128.MultiplyAddEstimate(s, b0, a00);
+                                a01 = Vector128.MultiplyAddEstimate(s, b1, a01);
+                                s = Vector128.Create(Unsafe.Add(ref w1, i));
+                                a10 = Vector128.MultiplyAddEstimate(s, b0, a10);
+                                a11 = Vector128.MultiplyAddEstimate(s, b1, a11);
+                                s = Vector128.Create(Unsafe.Add(ref w2, i));
+                                a20 = Vector128.MultiplyAddEstimate(s, b0, a20);
+                                a21 = Vector128.MultiplyAddEstimate(s, b1, a21);
+                                s = Vector128.Create(Unsafe.Add(ref w3, i));
+                                a30 = Vector128.MultiplyAddEstimate(s, b0, a30);
+                                a31 = Vector128.MultiplyAddEstimate(s, b1, a31);
+                            }
+                            a00.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 0) * P + 0));
+                            a01.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 0) * P + 4));
+                            a10.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 1) * P + 0));
+                            a11.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 1) * P + 4));
+                            a20.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 2) * P + 0));
+                            a21.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 2) * P + 4));
+                            a30.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 3) * P + 0));
+                            a31.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 3) * P + 4));
                         }
-                        a00.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 0));
-                        a10.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 0));
-                        a20.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 0));
-                        a30.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 0));
-                        a40.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 4) * P + 0));
-                        a50.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 5) * P + 0));
-                    }
-                    {
-                        const int o = 12; // the last 4 outputs
-                        ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
-                        ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
-                        ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
-                        ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
-                        Vector128<float> a00 = Vector128.Create(Unsafe.Add(ref bias, o + 0)), a10 = Vector128.Create(Unsafe.Add(ref bias, o + 1)), a20 = Vector128.Create(Unsafe.Add(ref bias, o + 2)), a30 = Vector128.Create(Unsafe.Add(ref bias, o + 3));
-                        for (int i = 0; i < In; i++)
+                        else
                         {
-                            Vector128<float> b0 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 0));
-                            Vector128<float> s = Vector128.Create(Unsafe.Add(ref w0, i));
-                            a00 = Vector128.MultiplyAddEstimate(s, b0, a00);
-                            s = Vector128.Create(Unsafe.Add(ref w1, i));
-                            a10 = Vector128.MultiplyAddEstimate(s, b0, a10);
-                            s = Vector128.Create(Unsafe.Add(ref w2, i));
-                            a20 = Vector128.MultiplyAddEstimate(s, b0, a20);
-                            s = Vector128.Create(Unsafe.Add(ref w3, i));
-                            a30 = Vector128.MultiplyAddEstimate(s, b0, a30);
+                            // At most 4 rows (a small batch's last frames, or the last panel): one vector per tile row.
+                            ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
+                            ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
+                            ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
+                            ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
+                            Vector128<float> a00 = Vector128.Create(Unsafe.Add(ref bias, o + 0)), a10 = Vector128.Create(Unsafe.Add(ref bias, o + 1)), a20 = Vector128.Create(Unsafe.Add(ref bias, o + 2)), a30 = Vector128.Create(Unsafe.Add(ref bias, o + 3));
+                            for (int i = 0; i < In; i++)
+                            {
+                                Vector128<float> b0 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xg, i * P + 0));
+                                Vector128<float> s = Vector128.Create(Unsafe.Add(ref w0, i));
+                                a00 = Vector128.MultiplyAddEstimate(s, b0, a00);
+                                s = Vector128.Create(Unsafe.Add(ref w1, i));
+                                a10 = Vector128.MultiplyAddEstimate(s, b0, a10);
+                                s = Vector128.Create(Unsafe.Add(ref w2, i));
+                                a20 = Vector128.MultiplyAddEstimate(s, b0, a20);
+                                s = Vector128.Create(Unsafe.Add(ref w3, i));
+                                a30 = Vector128.MultiplyAddEstimate(s, b0, a30);
+                            }
+                            a00.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 0) * P + 0));
+                            a10.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 1) * P + 0));
+                            a20.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 2) * P + 0));
+                            a30.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 3) * P + 0));
                         }
-                        a00.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 0));
-                        a10.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 0));
-                        a20.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 0));
-                        a30.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 0));
                     }
                 }
-                UnpackPanel_V128(ref yt, Out, ref Unsafe.Add(ref y, r * Out), n, accumulate);
+                for (int g = 0; g < panels; g++)
+                    UnpackPanel_V128(ref Unsafe.Add(ref yt, g * Out * P), Out, ref Unsafe.Add(ref y, (r0 + g * P) * Out), Math.Min(P, rows - r0 - g * P), accumulate);
             }
         }
 
@@ -1259,7 +1353,7 @@ namespace H3.Generated
             ref float wr = ref MemoryMarshal.GetReference(w.Slice(0, Out * In));
             ref float br = ref MemoryMarshal.GetReference(bias.Slice(0, Out));
             ref float yr = ref MemoryMarshal.GetReference(y.Slice(0, rows * Out));
-            ref float pr = ref MemoryMarshal.GetReference(pack.Slice(0, 16 * (In + Out)));
+            ref float pr = ref MemoryMarshal.GetReference(pack.Slice(0, 8 * 16 * (In + Out)));
             if (Vector256.IsHardwareAccelerated)
                 Linear_16x4_V256(ref xr, rows, ref wr, ref br, ref yr, accumulate, ref pr);
             else
@@ -1267,166 +1361,178 @@ namespace H3.Generated
         }
 
         /// <summary>
-        /// Linear_16x4 on Vector256: panels of 16 rows. Per panel, xᵀ [In, 16] is packed, then each block of 6 outputs
-        /// accumulates yᵀ[o, 0..16) = bias[o] + Σ_i W[o, i]·xᵀ[i, ·] (6 broadcasts × 2 vectors), and yᵀ is added back into y.
+        /// Linear_16x4 on Vector256: panels of 16 rows, 8 panels at a time. The group's xᵀ [In, 16] panels are packed, then
+        /// each block of 6 outputs (its W rows stay in L1) accumulates yᵀ[o, ·] = bias[o] + Σ_i W[o, i]·xᵀ[i, ·] for every
+        /// panel (6 broadcasts × 2 vectors), and the panels' yᵀ are added back into y.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void Linear_16x4_V256(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate, ref float pack)
         {
-            const int In = 16, Out = 4, P = 16;
-            ref float xt = ref pack;                          // xᵀ [In, P]
-            ref float yt = ref Unsafe.Add(ref pack, In * P);  // yᵀ [Out, P]
-            for (int r = 0; r < rows; r += P)
+            const int In = 16, Out = 4, P = 16, G = 8;
+            ref float xt = ref pack;                              // G × xᵀ [In, P]
+            ref float yt = ref Unsafe.Add(ref pack, G * In * P);  // G × yᵀ [Out, P]
+            for (int i = 0; i < 6 * In; i += 16) global::H3.H3Intrinsics.Prefetch(ref Unsafe.Add(ref w, i)); // the first block's weights, while x is packed
+            for (int r0 = 0; r0 < rows; r0 += G * P)
             {
-                int n = Math.Min(P, rows - r);
-                PackPanel_V256(ref Unsafe.Add(ref x, r * In), n, In, ref xt);
-                if (n > 8)
+                int panels = Math.Min(G, (rows - r0 + P - 1) / P);
+                for (int g = 0; g < panels; g++)
+                    PackPanel_V256(ref Unsafe.Add(ref x, (r0 + g * P) * In), Math.Min(P, rows - r0 - g * P), In, ref Unsafe.Add(ref xt, g * In * P));
                 {
+                    const int o = 0; // the last 4 outputs
+                    for (int g = 0; g < panels; g++)
                     {
-                        const int o = 0; // the last 4 outputs
-                        ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
-                        ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
-                        ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
-                        ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
-                        Vector256<float> a00 = Vector256.Create(Unsafe.Add(ref bias, o + 0)), a01 = a00, a10 = Vector256.Create(Unsafe.Add(ref bias, o + 1)), a11 = a10, a20 = Vector256.Create(Unsafe.Add(ref bias, o + 2)), a21 = a20, a30 = Vector256.Create(Unsafe.Add(ref bias, o + 3)), a31 = a30;
-                        for (int i = 0; i < In; i++)
+                        ref float xg = ref Unsafe.Add(ref xt, g * In * P);
+                        ref float yg = ref Unsafe.Add(ref yt, g * Out * P);
+                        if (rows - r0 - g * P > 8)
                         {
-                            Vector256<float> b0 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 0));
-                            Vector256<float> b1 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 8));
-                            Vector256<float> s = Vector256.Create(Unsafe.Add(ref w0, i));
-                            a00 = Vector256.MultiplyAddEstimate(s, b0, a00);
-                            a01 = Vector256.MultiplyAddEstimate(s, b1, a01);
-                            s = Vector256.Create(Unsafe.Add(ref w1, i));
-                            a10 = Vector256.MultiplyAddEstimate(s, b0, a10);
-                            a11 = Vector256.MultiplyAddEstimate(s, b1, a11);
-                            s = Vector256.Create(Unsafe.Add(ref w2, i));
-                            a20 = Vector256.MultiplyAddEstimate(s, b0, a20);
-                            a21 = Vector256.MultiplyAddEstimate(s, b1, a21);
-                            s = Vector256.Create(Unsafe.Add(ref w3, i));
-                            a30 = Vector256.MultiplyAddEstimate(s, b0, a30);
-                            a31 = Vector256.MultiplyAddEstimate(s, b1, a31);
+                            ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
+                            ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
+                            ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
+                            ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
+                            Vector256<float> a00 = Vector256.Create(Unsafe.Add(ref bias, o + 0)), a01 = a00, a10 = Vector256.Create(Unsafe.Add(ref bias, o + 1)), a11 = a10, a20 = Vector256.Create(Unsafe.Add(ref bias, o + 2)), a21 = a20, a30 = Vector256.Create(Unsafe.Add(ref bias, o + 3)), a31 = a30;
+                            for (int i = 0; i < In; i++)
+                            {
+                                Vector256<float> b0 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xg, i * P + 0));
+                                Vector256<float> b1 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xg, i * P + 8));
+                                Vector256<float> s = Vector256.Create(Unsafe.Add(ref w0, i));
+                                a00 = Vector256.MultiplyAddEstimate(s, b0, a00);
+                                a01 = Vector256.MultiplyAddEstimate(s, b1, a01);
+                                s = Vector256.Create(Unsafe.Add(ref w1, i));
+                                a10 = Vector256.MultiplyAddEstimate(s, b0, a10);
+                                a11 = Vector256.MultiplyAddEstimate(s, b1, a11);
+                                s = Vector256.Create(Unsafe.Add(ref w2, i));
+                                a20 = Vector256.MultiplyAddEstimate(s, b0, a20);
+                                a21 = Vector256.MultiplyAddEstimate(s, b1, a21);
+                                s = Vector256.Create(Unsafe.Add(ref w3, i));
+                                a30 = Vector256.MultiplyAddEstimate(s, b0, a30);
+                                a31 = Vector256.MultiplyAddEstimate(s, b1, a31);
+                            }
+                            a00.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 0) * P + 0));
+                            a01.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 0) * P + 8));
+                            a10.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 1) * P + 0));
+                            a11.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 1) * P + 8));
+                            a20.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 2) * P + 0));
+                            a21.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 2) * P + 8));
+                            a30.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 3) * P + 0));
+                            a31.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 3) * P + 8));
                         }
-                        a00.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 0));
-                        a01.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 8));
-                        a10.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 0));
-                        a11.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 8));
-                        a20.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 0));
-                        a21.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 8));
-                        a30.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 0));
-                        a31.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 8));
+                        else
+                        {
+                            // At most 8 rows (a small batch's last frames, or the last panel): one vector per tile row.
+                            ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
+                            ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
+                            ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
+                            ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
+                            Vector256<float> a00 = Vector256.Create(Unsafe.Add(ref bias, o + 0)), a10 = Vector256.Create(Unsafe.Add(ref bias, o + 1)), a20 = Vector256.Create(Unsafe.Add(ref bias, o + 2)), a30 = Vector256.Create(Unsafe.Add(ref bias, o + 3));
+                            for (int i = 0; i < In; i++)
+                            {
+                                Vector256<float> b0 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xg, i * P + 0));
+                                Vector256<float> s = Vector256.Create(Unsafe.Add(ref w0, i));
+                                a00 = Vector256.MultiplyAddEstimate(s, b0, a00);
+                                s = Vector256.Create(Unsafe.Add(ref w1, i));
+                                a10 = Vector256.MultiplyAddEstimate(s, b0, a10);
+                                s = Vector256.Create(Unsafe.Add(ref w2, i));
+                                a20 = Vector256.MultiplyAddEstimate(s, b0, a20);
+                                s = Vector256.Create(Unsafe.Add(ref w3, i));
+                                a30 = Vector256.MultiplyAddEstimate(s, b0, a30);
+                            }
+                            a00.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 0) * P + 0));
+                            a10.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 1) * P + 0));
+                            a20.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 2) * P + 0));
+                            a30.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 3) * P + 0));
+                        }
                     }
                 }
-                else
-                {
-                    // At most 8 rows (a small batch's last frames, or the last panel): one vector per tile row.
-                    {
-                        const int o = 0; // the last 4 outputs
-                        ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
-                        ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
-                        ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
-                        ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
-                        Vector256<float> a00 = Vector256.Create(Unsafe.Add(ref bias, o + 0)), a10 = Vector256.Create(Unsafe.Add(ref bias, o + 1)), a20 = Vector256.Create(Unsafe.Add(ref bias, o + 2)), a30 = Vector256.Create(Unsafe.Add(ref bias, o + 3));
-                        for (int i = 0; i < In; i++)
-                        {
-                            Vector256<float> b0 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 0));
-                            Vector256<float> s = Vector256.Create(Unsafe.Add(ref w0, i));
-                            a00 = Vector256.MultiplyAddEstimate(s, b0, a00);
-                            s = Vector256.Create(Unsafe.Add(ref w1, i));
-                            a10 = Vector256.MultiplyAddEstimate(s, b0, a10);
-                            s = Vector256.Create(Unsafe.Add(ref w2, i));
-                            a20 = Vector256.MultiplyAddEstimate(s, b0, a20);
-                            s = Vector256.Create(Unsafe.Add(ref w3, i));
-                            a30 = Vector256.MultiplyAddEstimate(s, b0, a30);
-                        }
-                        a00.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 0));
-                        a10.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 0));
-                        a20.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 0));
-                        a30.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 0));
-                    }
-                }
-                UnpackPanel_V256(ref yt, Out, ref Unsafe.Add(ref y, r * Out), n, accumulate);
+                for (int g = 0; g < panels; g++)
+                    UnpackPanel_V256(ref Unsafe.Add(ref yt, g * Out * P), Out, ref Unsafe.Add(ref y, (r0 + g * P) * Out), Math.Min(P, rows - r0 - g * P), accumulate);
             }
         }
 
         /// <summary>
-        /// Linear_16x4 on Vector128: panels of 8 rows. Per panel, xᵀ [In, 8] is packed, then each block of 6 outputs
-        /// accumulates yᵀ[o, 0..8) = bias[o] + Σ_i W[o, i]·xᵀ[i, ·] (6 broadcasts × 2 vectors), and yᵀ is added back into y.
+        /// Linear_16x4 on Vector128: panels of 8 rows, 8 panels at a time. The group's xᵀ [In, 8] panels are packed, then
+        /// each block of 6 outputs (its W rows stay in L1) accumulates yᵀ[o, ·] = bias[o] + Σ_i W[o, i]·xᵀ[i, ·] for every
+        /// panel (6 broadcasts × 2 vectors), and the panels' yᵀ are added back into y.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void Linear_16x4_V128(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate, ref float pack)
         {
-            const int In = 16, Out = 4, P = 8;
-            ref float xt = ref pack;                          // xᵀ [In, P]
-            ref float yt = ref Unsafe.Add(ref pack, In * P);  // yᵀ [Out, P]
-            for (int r = 0; r < rows; r += P)
+            const int In = 16, Out = 4, P = 8, G = 8;
+            ref float xt = ref pack;                              // G × xᵀ [In, P]
+            ref float yt = ref Unsafe.Add(ref pack, G * In * P);  // G × yᵀ [Out, P]
+            for (int i = 0; i < 6 * In; i += 16) global::H3.H3Intrinsics.Prefetch(ref Unsafe.Add(ref w, i)); // the first block's weights, while x is packed
+            for (int r0 = 0; r0 < rows; r0 += G * P)
             {
-                int n = Math.Min(P, rows - r);
-                PackPanel_V128(ref Unsafe.Add(ref x, r * In), n, In, ref xt);
-                if (n > 4)
+                int panels = Math.Min(G, (rows - r0 + P - 1) / P);
+                for (int g = 0; g < panels; g++)
+                    PackPanel_V128(ref Unsafe.Add(ref x, (r0 + g * P) * In), Math.Min(P, rows - r0 - g * P), In, ref Unsafe.Add(ref xt, g * In * P));
                 {
+                    const int o = 0; // the last 4 outputs
+                    for (int g = 0; g < panels; g++)
                     {
-                        const int o = 0; // the last 4 outputs
-                        ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
-                        ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
-                        ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
-                        ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
-                        Vector128<float> a00 = Vector128.Create(Unsafe.Add(ref bias, o + 0)), a01 = a00, a10 = Vector128.Create(Unsafe.Add(ref bias, o + 1)), a11 = a10, a20 = Vector128.Create(Unsafe.Add(ref bias, o + 2)), a21 = a20, a30 = Vector128.Create(Unsafe.Add(ref bias, o + 3)), a31 = a30;
-                        for (int i = 0; i < In; i++)
+                        ref float xg = ref Unsafe.Add(ref xt, g * In * P);
+                        ref float yg = ref Unsafe.Add(ref yt, g * Out * P);
+                        if (rows - r0 - g * P > 4)
                         {
-                            Vector128<float> b0 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 0));
-                            Vector128<float> b1 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 4));
-                            Vector128<float> s = Vector128.Create(Unsafe.Add(ref w0, i));
-                            a00 = Vector128.MultiplyAddEstimate(s, b0, a00);
-                            a01 = Vector128.MultiplyAddEstimate(s, b1, a01);
-                            s = Vector128.Create(Unsafe.Add(ref w1, i));
-                            a10 = Vector128.MultiplyAddEstimate(s, b0, a10);
-                            a11 = Vector128.MultiplyAddEstimate(s, b1, a11);
-                            s = Vector128.Create(Unsafe.Add(ref w2, i));
-                            a20 = Vector128.MultiplyAddEstimate(s, b0, a20);
-                            a21 = Vector128.MultiplyAddEstimate(s, b1, a21);
-                            s = Vector128.Create(Unsafe.Add(ref w3, i));
-                            a30 = Vector128.MultiplyAddEstimate(s, b0, a30);
-                            a31 = Vector128.MultiplyAddEstimate(s, b1, a31);
+                            ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
+                            ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
+                            ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
+                            ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
+                            Vector128<float> a00 = Vector128.Create(Unsafe.Add(ref bias, o + 0)), a01 = a00, a10 = Vector128.Create(Unsafe.Add(ref bias, o + 1)), a11 = a10, a20 = Vector128.Create(Unsafe.Add(ref bias, o + 2)), a21 = a20, a30 = Vector128.Create(Unsafe.Add(ref bias, o + 3)), a31 = a30;
+                            for (int i = 0; i < In; i++)
+                            {
+                                Vector128<float> b0 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xg, i * P + 0));
+                                Vector128<float> b1 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xg, i * P + 4));
+                                Vector128<float> s = Vector128.Create(Unsafe.Add(ref w0, i));
+                                a00 = Vector128.MultiplyAddEstimate(s, b0, a00);
+                                a01 = Vector128.MultiplyAddEstimate(s, b1, a01);
+                                s = Vector128.Create(Unsafe.Add(ref w1, i));
+                                a10 = Vector128.MultiplyAddEstimate(s, b0, a10);
+                                a11 = Vector128.MultiplyAddEstimate(s, b1, a11);
+                                s = Vector128.Create(Unsafe.Add(ref w2, i));
+                                a20 = Vector128.MultiplyAddEstimate(s, b0, a20);
+                                a21 = Vector128.MultiplyAddEstimate(s, b1, a21);
+                                s = Vector128.Create(Unsafe.Add(ref w3, i));
+                                a30 = Vector128.MultiplyAddEstimate(s, b0, a30);
+                                a31 = Vector128.MultiplyAddEstimate(s, b1, a31);
+                            }
+                            a00.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 0) * P + 0));
+                            a01.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 0) * P + 4));
+                            a10.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 1) * P + 0));
+                            a11.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 1) * P + 4));
+                            a20.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 2) * P + 0));
+                            a21.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 2) * P + 4));
+                            a30.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 3) * P + 0));
+                            a31.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 3) * P + 4));
                         }
-                        a00.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 0));
-                        a01.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 4));
-                        a10.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 0));
-                        a11.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 4));
-                        a20.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 0));
-                        a21.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 4));
-                        a30.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 0));
-                        a31.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 4));
+                        else
+                        {
+                            // At most 4 rows (a small batch's last frames, or the last panel): one vector per tile row.
+                            ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
+                            ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
+                            ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
+                            ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
+                            Vector128<float> a00 = Vector128.Create(Unsafe.Add(ref bias, o + 0)), a10 = Vector128.Create(Unsafe.Add(ref bias, o + 1)), a20 = Vector128.Create(Unsafe.Add(ref bias, o + 2)), a30 = Vector128.Create(Unsafe.Add(ref bias, o + 3));
+                            for (int i = 0; i < In; i++)
+                            {
+                                Vector128<float> b0 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xg, i * P + 0));
+                                Vector128<float> s = Vector128.Create(Unsafe.Add(ref w0, i));
+                                a00 = Vector128.MultiplyAddEstimate(s, b0, a00);
+                                s = Vector128.Create(Unsafe.Add(ref w1, i));
+                                a10 = Vector128.MultiplyAddEstimate(s, b0, a10);
+                                s = Vector128.Create(Unsafe.Add(ref w2, i));
+                                a20 = Vector128.MultiplyAddEstimate(s, b0, a20);
+                                s = Vector128.Create(Unsafe.Add(ref w3, i));
+                                a30 = Vector128.MultiplyAddEstimate(s, b0, a30);
+                            }
+                            a00.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 0) * P + 0));
+                            a10.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 1) * P + 0));
+                            a20.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 2) * P + 0));
+                            a30.StoreUnsafe(ref Unsafe.Add(ref yg, (o + 3) * P + 0));
+                        }
                     }
                 }
-                else
-                {
-                    // At most 4 rows (a small batch's last frames, or the last panel): one vector per tile row.
-                    {
-                        const int o = 0; // the last 4 outputs
-                        ref float w0 = ref Unsafe.Add(ref w, (o + 0) * In);
-                        ref float w1 = ref Unsafe.Add(ref w, (o + 1) * In);
-                        ref float w2 = ref Unsafe.Add(ref w, (o + 2) * In);
-                        ref float w3 = ref Unsafe.Add(ref w, (o + 3) * In);
-                        Vector128<float> a00 = Vector128.Create(Unsafe.Add(ref bias, o + 0)), a10 = Vector128.Create(Unsafe.Add(ref bias, o + 1)), a20 = Vector128.Create(Unsafe.Add(ref bias, o + 2)), a30 = Vector128.Create(Unsafe.Add(ref bias, o + 3));
-                        for (int i = 0; i < In; i++)
-                        {
-                            Vector128<float> b0 = Vector128.LoadUnsafe(ref Unsafe.Add(ref xt, i * P + 0));
-                            Vector128<float> s = Vector128.Create(Unsafe.Add(ref w0, i));
-                            a00 = Vector128.MultiplyAddEstimate(s, b0, a00);
-                            s = Vector128.Create(Unsafe.Add(ref w1, i));
-                            a10 = Vector128.MultiplyAddEstimate(s, b0, a10);
-                            s = Vector128.Create(Unsafe.Add(ref w2, i));
-                            a20 = Vector128.MultiplyAddEstimate(s, b0, a20);
-                            s = Vector128.Create(Unsafe.Add(ref w3, i));
-                            a30 = Vector128.MultiplyAddEstimate(s, b0, a30);
-                        }
-                        a00.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 0) * P + 0));
-                        a10.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 1) * P + 0));
-                        a20.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 2) * P + 0));
-                        a30.StoreUnsafe(ref Unsafe.Add(ref yt, (o + 3) * P + 0));
-                    }
-                }
-                UnpackPanel_V128(ref yt, Out, ref Unsafe.Add(ref y, r * Out), n, accumulate);
+                for (int g = 0; g < panels; g++)
+                    UnpackPanel_V128(ref Unsafe.Add(ref yt, g * Out * P), Out, ref Unsafe.Add(ref y, (r0 + g * P) * Out), Math.Min(P, rows - r0 - g * P), accumulate);
             }
         }
 
@@ -1540,6 +1646,22 @@ namespace H3.Generated
             for (int r = 0; r < n; r++)
                 for (int j = 0; j < count; j++)
                     Unsafe.Add(ref dst, r * 8 + j) = Unsafe.Add(ref src, r * stride + j);
+        }
+
+        /// <summary>
+        /// Prefetches one cache line of each of the 6 weight rows starting at <paramref name="start"/> (stride floats apart): the
+        /// next block's weights, requested while the current block computes. The hardware prefetchers miss these in a batch-1
+        /// Forward, where each matrix is read once and comes from memory.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void PrefetchColumn(ref float start, int stride)
+        {
+            global::H3.H3Intrinsics.Prefetch(ref start);
+            global::H3.H3Intrinsics.Prefetch(ref Unsafe.Add(ref start, stride));
+            global::H3.H3Intrinsics.Prefetch(ref Unsafe.Add(ref start, 2 * stride));
+            global::H3.H3Intrinsics.Prefetch(ref Unsafe.Add(ref start, 3 * stride));
+            global::H3.H3Intrinsics.Prefetch(ref Unsafe.Add(ref start, 4 * stride));
+            global::H3.H3Intrinsics.Prefetch(ref Unsafe.Add(ref start, 5 * stride));
         }
 
         /// <summary>dst[0..valid) (+)= staged[0..valid): the columns of a partial tile row.</summary>
@@ -1699,55 +1821,68 @@ namespace H3.Generated
         /// complex recurrence; Kd is built once per weight change and shared by the whole batch). The streaming Step uses
         /// the recurrence, which agrees to float32 rounding (tested). The gating products (⊙ v, ⊙ q) are separate passes.
         /// </summary>
-        private static void CausalConv(ReadOnlySpan<float> x, ReadOnlySpan<float> kern, int taps, ReadOnlySpan<float> d, Span<float> y, int batch)
+        private static void CausalConv(ReadOnlySpan<float> x, ReadOnlySpan<float> kern, int taps, ReadOnlySpan<float> d, Span<float> y, int batch, Span<float> pack)
         {
             // Lengths are checked once here; the loops index inside them with Unsafe loads.
             ref float xr = ref MemoryMarshal.GetReference(x.Slice(0, batch * T * H));
             ref float kernr = ref MemoryMarshal.GetReference(kern.Slice(0, taps * H));
             ref float dr = ref MemoryMarshal.GetReference(d.Slice(0, H));
             ref float yr = ref MemoryMarshal.GetReference(y.Slice(0, batch * T * H));
-            CausalConv_V128(ref xr, ref kernr, taps, ref dr, ref yr, batch); // H < 8: one Vector128 per frame
+            ref float packr = ref MemoryMarshal.GetReference(pack.Slice(0, (4 * T + 4) * 8));
+            CausalConv_V128(ref xr, ref kernr, taps, ref dr, ref yr, batch, ref packr); // H < 8: one Vector128 per frame
         }
 
-        /// <summary>CausalConv on Vector128: per window and vector of channels, blocks of 8 frames with one accumulator each.</summary>
+        /// <summary>CausalConv on Vector128: per vector of channels (its kernel slab staged once) and window (its x slab staged),
+        /// blocks of 6 frames with one accumulator each. <paramref name="pack"/>: (2·T + 2)·4 floats of staging.</summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void CausalConv_V128(ref float x, ref float kern, int taps, ref float d, ref float y, int batch)
+        private static void CausalConv_V128(ref float x, ref float kern, int taps, ref float d, ref float y, int batch, ref float pack)
         {
-            for (int bi = 0; bi < batch; bi++)
+            const int S = 4;
+            ref float kb = ref pack;                            // kern[·, h..h+S) as [taps][S]
+            ref float xb = ref Unsafe.Add(ref pack, (T + 1) * S); // the window's x[·, h..h+S) as [T][S], zero frames at -1 and T
+            Vector128<float>.Zero.StoreUnsafe(ref xb, unchecked((nuint)(-S)));
+            Vector128<float>.Zero.StoreUnsafe(ref xb, T * S);
+            for (int h0 = 0; h0 < H; h0 += 4)
             {
-                for (int h0 = 0; h0 < H; h0 += 4)
+                int h = h0;
+                ref float kernh = ref Unsafe.Add(ref kern, h);
+                for (int t = 0; t < taps; t++) Vector128.LoadUnsafe(ref kernh, (nuint)(t * H)).StoreUnsafe(ref kb, (nuint)(t * S));
+                Vector128<float> dv = Vector128.LoadUnsafe(ref d, (nuint)h);
+                for (int bi = 0; bi < batch; bi++)
                 {
-                    int h = h0;
-                    ref float xb = ref Unsafe.Add(ref x, bi * T * H + h);  // this window's x[0, h]
+                    ref float xw = ref Unsafe.Add(ref x, bi * T * H + h);
+                    for (int t = 0; t < T; t++) Vector128.LoadUnsafe(ref xw, (nuint)(t * H)).StoreUnsafe(ref xb, (nuint)(t * S));
                     ref float yb = ref Unsafe.Add(ref y, bi * T * H + h);
-                    ref float kb = ref Unsafe.Add(ref kern, h);
-                    Vector128<float> dv = Vector128.LoadUnsafe(ref d, (nuint)h);
                     {
                         const int t0 = 0; // the last 3 frames
-                        ref float xt = ref Unsafe.Add(ref xb, t0 * H);
-                        Vector128<float> a0 = dv * Vector128.LoadUnsafe(ref xt), a1 = dv * Vector128.LoadUnsafe(ref xt, 1 * H), a2 = dv * Vector128.LoadUnsafe(ref xt, 2 * H);
+                        ref float xt = ref Unsafe.Add(ref xb, t0 * S);
+                        Vector128<float> w0 = Vector128.LoadUnsafe(ref xt), w1 = Vector128.LoadUnsafe(ref xt, 1 * S), w2 = Vector128.LoadUnsafe(ref xt, 2 * S); // w[i] = x[t0 + i - j]
+                        Vector128<float> a0 = dv * w0, a1 = dv * w1, a2 = dv * w2;
                         int full = Math.Min(t0 + 1, taps); // taps that reach every frame of the block
                         ref float kj = ref kb;
-                        ref float xj = ref xt;                // x[t0 - j]
+                        ref float xn = ref Unsafe.Subtract(ref xt, S); // x[t0 - j - 1], the frame entering the window (the zero frame at -1 last)
                         for (int j = 0; j < full; j++)
                         {
                             Vector128<float> k = Vector128.LoadUnsafe(ref kj);
-                            a0 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref xj), a0);
-                            a1 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref xj, 1 * H), a1);
-                            a2 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref xj, 2 * H), a2);
-                            kj = ref Unsafe.Add(ref kj, H);
-                            xj = ref Unsafe.Subtract(ref xj, H);
+                            a0 = Vector128.MultiplyAddEstimate(k, w0, a0);
+                            a1 = Vector128.MultiplyAddEstimate(k, w1, a1);
+                            a2 = Vector128.MultiplyAddEstimate(k, w2, a2);
+                            w2 = w1;
+                            w1 = w0;
+                            w0 = Vector128.LoadUnsafe(ref xn);
+                            kj = ref Unsafe.Add(ref kj, S);
+                            xn = ref Unsafe.Subtract(ref xn, S);
                         }
                         // The triangle: tap t0 + e reaches frames i ≥ e of the block, reading x[i - e] of the window.
                         if (t0 + 1 < taps)
                         {
-                            Vector128<float> k = Vector128.LoadUnsafe(ref kb, (nuint)((t0 + 1) * H));
+                            Vector128<float> k = Vector128.LoadUnsafe(ref kb, (nuint)((t0 + 1) * S));
                             a1 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref xb), a1);
-                            a2 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref xb, 1 * H), a2);
+                            a2 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref xb, 1 * S), a2);
                         }
                         if (t0 + 2 < taps)
                         {
-                            Vector128<float> k = Vector128.LoadUnsafe(ref kb, (nuint)((t0 + 2) * H));
+                            Vector128<float> k = Vector128.LoadUnsafe(ref kb, (nuint)((t0 + 2) * S));
                             a2 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref xb), a2);
                         }
                         a0.StoreUnsafe(ref Unsafe.Add(ref yb, t0 * H));
@@ -1763,7 +1898,7 @@ namespace H3.Generated
         /// dKern[j] += Σ_{t≥j} dy[t]·x[t-j] and dD += Σ_t dy[t]·x[t] (accumulated), per channel. Each sum is formed per window
         /// in registers (blocks of frames for dx, blocks of taps for dKern) and added once.
         /// </summary>
-        private static void CausalConvBackward(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, ReadOnlySpan<float> kern, int taps, ReadOnlySpan<float> d, Span<float> dx, Span<float> dKern, Span<float> dD, int batch)
+        private static void CausalConvBackward(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, ReadOnlySpan<float> kern, int taps, ReadOnlySpan<float> d, Span<float> dx, Span<float> dKern, Span<float> dD, int batch, Span<float> pack)
         {
             // Lengths are checked once here; the loops index inside them with Unsafe loads.
             ref float dyr = ref MemoryMarshal.GetReference(dy.Slice(0, batch * T * H));
@@ -1773,180 +1908,215 @@ namespace H3.Generated
             ref float dxr = ref MemoryMarshal.GetReference(dx.Slice(0, batch * T * H));
             ref float dKernr = ref MemoryMarshal.GetReference(dKern.Slice(0, taps * H));
             ref float dDr = ref MemoryMarshal.GetReference(dD.Slice(0, H));
-            CausalConvBackward_V128(ref dyr, ref xr, ref kernr, taps, ref dr, ref dxr, ref dKernr, ref dDr, batch); // H < 8: one Vector128 per frame
+            ref float packr = ref MemoryMarshal.GetReference(pack.Slice(0, (4 * T + 4) * 8));
+            CausalConvBackward_V128(ref dyr, ref xr, ref kernr, taps, ref dr, ref dxr, ref dKernr, ref dDr, batch, ref packr); // H < 8: one Vector128 per frame
         }
 
-        /// <summary>CausalConvBackward on Vector128: dx in blocks of 8 frames, dKern in blocks of 8 taps, per window and vector of channels.</summary>
+        /// <summary>CausalConvBackward on Vector128: per vector of channels and window (slabs staged as in CausalConv), dx in blocks
+        /// of 6 frames, dKern in blocks of 6 taps summed over the batch in a staged [taps][4] buffer. <paramref name="pack"/>: (4·T + 4)·4 floats.</summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void CausalConvBackward_V128(ref float dy, ref float x, ref float kern, int taps, ref float d, ref float dx, ref float dKern, ref float dD, int batch)
+        private static void CausalConvBackward_V128(ref float dy, ref float x, ref float kern, int taps, ref float d, ref float dx, ref float dKern, ref float dD, int batch, ref float pack)
         {
-            for (int bi = 0; bi < batch; bi++)
+            const int S = 4;
+            ref float kb = ref pack;                                // kern[·, h..h+S) as [taps][S]
+            ref float gb = ref Unsafe.Add(ref pack, (T + 1) * S);     // the window's dy[·, h..h+S) as [T][S], zero frames at -1 and T
+            ref float xb = ref Unsafe.Add(ref pack, (2 * T + 3) * S); // the window's x[·, h..h+S), likewise
+            ref float kg = ref Unsafe.Add(ref pack, (3 * T + 4) * S); // Σ over the batch of dKern[·, h..h+S)
+            Vector128<float>.Zero.StoreUnsafe(ref gb, unchecked((nuint)(-S)));
+            Vector128<float>.Zero.StoreUnsafe(ref gb, T * S);
+            Vector128<float>.Zero.StoreUnsafe(ref xb, unchecked((nuint)(-S)));
+            Vector128<float>.Zero.StoreUnsafe(ref xb, T * S);
+            for (int h0 = 0; h0 < H; h0 += 4)
             {
-                for (int h0 = 0; h0 < H; h0 += 4)
+                int h = h0;
+                ref float kernh = ref Unsafe.Add(ref kern, h);
+                for (int t = 0; t < taps; t++) Vector128.LoadUnsafe(ref kernh, (nuint)(t * H)).StoreUnsafe(ref kb, (nuint)(t * S));
+                for (int j = 0; j < taps; j++) Vector128<float>.Zero.StoreUnsafe(ref kg, (nuint)(j * S));
+                Vector128<float> dv = Vector128.LoadUnsafe(ref d, (nuint)h), dDacc = Vector128<float>.Zero;
+                for (int bi = 0; bi < batch; bi++)
                 {
-                    int h = h0;
-                    ref float gb = ref Unsafe.Add(ref dy, bi * T * H + h);  // this window's dy[0, h]
-                    ref float xb = ref Unsafe.Add(ref x, bi * T * H + h);
+                    ref float gw = ref Unsafe.Add(ref dy, bi * T * H + h);
+                    ref float xw = ref Unsafe.Add(ref x, bi * T * H + h);
+                    for (int t = 0; t < T; t++) Vector128.LoadUnsafe(ref gw, (nuint)(t * H)).StoreUnsafe(ref gb, (nuint)(t * S));
+                    for (int t = 0; t < T; t++) Vector128.LoadUnsafe(ref xw, (nuint)(t * H)).StoreUnsafe(ref xb, (nuint)(t * S));
                     ref float db = ref Unsafe.Add(ref dx, bi * T * H + h);
-                    ref float kb = ref Unsafe.Add(ref kern, h);
-                    Vector128<float> dv = Vector128.LoadUnsafe(ref d, (nuint)h), dDacc = Vector128<float>.Zero;
-                    Vector128<float> fresh = Vector128<float>.AllBitsSet; // H = 4 is a multiple of 4: every vector is new
                     {
                         const int t0 = 0; // the last 3 frames
-                        ref float gt = ref Unsafe.Add(ref gb, t0 * H);
-                        Vector128<float> g0 = Vector128.LoadUnsafe(ref gt);
-                        Vector128<float> g1 = Vector128.LoadUnsafe(ref gt, 1 * H);
-                        Vector128<float> g2 = Vector128.LoadUnsafe(ref gt, 2 * H);
-                        Vector128<float> a0 = dv * g0, a1 = dv * g1, a2 = dv * g2;
-                        ref float xt = ref Unsafe.Add(ref xb, t0 * H);
-                        dDacc = Vector128.MultiplyAddEstimate(g0, Vector128.LoadUnsafe(ref xt), dDacc);
-                        dDacc = Vector128.MultiplyAddEstimate(g1, Vector128.LoadUnsafe(ref xt, 1 * H), dDacc);
-                        dDacc = Vector128.MultiplyAddEstimate(g2, Vector128.LoadUnsafe(ref xt, 2 * H), dDacc);
+                        ref float gt = ref Unsafe.Add(ref gb, t0 * S);
+                        ref float xt = ref Unsafe.Add(ref xb, t0 * S);
+                        Vector128<float> w0 = Vector128.LoadUnsafe(ref gt), w1 = Vector128.LoadUnsafe(ref gt, 1 * S), w2 = Vector128.LoadUnsafe(ref gt, 2 * S); // w[i] = dy[t0 + i + j]
+                        dDacc = Vector128.MultiplyAddEstimate(w0, Vector128.LoadUnsafe(ref xt), dDacc);
+                        dDacc = Vector128.MultiplyAddEstimate(w1, Vector128.LoadUnsafe(ref xt, 1 * S), dDacc);
+                        dDacc = Vector128.MultiplyAddEstimate(w2, Vector128.LoadUnsafe(ref xt, 2 * S), dDacc);
+                        Vector128<float> a0 = dv * w0, a1 = dv * w1, a2 = dv * w2;
                         int reach = T - 2 - t0, full = Math.Min(taps, reach); // taps that reach every frame of the block
                         ref float kj = ref kb;
-                        ref float gj = ref gt;                // dy[t0 + j]
+                        ref float gn = ref Unsafe.Add(ref gt, 3 * S); // dy[t0 + 3 + j], the frame entering the window (the zero frame at T last)
                         for (int j = 0; j < full; j++)
                         {
                             Vector128<float> k = Vector128.LoadUnsafe(ref kj);
-                            a0 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref gj), a0);
-                            a1 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref gj, 1 * H), a1);
-                            a2 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref gj, 2 * H), a2);
-                            kj = ref Unsafe.Add(ref kj, H);
-                            gj = ref Unsafe.Add(ref gj, H);
+                            a0 = Vector128.MultiplyAddEstimate(k, w0, a0);
+                            a1 = Vector128.MultiplyAddEstimate(k, w1, a1);
+                            a2 = Vector128.MultiplyAddEstimate(k, w2, a2);
+                            w0 = w1;
+                            w1 = w2;
+                            w2 = Vector128.LoadUnsafe(ref gn);
+                            kj = ref Unsafe.Add(ref kj, S);
+                            gn = ref Unsafe.Add(ref gn, S);
                         }
                         // The triangle: tap reach + e reaches frames i ≤ size - 2 - e, reading dy[T - size + 1 + i + e] of the window.
                         if (reach + 0 < taps)
                         {
-                            Vector128<float> k = Vector128.LoadUnsafe(ref kb, (nuint)((reach + 0) * H));
-                            a0 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref gb, 1 * H), a0);
-                            a1 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref gb, 2 * H), a1);
+                            Vector128<float> k = Vector128.LoadUnsafe(ref kb, (nuint)((reach + 0) * S));
+                            a0 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref gb, 1 * S), a0);
+                            a1 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref gb, 2 * S), a1);
                         }
                         if (reach + 1 < taps)
                         {
-                            Vector128<float> k = Vector128.LoadUnsafe(ref kb, (nuint)((reach + 1) * H));
-                            a0 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref gb, 2 * H), a0);
+                            Vector128<float> k = Vector128.LoadUnsafe(ref kb, (nuint)((reach + 1) * S));
+                            a0 = Vector128.MultiplyAddEstimate(k, Vector128.LoadUnsafe(ref gb, 2 * S), a0);
                         }
                         a0.StoreUnsafe(ref Unsafe.Add(ref db, t0 * H));
                         a1.StoreUnsafe(ref Unsafe.Add(ref db, t0 * H), 1 * H);
                         a2.StoreUnsafe(ref Unsafe.Add(ref db, t0 * H), 2 * H);
                     }
-                    (Vector128.LoadUnsafe(ref dD, (nuint)h) + (dDacc & fresh)).StoreUnsafe(ref dD, (nuint)h);
-                    // dKern[j] += Σ_t dy[t]·x[t - j], taps in blocks of 8.
-                    for (int j0 = 0; j0 < taps; j0 += 8)
+                    // dKern[j] += Σ_t dy[t]·x[t - j], taps in blocks of 6.
+                    for (int j0 = 0; j0 < taps; j0 += 6)
                     {
-                        Vector128<float> a0 = Vector128<float>.Zero, a1 = Vector128<float>.Zero, a2 = Vector128<float>.Zero, a3 = Vector128<float>.Zero, a4 = Vector128<float>.Zero, a5 = Vector128<float>.Zero, a6 = Vector128<float>.Zero, a7 = Vector128<float>.Zero;
+                        Vector128<float> a0 = Vector128<float>.Zero, a1 = Vector128<float>.Zero, a2 = Vector128<float>.Zero, a3 = Vector128<float>.Zero, a4 = Vector128<float>.Zero, a5 = Vector128<float>.Zero;
                         if (j0 + 0 < T)
                         {
-                            Vector128<float> g = Vector128.LoadUnsafe(ref gb, (nuint)((j0 + 0) * H));
+                            Vector128<float> g = Vector128.LoadUnsafe(ref gb, (nuint)((j0 + 0) * S));
                             a0 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb), a0);
                         }
                         if (j0 + 1 < T)
                         {
-                            Vector128<float> g = Vector128.LoadUnsafe(ref gb, (nuint)((j0 + 1) * H));
-                            a0 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb, 1 * H), a0);
+                            Vector128<float> g = Vector128.LoadUnsafe(ref gb, (nuint)((j0 + 1) * S));
+                            a0 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb, 1 * S), a0);
                             a1 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb), a1);
                         }
                         if (j0 + 2 < T)
                         {
-                            Vector128<float> g = Vector128.LoadUnsafe(ref gb, (nuint)((j0 + 2) * H));
-                            a0 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb, 2 * H), a0);
-                            a1 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb, 1 * H), a1);
+                            Vector128<float> g = Vector128.LoadUnsafe(ref gb, (nuint)((j0 + 2) * S));
+                            a0 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb, 2 * S), a0);
+                            a1 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb, 1 * S), a1);
                             a2 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb), a2);
                         }
                         if (j0 + 3 < T)
                         {
-                            Vector128<float> g = Vector128.LoadUnsafe(ref gb, (nuint)((j0 + 3) * H));
-                            a0 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb, 3 * H), a0);
-                            a1 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb, 2 * H), a1);
-                            a2 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb, 1 * H), a2);
+                            Vector128<float> g = Vector128.LoadUnsafe(ref gb, (nuint)((j0 + 3) * S));
+                            a0 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb, 3 * S), a0);
+                            a1 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb, 2 * S), a1);
+                            a2 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb, 1 * S), a2);
                             a3 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb), a3);
                         }
                         if (j0 + 4 < T)
                         {
-                            Vector128<float> g = Vector128.LoadUnsafe(ref gb, (nuint)((j0 + 4) * H));
-                            a0 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb, 4 * H), a0);
-                            a1 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb, 3 * H), a1);
-                            a2 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb, 2 * H), a2);
-                            a3 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb, 1 * H), a3);
+                            Vector128<float> g = Vector128.LoadUnsafe(ref gb, (nuint)((j0 + 4) * S));
+                            a0 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb, 4 * S), a0);
+                            a1 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb, 3 * S), a1);
+                            a2 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb, 2 * S), a2);
+                            a3 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb, 1 * S), a3);
                             a4 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb), a4);
                         }
-                        if (j0 + 5 < T)
+                        Vector128<float> w0 = Vector128.LoadUnsafe(ref xb, 5 * S), w1 = Vector128.LoadUnsafe(ref xb, 4 * S), w2 = Vector128.LoadUnsafe(ref xb, 3 * S), w3 = Vector128.LoadUnsafe(ref xb, 2 * S), w4 = Vector128.LoadUnsafe(ref xb, 1 * S), w5 = Vector128.LoadUnsafe(ref xb); // w[i] = x[t - j0 - i] at t = j0 + 5
+                        ref float xn = ref Unsafe.Add(ref xb, 6 * S); // x[t + 1 - j0], the frame entering the window (the zero frame at T last)
+                        for (int t = j0 + 5; t < T; t++)
                         {
-                            Vector128<float> g = Vector128.LoadUnsafe(ref gb, (nuint)((j0 + 5) * H));
-                            a0 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb, 5 * H), a0);
-                            a1 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb, 4 * H), a1);
-                            a2 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb, 3 * H), a2);
-                            a3 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb, 2 * H), a3);
-                            a4 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb, 1 * H), a4);
-                            a5 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb), a5);
+                            Vector128<float> g = Vector128.LoadUnsafe(ref gb, (nuint)(t * S));
+                            a0 = Vector128.MultiplyAddEstimate(g, w0, a0);
+                            a1 = Vector128.MultiplyAddEstimate(g, w1, a1);
+                            a2 = Vector128.MultiplyAddEstimate(g, w2, a2);
+                            a3 = Vector128.MultiplyAddEstimate(g, w3, a3);
+                            a4 = Vector128.MultiplyAddEstimate(g, w4, a4);
+                            a5 = Vector128.MultiplyAddEstimate(g, w5, a5);
+                            w5 = w4;
+                            w4 = w3;
+                            w3 = w2;
+                            w2 = w1;
+                            w1 = w0;
+                            w0 = Vector128.LoadUnsafe(ref xn);
+                            xn = ref Unsafe.Add(ref xn, S);
                         }
-                        if (j0 + 6 < T)
-                        {
-                            Vector128<float> g = Vector128.LoadUnsafe(ref gb, (nuint)((j0 + 6) * H));
-                            a0 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb, 6 * H), a0);
-                            a1 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb, 5 * H), a1);
-                            a2 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb, 4 * H), a2);
-                            a3 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb, 3 * H), a3);
-                            a4 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb, 2 * H), a4);
-                            a5 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb, 1 * H), a5);
-                            a6 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xb), a6);
-                        }
-                        ref float xs = ref Unsafe.Add(ref xb, 7 * H); // x[t - j0] at t = j0 + 7
-                        for (int t = j0 + 7; t < T; t++)
-                        {
-                            Vector128<float> g = Vector128.LoadUnsafe(ref gb, (nuint)(t * H));
-                            a0 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref xs), a0);
-                            a1 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref Unsafe.Subtract(ref xs, 1 * H)), a1);
-                            a2 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref Unsafe.Subtract(ref xs, 2 * H)), a2);
-                            a3 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref Unsafe.Subtract(ref xs, 3 * H)), a3);
-                            a4 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref Unsafe.Subtract(ref xs, 4 * H)), a4);
-                            a5 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref Unsafe.Subtract(ref xs, 5 * H)), a5);
-                            a6 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref Unsafe.Subtract(ref xs, 6 * H)), a6);
-                            a7 = Vector128.MultiplyAddEstimate(g, Vector128.LoadUnsafe(ref Unsafe.Subtract(ref xs, 7 * H)), a7);
-                            xs = ref Unsafe.Add(ref xs, H);
-                        }
-                        ref float kd = ref Unsafe.Add(ref dKern, j0 * H + h);
-                        if (j0 + 0 < taps) (Vector128.LoadUnsafe(ref kd) + (a0 & fresh)).StoreUnsafe(ref kd);
-                        if (j0 + 1 < taps) (Vector128.LoadUnsafe(ref Unsafe.Add(ref kd, 1 * H)) + (a1 & fresh)).StoreUnsafe(ref Unsafe.Add(ref kd, 1 * H));
-                        if (j0 + 2 < taps) (Vector128.LoadUnsafe(ref Unsafe.Add(ref kd, 2 * H)) + (a2 & fresh)).StoreUnsafe(ref Unsafe.Add(ref kd, 2 * H));
-                        if (j0 + 3 < taps) (Vector128.LoadUnsafe(ref Unsafe.Add(ref kd, 3 * H)) + (a3 & fresh)).StoreUnsafe(ref Unsafe.Add(ref kd, 3 * H));
-                        if (j0 + 4 < taps) (Vector128.LoadUnsafe(ref Unsafe.Add(ref kd, 4 * H)) + (a4 & fresh)).StoreUnsafe(ref Unsafe.Add(ref kd, 4 * H));
-                        if (j0 + 5 < taps) (Vector128.LoadUnsafe(ref Unsafe.Add(ref kd, 5 * H)) + (a5 & fresh)).StoreUnsafe(ref Unsafe.Add(ref kd, 5 * H));
-                        if (j0 + 6 < taps) (Vector128.LoadUnsafe(ref Unsafe.Add(ref kd, 6 * H)) + (a6 & fresh)).StoreUnsafe(ref Unsafe.Add(ref kd, 6 * H));
-                        if (j0 + 7 < taps) (Vector128.LoadUnsafe(ref Unsafe.Add(ref kd, 7 * H)) + (a7 & fresh)).StoreUnsafe(ref Unsafe.Add(ref kd, 7 * H));
+                        ref float kd = ref Unsafe.Add(ref kg, j0 * S);
+                        if (j0 + 0 < taps) (Vector128.LoadUnsafe(ref kd) + a0).StoreUnsafe(ref kd);
+                        if (j0 + 1 < taps) (Vector128.LoadUnsafe(ref Unsafe.Add(ref kd, 1 * S)) + a1).StoreUnsafe(ref Unsafe.Add(ref kd, 1 * S));
+                        if (j0 + 2 < taps) (Vector128.LoadUnsafe(ref Unsafe.Add(ref kd, 2 * S)) + a2).StoreUnsafe(ref Unsafe.Add(ref kd, 2 * S));
+                        if (j0 + 3 < taps) (Vector128.LoadUnsafe(ref Unsafe.Add(ref kd, 3 * S)) + a3).StoreUnsafe(ref Unsafe.Add(ref kd, 3 * S));
+                        if (j0 + 4 < taps) (Vector128.LoadUnsafe(ref Unsafe.Add(ref kd, 4 * S)) + a4).StoreUnsafe(ref Unsafe.Add(ref kd, 4 * S));
+                        if (j0 + 5 < taps) (Vector128.LoadUnsafe(ref Unsafe.Add(ref kd, 5 * S)) + a5).StoreUnsafe(ref Unsafe.Add(ref kd, 5 * S));
                     }
+                }
+                Vector128<float> fresh = Vector128<float>.AllBitsSet; // H = 4 is a multiple of 4: every lane is new
+                (Vector128.LoadUnsafe(ref dD, (nuint)h) + (dDacc & fresh)).StoreUnsafe(ref dD, (nuint)h);
+                for (int j = 0; j < taps; j++)
+                {
+                    ref float at = ref Unsafe.Add(ref dKern, j * H + h);
+                    (Vector128.LoadUnsafe(ref at) + (Vector128.LoadUnsafe(ref kg, (nuint)(j * S)) & fresh)).StoreUnsafe(ref at);
+                }
+            }
+        }
+
+        /// <summary>2·√(2/π) and 2·√(2/π)·0.044715: GELU_tanh's 2u = a·(C1 + C3·a²).</summary>
+        private const float C1 = 1.5957691216057308f, C3 = 1.5957691216057308f * 0.044715f;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector256<float> Gelu(Vector256<float> a) => a / (Vector256<float>.One + Vector256.Exp(-(a * (Vector256.Create(C1) + Vector256.Create(C3) * a * a))));
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector256<float> Silu(Vector256<float> a) => a / (Vector256<float>.One + Vector256.Exp(-a));
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector128<float> Gelu(Vector128<float> a) => a / (Vector128<float>.One + Vector128.Exp(-(a * (Vector128.Create(C1) + Vector128.Create(C3) * a * a))));
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector128<float> Silu(Vector128<float> a) => a / (Vector128<float>.One + Vector128.Exp(-a));
+        private static float GeluScalar(float a) => a / (1f + MathF.Exp(-(a * (C1 + C3 * a * a))));
+        private static float SiluScalar(float a) => a / (1f + MathF.Exp(-a));
+
+        /// <summary>
+        /// GELU_tanh: 0.5·a·(1 + tanh(u)) = a·σ(2u) with u = √(2/π)·(a + 0.044715·a³), in place over rows of F.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void GeluRows(Span<float> f, int rows)
+        {
+            const int W = 16;
+            ref float fr = ref MemoryMarshal.GetReference(f.Slice(0, rows * W));
+            if (Vector256.IsHardwareAccelerated)
+            {
+                for (int r = 0; r < rows; r++)
+                {
+                    ref float row = ref Unsafe.Add(ref fr, r * W);
+                    const int last = W - 8;
+                    Vector256<float> tail = Vector256.LoadUnsafe(ref row, last); // read before the row is overwritten
+                    for (int i = 0; i < last; i += 8) Gelu(Vector256.LoadUnsafe(ref row, (nuint)i)).StoreUnsafe(ref row, (nuint)i);
+                    Gelu(tail).StoreUnsafe(ref row, last);
+                }
+            }
+            else
+            {
+                for (int r = 0; r < rows; r++)
+                {
+                    ref float row = ref Unsafe.Add(ref fr, r * W);
+                    const int last = W - 4;
+                    Vector128<float> tail = Vector128.LoadUnsafe(ref row, last); // read before the row is overwritten
+                    for (int i = 0; i < last; i += 4) Gelu(Vector128.LoadUnsafe(ref row, (nuint)i)).StoreUnsafe(ref row, (nuint)i);
+                    Gelu(tail).StoreUnsafe(ref row, last);
                 }
             }
         }
 
         /// <summary>
-        /// GELU_tanh over rows of F, in place: 0.5·a·(1 + tanh(u)) = a·σ(2u) with u = √(2/π)·(a + 0.044715·a³).
+        /// SiLU: a·σ(a), in place over rows of H.
         /// </summary>
-        private static void GeluRows(Span<float> f, int rows, Span<float> temp)
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void SiluRows(Span<float> f, int rows)
         {
-            const float c1 = 1.5957691216057308f;              // 2·√(2/π)
-            const float c3 = 1.5957691216057308f * 0.044715f;   // 2·√(2/π)·0.044715
+            const int W = 4;
+            ref float fr = ref MemoryMarshal.GetReference(f.Slice(0, rows * W));
             for (int r = 0; r < rows; r++)
             {
-                Span<float> a = f.Slice(r * F, F);
-                TensorPrimitives.Multiply(a, a, temp);          // a²
-                TensorPrimitives.Multiply(temp, c3, temp);
-                TensorPrimitives.Add(temp, c1, temp);           // c1 + c3·a²
-                TensorPrimitives.Multiply(temp, a, temp);       // 2u
-                TensorPrimitives.Sigmoid(temp, temp);          // σ(2u)
-                TensorPrimitives.Multiply(a, temp, a);
-            }
-        }
-
-        /// <summary>SiLU in place over rows of H: a·σ(a). Row by row: TensorPrimitives treats a span's tail differently
-        /// from its body, so equal-length rows keep every window's result independent of its batch.</summary>
-        private static void SiluRows(Span<float> y, int rows, Span<float> temp)
-        {
-            for (int r = 0; r < rows; r++)
-            {
-                Span<float> row = y.Slice(r * H, H);
-                TensorPrimitives.Sigmoid(row, temp.Slice(0, H));
-                TensorPrimitives.Multiply(row, temp.Slice(0, H), row);
+                ref float row = ref Unsafe.Add(ref fr, r * W);
+                const int last = W - 4;
+                Vector128<float> tail = Vector128.LoadUnsafe(ref row, last); // read before the row is overwritten
+                for (int i = 0; i < last; i += 4) Silu(Vector128.LoadUnsafe(ref row, (nuint)i)).StoreUnsafe(ref row, (nuint)i);
+                Silu(tail).StoreUnsafe(ref row, last);
             }
         }
 
@@ -2092,12 +2262,12 @@ namespace H3.Generated
             DiagStep(s.Z, s.Q, coefficients.Slice(ShiftTaps * H, 6 * Modes * H), p.Slice(L0_MixerDiagD, H), state.Slice(ring, modes), state.Slice(ring + modes, modes), s.U, s.Key, batch);
             // layers.0.mixer.conv: m = SiLU(Σ_j weight[h,0,K-1-j]·m[t-j] + bias); m joins its history   → Value
             ConvStep(s.Key, p.Slice(L0_MixerConvWeight, H * K), p.Slice(L0_MixerConvBias, H), s.ConvKernel, state.Slice(ring + 2 * modes, batch * ConvHistory * H), s.Value, batch, convTaps);
-            SiluRows(s.Value, batch, s.Temp);
+            SiluRows(s.Value, batch);
             // layers.0.mixer.out_proj + residual, norm2, mlp + residual
             MatVec_4x4(s.Value, batch, p.Slice(L0_MixerOutProjWeight, H * H), p.Slice(L0_MixerOutProjBias, H), s.X, accumulate: true);
             LayerNorm(s.X, batch, p.Slice(L0_Norm2Weight, H), p.Slice(L0_Norm2Bias, H), s.U);
             MatVec_4x16(s.U, batch, p.Slice(L0_MlpFc1Weight, F * H), p.Slice(L0_MlpFc1Bias, F), s.Ffn, accumulate: false);
-            GeluRows(s.Ffn, batch, s.Temp);
+            GeluRows(s.Ffn, batch);
             MatVec_16x4(s.Ffn, batch, p.Slice(L0_MlpFc2Weight, H * F), p.Slice(L0_MlpFc2Bias, H), s.X, accumulate: true);
         }
 
@@ -3075,9 +3245,9 @@ namespace H3.Generated
         }
 
         /// <summary>
-        /// Training forward: like <see cref="Forward"/> but every layer runs on all rows and keeps its activations in
-        /// the slab. Writes the final LayerNorm at every frame ([batch, T, H], <paramref name="sequence"/>) or at the last
-        /// frame ([batch, H]). Dropout masks come from <paramref name="rng"/> when <paramref name="training"/>.
+        /// Training forward: like <see cref="Forward"/>, keeping every activation in the slab. Writes the final LayerNorm at every
+        /// frame ([batch, T, H], <paramref name="sequence"/>) or at the last frame ([batch, H]); then, as in Forward, the last block's
+        /// tail runs on the last frames only. Dropout masks come from <paramref name="rng"/> when <paramref name="training"/>.
         /// </summary>
         public static void TrainForward(ReadOnlySpan<float> p, ReadOnlySpan<float> input, Span<float> output, int batch, Span<float> slab, bool sequence, bool training, ref global::H3.H3Random rng)
         {
@@ -3087,21 +3257,18 @@ namespace H3.Generated
             s.Zeros.Clear();
             // input_proj: x = u·Wᵀ + b
             Linear_3x4(s.Input, rows, p.Slice(InputProjWeight, H * E), p.Slice(InputProjBias, H), s.X, accumulate: false, s.Pack);
-            Layer0TrainForward(p, new Saved(slab, rows, 0), s, batch, training, ref rng);
-            // final_norm over every frame (its input and statistics are kept for the backward pass)
-            if (sequence)
-            {
-                LayerNormSave(s.X, rows, p.Slice(FinalNormWeight, H), p.Slice(FinalNormBias, H), output, s.MeanF, s.RstdF);
-            }
-            else
-            {
-                LayerNormSave(s.X, rows, p.Slice(FinalNormWeight, H), p.Slice(FinalNormBias, H), s.D1, s.MeanF, s.RstdF);
-                GatherLastFrames(s.D1, batch, output);
-            }
+            Layer0TrainForward(p, new Saved(slab, rows, 0), s, batch, training, lastFrameOnly: !sequence, ref rng);
+            // final_norm over every frame, or over the last frames the last block left compact in s.X (its input and statistics
+            // are kept for the backward pass)
+            LayerNormSave(s.X, sequence ? rows : batch, p.Slice(FinalNormWeight, H), p.Slice(FinalNormBias, H), output, s.MeanF, s.RstdF);
         }
 
-        /// <summary>layers.0 in training: the block of <see cref="Layer0Forward"/> on all rows, keeping its activations in <paramref name="a"/>.</summary>
-        private static void Layer0TrainForward(ReadOnlySpan<float> p, in Saved a, in Shared s, int batch, bool training, ref global::H3.H3Random rng)
+        /// <summary>
+        /// layers.0 in training: the block of <see cref="Layer0Forward"/>, keeping its activations in <paramref name="a"/>. The mixer runs
+        /// on all rows; with <paramref name="lastFrameOnly"/> (the last block, last-frame output) the tail after it runs on each window's
+        /// last frame only, compact in the first batch rows of its buffers, and leaves those rows of x at the start of s.X.
+        /// </summary>
+        private static void Layer0TrainForward(ReadOnlySpan<float> p, in Saved a, in Shared s, int batch, bool training, bool lastFrameOnly, ref global::H3.H3Random rng)
         {
             int rows = batch * T;
             s.X.CopyTo(a.Xin);
@@ -3113,30 +3280,43 @@ namespace H3.Generated
             Linear_4x4(a.Z, rows, p.Slice(L0_MixerVProjWeight, H * H), p.Slice(L0_MixerVProjBias, H), a.Value, accumulate: false, s.Pack);
             // layers.0.mixer.shift: ks = Ks * k + D·k;  w = ks ⊙ v
             ShiftKernel(p.Slice(L0_MixerShiftB, H * N), p.Slice(L0_MixerShiftC, H * N), a.ShiftKernel);
-            CausalConv(a.Key, a.ShiftKernel, ShiftTaps, p.Slice(L0_MixerShiftD, H), a.Shift, batch);
+            CausalConv(a.Key, a.ShiftKernel, ShiftTaps, p.Slice(L0_MixerShiftD, H), a.Shift, batch, s.Pack);
             TensorPrimitives.Multiply(a.Shift, a.Value, a.W);
             // layers.0.mixer.diag: yd = Kd * w + D·w;  m = q ⊙ yd
             DiagKernel(p.Slice(L0_MixerDiagLogDt, H), p.Slice(L0_MixerDiagInvAReal, H * Modes), p.Slice(L0_MixerDiagAImag, H * Modes),
                 p.Slice(L0_MixerDiagB, H * N), p.Slice(L0_MixerDiagC, H * N), a.DiagKernel);
-            CausalConv(a.W, a.DiagKernel, T, p.Slice(L0_MixerDiagD, H), a.Yd, batch);
+            CausalConv(a.W, a.DiagKernel, T, p.Slice(L0_MixerDiagD, H), a.Yd, batch, s.Pack);
             TensorPrimitives.Multiply(a.Q, a.Yd, a.M);
             // layers.0.mixer.conv: m = SiLU(conv(m) + bias)
             ShortConv(a.M, p.Slice(L0_MixerConvWeight, H * K), p.Slice(L0_MixerConvBias, H), a.ConvKernel, a.ConvPre, batch);
             a.ConvPre.CopyTo(a.Conv);
-            SiluRows(a.Conv, rows, s.Temp1);
+            SiluRows(a.Conv, rows);
+            // The tail: on every row, or with lastFrameOnly on the last frames alone (no other row reaches the output).
+            int n = rows;
+            Span<float> x = s.X, m = a.Conv;
+            if (lastFrameOnly)
+            {
+                GatherLastFrames(m, batch, s.D2);
+                GatherLastFrames(s.X, batch, s.D3);
+                n = batch;
+                m = s.D2.Slice(0, n * H);
+                x = s.D3.Slice(0, n * H);
+            }
+            Span<float> d1 = s.D1.Slice(0, n * H), mask1 = a.Mask1.Slice(0, n * H), mask2 = a.Mask2.Slice(0, n * H), xmid = a.Xmid.Slice(0, n * H);
             // layers.0.mixer.out_proj, dropout, residual: x += Dropout(m·W_outᵀ + b)
-            Linear_4x4(a.Conv, rows, p.Slice(L0_MixerOutProjWeight, H * H), p.Slice(L0_MixerOutProjBias, H), s.D1, accumulate: false, s.Pack);
-            DropoutMask(a.Mask1, training, P, ref rng);
-            TensorPrimitives.MultiplyAdd(s.D1, a.Mask1, s.X, s.X);
-            s.X.CopyTo(a.Xmid);
+            Linear_4x4(m, n, p.Slice(L0_MixerOutProjWeight, H * H), p.Slice(L0_MixerOutProjBias, H), d1, accumulate: false, s.Pack);
+            DropoutMask(mask1, training, P, ref rng);
+            TensorPrimitives.MultiplyAdd(d1, mask1, x, x);
+            x.CopyTo(xmid);
             // layers.0.norm2, mlp, dropout, residual: x += Dropout(fc2(GELU(fc1(LayerNorm(x)))))
-            LayerNormSave(a.Xmid, rows, p.Slice(L0_Norm2Weight, H), p.Slice(L0_Norm2Bias, H), a.Z2, a.Mean2, a.Rstd2);
-            Linear_4x16(a.Z2, rows, p.Slice(L0_MlpFc1Weight, F * H), p.Slice(L0_MlpFc1Bias, F), a.H1, accumulate: false, s.Pack);
-            a.H1.CopyTo(a.G);
-            GeluRows(a.G, rows, s.Temp1);
-            Linear_16x4(a.G, rows, p.Slice(L0_MlpFc2Weight, H * F), p.Slice(L0_MlpFc2Bias, H), s.D1, accumulate: false, s.Pack);
-            DropoutMask(a.Mask2, training, P, ref rng);
-            TensorPrimitives.MultiplyAdd(s.D1, a.Mask2, s.X, s.X);
+            LayerNormSave(xmid, n, p.Slice(L0_Norm2Weight, H), p.Slice(L0_Norm2Bias, H), a.Z2, a.Mean2, a.Rstd2);
+            Linear_4x16(a.Z2, n, p.Slice(L0_MlpFc1Weight, F * H), p.Slice(L0_MlpFc1Bias, F), a.H1, accumulate: false, s.Pack);
+            a.H1.Slice(0, n * F).CopyTo(a.G);
+            GeluRows(a.G, n);
+            Linear_16x4(a.G, n, p.Slice(L0_MlpFc2Weight, H * F), p.Slice(L0_MlpFc2Bias, H), d1, accumulate: false, s.Pack);
+            DropoutMask(mask2, training, P, ref rng);
+            TensorPrimitives.MultiplyAdd(d1, mask2, x, x);
+            if (lastFrameOnly) x.CopyTo(s.X); // the last frames' x, compact: final_norm's input
         }
 
         /// <summary>
@@ -3147,16 +3327,12 @@ namespace H3.Generated
         {
             int rows = batch * T;
             var s = new Shared(slab, rows);
-            // Gradient at the final LayerNorm's output, every frame (zero except the last frame when !sequence).
-            if (sequence) dOut.Slice(0, rows * H).CopyTo(s.D1);
-            else
-            {
-                s.D1.Clear();
-                for (int bi = 0; bi < batch; bi++) dOut.Slice(bi * H, H).CopyTo(s.D1.Slice((bi * T + T - 1) * H, H));
-            }
-            s.DX.Clear();
-            LayerNormBackward(s.D1, s.X, s.MeanF, s.RstdF, p.Slice(FinalNormWeight, H), s.DX, g.Slice(FinalNormWeight, H), g.Slice(FinalNormBias, H), rows);
-            Layer0Backward(p, g, new Saved(slab, rows, 0), s, batch);
+            // Gradient at the final LayerNorm: every frame, or (!sequence) the last frames, compact like its saved input.
+            int n = sequence ? rows : batch;
+            dOut.Slice(0, n * H).CopyTo(s.D1);
+            s.DX.Slice(0, n * H).Clear();
+            LayerNormBackward(s.D1, s.X, s.MeanF, s.RstdF, p.Slice(FinalNormWeight, H), s.DX, g.Slice(FinalNormWeight, H), g.Slice(FinalNormBias, H), n);
+            Layer0Backward(p, g, new Saved(slab, rows, 0), s, batch, lastFrameOnly: !sequence);
             // input_proj: dW += dxᵀ·u, db += Σ dx, du = dx·W
             WeightGrad_3x4(s.DX, s.Input, rows, g.Slice(InputProjWeight, H * E), g.Slice(InputProjBias, H), s.Pack);
             if (!dInput.IsEmpty)
@@ -3167,34 +3343,47 @@ namespace H3.Generated
 
         /// <summary>
         /// layers.0 backward, <see cref="Layer0TrainForward"/> in exact reverse. On entry s.DX is the gradient at the
-        /// block's output; on exit, at its input. Parameter gradients accumulate into g.
+        /// block's output (with <paramref name="lastFrameOnly"/>: at the last frames, compact); on exit, at its input, every row.
+        /// Parameter gradients accumulate into g.
         /// </summary>
-        private static void Layer0Backward(ReadOnlySpan<float> p, Span<float> g, in Saved a, in Shared s, int batch)
+        private static void Layer0Backward(ReadOnlySpan<float> p, Span<float> g, in Saved a, in Shared s, int batch, bool lastFrameOnly)
         {
-            int rows = batch * T;
+            int rows = batch * T, n = lastFrameOnly ? batch : rows;
+            Span<float> dx = s.DX.Slice(0, n * H), d1 = s.D1.Slice(0, n * H), mask1 = a.Mask1.Slice(0, n * H), mask2 = a.Mask2.Slice(0, n * H);
             // x += Dropout(fc2(GELU(fc1(LN2(x)))))  (layers.0.mlp, norm2)
-            TensorPrimitives.Multiply(s.DX, a.Mask2, s.D1);
-            WeightGrad_16x4(s.D1, a.G, rows, g.Slice(L0_MlpFc2Weight, H * F), g.Slice(L0_MlpFc2Bias, H), s.Pack);
-            InputGrad_16x4(s.D1, rows, p.Slice(L0_MlpFc2Weight, H * F), s.DF, accumulate: false, s.Pack);
-            GeluBackwardRows(s.DF, a.H1, rows, s.Temp1, s.Temp2);
-            WeightGrad_4x16(s.DF, a.Z2, rows, g.Slice(L0_MlpFc1Weight, F * H), g.Slice(L0_MlpFc1Bias, F), s.Pack);
-            InputGrad_4x16(s.DF, rows, p.Slice(L0_MlpFc1Weight, F * H), s.D2, accumulate: false, s.Pack);
-            LayerNormBackward(s.D2, a.Xmid, a.Mean2, a.Rstd2, p.Slice(L0_Norm2Weight, H), s.DX, g.Slice(L0_Norm2Weight, H), g.Slice(L0_Norm2Bias, H), rows);
+            TensorPrimitives.Multiply(dx, mask2, d1);
+            WeightGrad_16x4(d1, a.G, n, g.Slice(L0_MlpFc2Weight, H * F), g.Slice(L0_MlpFc2Bias, H), s.Pack);
+            InputGrad_16x4(d1, n, p.Slice(L0_MlpFc2Weight, H * F), s.DF, accumulate: false, s.Pack);
+            GeluBackwardRows(s.DF, a.H1, n);
+            WeightGrad_4x16(s.DF, a.Z2, n, g.Slice(L0_MlpFc1Weight, F * H), g.Slice(L0_MlpFc1Bias, F), s.Pack);
+            InputGrad_4x16(s.DF, n, p.Slice(L0_MlpFc1Weight, F * H), s.D2, accumulate: false, s.Pack);
+            LayerNormBackward(s.D2, a.Xmid, a.Mean2, a.Rstd2, p.Slice(L0_Norm2Weight, H), s.DX, g.Slice(L0_Norm2Weight, H), g.Slice(L0_Norm2Bias, H), n);
             // x += Dropout(out_proj(m))  (layers.0.mixer.out_proj)
-            TensorPrimitives.Multiply(s.DX, a.Mask1, s.D1);
-            WeightGrad_4x4(s.D1, a.Conv, rows, g.Slice(L0_MixerOutProjWeight, H * H), g.Slice(L0_MixerOutProjBias, H), s.Pack);
-            InputGrad_4x4(s.D1, rows, p.Slice(L0_MixerOutProjWeight, H * H), s.D2, accumulate: false, s.Pack);
+            TensorPrimitives.Multiply(dx, mask1, d1);
+            Span<float> m = a.Conv;
+            if (lastFrameOnly) { GatherLastFrames(m, batch, s.D4); m = s.D4.Slice(0, n * H); }
+            WeightGrad_4x4(d1, m, n, g.Slice(L0_MixerOutProjWeight, H * H), g.Slice(L0_MixerOutProjBias, H), s.Pack);
+            if (lastFrameOnly)
+            {
+                // Only the last frames carried gradient through the tail: spread dm and dx over every row (zero elsewhere).
+                InputGrad_4x4(d1, n, p.Slice(L0_MixerOutProjWeight, H * H), s.D3, accumulate: false, s.Pack);
+                ScatterLastFrames(s.D3, batch, s.D2);
+                ScatterLastFrames(dx, batch, s.D1);
+                s.D1.CopyTo(s.DX);
+            }
+            else
+                InputGrad_4x4(d1, rows, p.Slice(L0_MixerOutProjWeight, H * H), s.D2, accumulate: false, s.Pack);
             // m = SiLU(conv(m) + bias)  (layers.0.mixer.conv)
-            SiluBackward(s.D2, a.ConvPre, rows, s.Temp1);
+            SiluBackwardRows(s.D2, a.ConvPre, rows);
             s.DConvKernel.Clear();
-            CausalConvBackward(s.D2, a.M, a.ConvKernel, K, s.Zeros.Slice(0, H), s.D3, s.DConvKernel, s.Temp2.Slice(0, H), batch);
+            CausalConvBackward(s.D2, a.M, a.ConvKernel, K, s.Zeros.Slice(0, H), s.D3, s.DConvKernel, s.Temp2.Slice(0, H), batch, s.Pack);
             ColumnSums(s.D2, rows, g.Slice(L0_MixerConvBias, H));
             ConvKernelBackward(s.DConvKernel, g.Slice(L0_MixerConvWeight, H * K));
             // m = q ⊙ yd;  yd = Kd * w + D·w  (layers.0.mixer.diag)
             TensorPrimitives.Multiply(s.D3, a.Yd, s.D4);   // dq
             TensorPrimitives.Multiply(s.D3, a.Q, s.D1);    // dyd
             s.DDiagKernel.Clear();
-            CausalConvBackward(s.D1, a.W, a.DiagKernel, T, p.Slice(L0_MixerDiagD, H), s.D2, s.DDiagKernel, g.Slice(L0_MixerDiagD, H), batch);
+            CausalConvBackward(s.D1, a.W, a.DiagKernel, T, p.Slice(L0_MixerDiagD, H), s.D2, s.DDiagKernel, g.Slice(L0_MixerDiagD, H), batch, s.Pack);
             DiagKernelBackward(s.DDiagKernel, p.Slice(L0_MixerDiagLogDt, H), p.Slice(L0_MixerDiagInvAReal, H * Modes), p.Slice(L0_MixerDiagAImag, H * Modes),
                 p.Slice(L0_MixerDiagB, H * N), p.Slice(L0_MixerDiagC, H * N),
                 g.Slice(L0_MixerDiagLogDt, H), g.Slice(L0_MixerDiagInvAReal, H * Modes), g.Slice(L0_MixerDiagAImag, H * Modes), g.Slice(L0_MixerDiagB, H * N), g.Slice(L0_MixerDiagC, H * N));
@@ -3202,7 +3391,7 @@ namespace H3.Generated
             TensorPrimitives.Multiply(s.D2, a.Value, s.D3);  // dks
             TensorPrimitives.Multiply(s.D2, a.Shift, s.D2);  // dv
             s.DShiftKernel.Clear();
-            CausalConvBackward(s.D3, a.Key, a.ShiftKernel, ShiftTaps, p.Slice(L0_MixerShiftD, H), s.D1, s.DShiftKernel, g.Slice(L0_MixerShiftD, H), batch);
+            CausalConvBackward(s.D3, a.Key, a.ShiftKernel, ShiftTaps, p.Slice(L0_MixerShiftD, H), s.D1, s.DShiftKernel, g.Slice(L0_MixerShiftD, H), batch, s.Pack);
             ShiftKernelBackward(s.DShiftKernel, p.Slice(L0_MixerShiftB, H * N), p.Slice(L0_MixerShiftC, H * N), g.Slice(L0_MixerShiftB, H * N), g.Slice(L0_MixerShiftC, H * N));
             // q, k, v = z·Wᵀ + b  (layers.0.mixer.{q,k,v}_proj): dq in D4, dk in D1, dv in D2
             WeightGrad_4x4(s.D4, a.Z, rows, g.Slice(L0_MixerQProjWeight, H * H), g.Slice(L0_MixerQProjBias, H), s.Pack);
@@ -5234,53 +5423,19 @@ namespace H3.Generated
             }
         }
 
-        /// <summary>
-        /// GELU_tanh backward in place over rows of F: d ← d·(½(1 + t) + ½·a·(1 - t²)·√(2/π)·(1 + 3·0.044715·a²)),
-        /// t = tanh(√(2/π)·(a + 0.044715·a³)), a the pre-activation.
-        /// </summary>
-        private static void GeluBackwardRows(Span<float> d, ReadOnlySpan<float> pre, int rows, Span<float> t, Span<float> a2)
-        {
-            const float c = 0.7978845608028654f; // √(2/π)
-            for (int r = 0; r < rows; r++)
-            {
-                ReadOnlySpan<float> a = pre.Slice(r * F, F);
-                Span<float> dr = d.Slice(r * F, F);
-                TensorPrimitives.Multiply(a, a, a2);           // a²
-                TensorPrimitives.Multiply(a2, 0.044715f, t);
-                TensorPrimitives.Add(t, 1f, t);
-                TensorPrimitives.Multiply(t, a, t);
-                TensorPrimitives.Multiply(t, c, t);            // u
-                TensorPrimitives.Tanh(t, t);
-                for (int i = 0; i < F; i++)
-                {
-                    float th = t[i];
-                    float slope = 0.5f * (1f + th) + 0.5f * a[i] * (1f - th * th) * c * (1f + 3f * 0.044715f * a2[i]);
-                    dr[i] *= slope;
-                }
-            }
-        }
-
-        /// <summary>SiLU backward in place over rows of H: d ← d·σ(a)·(1 + a·(1 - σ(a))).</summary>
-        private static void SiluBackward(Span<float> d, ReadOnlySpan<float> pre, int rows, Span<float> sig)
-        {
-            for (int r = 0; r < rows; r++)
-            {
-                ReadOnlySpan<float> a = pre.Slice(r * H, H);
-                Span<float> dr = d.Slice(r * H, H);
-                TensorPrimitives.Sigmoid(a, sig.Slice(0, H));
-                for (int h = 0; h < H; h++)
-                {
-                    float s = sig[h];
-                    dr[h] *= s * (1f + a[h] * (1f - s));
-                }
-            }
-        }
 
         /// <summary>sums[c] += Σ_r m[r, c] over rows of width sums.Length.</summary>
         private static void ColumnSums(ReadOnlySpan<float> m, int rows, Span<float> sums)
         {
             int width = sums.Length;
             for (int r = 0; r < rows; r++) TensorPrimitives.Add(sums, m.Slice(r * width, width), sums);
+        }
+
+        /// <summary>full[b, T-1, :] = compact[b, :] and every other row of full zero: a gradient that reached the last frames only.</summary>
+        private static void ScatterLastFrames(ReadOnlySpan<float> compact, int batch, Span<float> full)
+        {
+            full.Slice(0, batch * T * H).Clear();
+            for (int bi = 0; bi < batch; bi++) compact.Slice(bi * H, H).CopyTo(full.Slice((bi * T + T - 1) * H, H));
         }
 
         /// <summary>
@@ -5396,5 +5551,95 @@ namespace H3.Generated
                 gLogDt[h] += (float)(gDt * dt);
             }
         }
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector256<float> GeluSlope(Vector256<float> a)
+        {
+            Vector256<float> a2 = a * a, s = Vector256<float>.One / (Vector256<float>.One + Vector256.Exp(-(a * (Vector256.Create(C1) + Vector256.Create(C3) * a2))));
+            return s + a * s * (Vector256<float>.One - s) * (Vector256.Create(C1) + Vector256.Create(3f * C3) * a2);
+        }
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector256<float> SiluSlope(Vector256<float> a)
+        {
+            Vector256<float> s = Vector256<float>.One / (Vector256<float>.One + Vector256.Exp(-a));
+            return s * (Vector256<float>.One + a * (Vector256<float>.One - s));
+        }
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector128<float> GeluSlope(Vector128<float> a)
+        {
+            Vector128<float> a2 = a * a, s = Vector128<float>.One / (Vector128<float>.One + Vector128.Exp(-(a * (Vector128.Create(C1) + Vector128.Create(C3) * a2))));
+            return s + a * s * (Vector128<float>.One - s) * (Vector128.Create(C1) + Vector128.Create(3f * C3) * a2);
+        }
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector128<float> SiluSlope(Vector128<float> a)
+        {
+            Vector128<float> s = Vector128<float>.One / (Vector128<float>.One + Vector128.Exp(-a));
+            return s * (Vector128<float>.One + a * (Vector128<float>.One - s));
+        }
+        private static float GeluSlopeScalar(float a)
+        {
+            float a2 = a * a, s = 1f / (1f + MathF.Exp(-(a * (C1 + C3 * a2))));
+            return s + a * s * (1f - s) * (C1 + 3f * C3 * a2);
+        }
+        private static float SiluSlopeScalar(float a)
+        {
+            float s = 1f / (1f + MathF.Exp(-a));
+            return s * (1f + a * (1f - s));
+        }
+
+        /// <summary>
+        /// Backward of GeluRows: d[r, i] ⊙= the slope of GELU_tanh: 0.5·a·(1 + tanh(u)) = a·σ(2u) with u = √(2/π)·(a + 0.044715·a³) at pre[r, i], over rows of F.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void GeluBackwardRows(Span<float> d, ReadOnlySpan<float> pre, int rows)
+        {
+            const int W = 16;
+            ref float dr = ref MemoryMarshal.GetReference(d.Slice(0, rows * W));
+            ref float pr = ref MemoryMarshal.GetReference(pre.Slice(0, rows * W));
+            if (Vector256.IsHardwareAccelerated)
+            {
+                for (int r = 0; r < rows; r++)
+                {
+                    ref float dRow = ref Unsafe.Add(ref dr, r * W);
+                    ref float pRow = ref Unsafe.Add(ref pr, r * W);
+                    const int last = W - 8;
+                    Vector256<float> lastD = Vector256.LoadUnsafe(ref dRow, last), lastP = Vector256.LoadUnsafe(ref pRow, last);
+                    for (int i = 0; i < last; i += 8) (Vector256.LoadUnsafe(ref dRow, (nuint)i) * GeluSlope(Vector256.LoadUnsafe(ref pRow, (nuint)i))).StoreUnsafe(ref dRow, (nuint)i);
+                    (lastD * GeluSlope(lastP)).StoreUnsafe(ref dRow, last);
+                }
+            }
+            else
+            {
+                for (int r = 0; r < rows; r++)
+                {
+                    ref float dRow = ref Unsafe.Add(ref dr, r * W);
+                    ref float pRow = ref Unsafe.Add(ref pr, r * W);
+                    const int last = W - 4;
+                    Vector128<float> lastD = Vector128.LoadUnsafe(ref dRow, last), lastP = Vector128.LoadUnsafe(ref pRow, last);
+                    for (int i = 0; i < last; i += 4) (Vector128.LoadUnsafe(ref dRow, (nuint)i) * GeluSlope(Vector128.LoadUnsafe(ref pRow, (nuint)i))).StoreUnsafe(ref dRow, (nuint)i);
+                    (lastD * GeluSlope(lastP)).StoreUnsafe(ref dRow, last);
+                }
+            }
+        }
+
+        /// <summary>
+        /// Backward of SiluRows: d[r, i] ⊙= the slope of SiLU: a·σ(a) at pre[r, i], over rows of H.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void SiluBackwardRows(Span<float> d, ReadOnlySpan<float> pre, int rows)
+        {
+            const int W = 4;
+            ref float dr = ref MemoryMarshal.GetReference(d.Slice(0, rows * W));
+            ref float pr = ref MemoryMarshal.GetReference(pre.Slice(0, rows * W));
+            for (int r = 0; r < rows; r++)
+            {
+                ref float dRow = ref Unsafe.Add(ref dr, r * W);
+                ref float pRow = ref Unsafe.Add(ref pr, r * W);
+                const int last = W - 4;
+                Vector128<float> lastD = Vector128.LoadUnsafe(ref dRow, last), lastP = Vector128.LoadUnsafe(ref pRow, last);
+                for (int i = 0; i < last; i += 4) (Vector128.LoadUnsafe(ref dRow, (nuint)i) * SiluSlope(Vector128.LoadUnsafe(ref pRow, (nuint)i))).StoreUnsafe(ref dRow, (nuint)i);
+                (lastD * SiluSlope(lastP)).StoreUnsafe(ref dRow, last);
+            }
+        }
+
     }
 }

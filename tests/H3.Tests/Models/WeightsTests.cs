@@ -173,7 +173,12 @@ public class WeightsTests
 
         IH3Model target = Create(name, seed: 2);
         Assert.False(expected.AsSpan().SequenceEqual(Bytes(target.Parameters)));
-        target.LoadWeights(path);
+        byte[] before = Bytes(target.Parameters);
+        var rejected = Assert.Throws<H3FormatException>(() => target.LoadWeights(path)); // NaN/Inf are rejected by default
+        Assert.NotNull(rejected.TensorName);
+        Assert.Contains("allowNonFinite", rejected.Message, StringComparison.Ordinal);
+        Assert.Equal(before, Bytes(target.Parameters));
+        target.LoadWeights(path, allowNonFinite: true);
         Assert.True(expected.AsSpan().SequenceEqual(Bytes(target.Parameters)), $"{name}: loaded parameters differ from the saved ones");
 
         // Saving the loaded model writes the same bytes (the writer is deterministic).
@@ -273,7 +278,7 @@ public class WeightsTests
         IH3Model source = Source("Small", seed: 4);
         File.WriteAllBytes(path, BuildFile(TensorsOf(source).Select(Raw).ToList()));
         var model = new SmallModel(seed: 5);
-        model.LoadWeights(path);
+        model.LoadWeights(path, allowNonFinite: true);
         Assert.Equal(Bytes(source.Parameters), Bytes(model.Parameters));
     }
 
@@ -384,7 +389,7 @@ public class WeightsTests
         AssertLoadFails(model, cut);
 
         // And the untouched file still loads.
-        model.LoadWeights(full);
+        model.LoadWeights(full, allowNonFinite: true);
     }
 
     [Theory]
@@ -442,7 +447,7 @@ public class WeightsTests
         model.SaveWeights(path);
         Assert.Equal(new[] { "w.safetensors" }, dir.Entries());
         var loaded = new SmallModel(seed: 2);
-        loaded.LoadWeights(path);
+        loaded.LoadWeights(path, allowNonFinite: true);
         Assert.Equal(Bytes(model.Parameters), Bytes(loaded.Parameters));
 
         // A weights file of another model, then this one's.
@@ -450,7 +455,7 @@ public class WeightsTests
         model.SaveWeights(path);
         Assert.Equal(new[] { "w.safetensors" }, dir.Entries());
         var again = new SmallModel(seed: 4);
-        again.LoadWeights(path);
+        again.LoadWeights(path, allowNonFinite: true);
         Assert.Equal(Bytes(model.Parameters), Bytes(again.Parameters));
     }
 
