@@ -16,7 +16,7 @@ public class H3Bench
     private BaselineH3 _baseline = null!;
     private float[] _input = null!, _output = null!, _outputGradient = null!, _frame = null!, _stepOut = null!;
     private H3Workspace _ws8 = null!, _ws32 = null!;
-    private H3StreamState _stream = null!;
+    private H3StreamState _stream = null!, _stream2 = null!;
     private H3ShardRunner _runner = null!;
     private H3Workspace[] _shardWs = null!;
     private float[][] _shardGrads = null!;
@@ -49,6 +49,7 @@ public class H3Bench
         _ws8 = _model.CreateWorkspace(8);
         _ws32 = _model.CreateWorkspace(MaxBatch);
         _stream = _model.CreateStream(1);
+        _stream2 = _model.CreateStream(1, threads: 2);
 
         _runner = new H3ShardRunner(2);
         _shardWs = new[] { _model.CreateWorkspace(MaxBatch / 2), _model.CreateWorkspace(MaxBatch / 2) };
@@ -58,7 +59,11 @@ public class H3Bench
     }
 
     [GlobalCleanup]
-    public void Cleanup() => _runner.Dispose();
+    public void Cleanup()
+    {
+        _runner.Dispose();
+        _stream2.Dispose();
+    }
 
     /// <summary>Throws unless max|generated − baseline| ≤ 1e-4 · max|baseline| over the outputs.</summary>
     public static double CheckAgreement(BenchModel model, BaselineH3 baseline, float[] input, int batch)
@@ -100,6 +105,10 @@ public class H3Bench
     /// <summary>One frame of one stream (the stream keeps its history; cost per frame does not depend on it).</summary>
     [Benchmark, BenchmarkCategory("Step")]
     public void Step() => _model.Step(_frame, _stepOut, _stream);
+
+    /// <summary>One frame of one stream, the step's matrix products split over two threads (CreateStream(1, threads: 2)).</summary>
+    [Benchmark, BenchmarkCategory("Step")]
+    public void Step2Threads() => _model.Step(_frame, _stepOut, _stream2);
 
     [Benchmark, Arguments(8), Arguments(32), BenchmarkCategory("Train")]
     public void TrainingStep(int batch)

@@ -19,7 +19,7 @@ namespace H3;
 /// <para>A state belongs to the model instance that created it and is not thread-safe: give each thread its
 /// own state. Different states may step concurrently on the same model while nobody writes its parameters.</para>
 /// </remarks>
-public sealed class H3StreamState
+public sealed class H3StreamState : IDisposable
 {
     private readonly float[] _memory;
     private readonly object _owner;
@@ -101,4 +101,31 @@ public sealed class H3StreamState
     /// <summary>Counts a completed step (generated code only).</summary>
     [EditorBrowsable(EditorBrowsableState.Never)]
     public void CompleteStep() => FramesSeen++;
+
+    /// <summary>
+    /// The worker that runs half of each step, when the state was created with two threads (generated code sets it once,
+    /// right after construction).
+    /// </summary>
+    [EditorBrowsable(EditorBrowsableState.Never)]
+    public H3StepTeam? Team
+    {
+        get => _team;
+        set
+        {
+            if (_team is not null) throw new InvalidOperationException("The state already has a step team.");
+            _team = value;
+        }
+    }
+
+    private H3StepTeam? _team;
+
+    /// <summary>Threads every <c>Step</c> on this state runs on: 1, or 2 when created with <c>CreateStream(batch, threads: 2)</c>.</summary>
+    public int Threads => _team is null ? 1 : _team.Parts;
+
+    /// <summary>Stops the worker thread of a two-thread state (nothing to do for one thread). The state can't step after.</summary>
+    public void Dispose()
+    {
+        if (_team is null) return;
+        _team.Dispose();
+    }
 }

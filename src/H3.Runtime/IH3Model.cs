@@ -51,6 +51,12 @@ public interface IH3Model
     H3StreamState CreateStream(int batch = 1);
 
     /// <summary>
+    /// <see cref="CreateStream(int)"/> whose steps run on <paramref name="threads"/> threads (1 or 2; with 2 a worker takes half
+    /// of every matrix product, same results bit for bit). Dispose the state to stop its worker.
+    /// </summary>
+    H3StreamState CreateStream(int batch, int threads);
+
+    /// <summary>
     /// Streaming inference: one frame per stream, frames [state.Batch, EmbedDim] → output [state.Batch, OutputSize].
     /// From a reset state, the T-th step's output equals <see cref="Forward(ReadOnlySpan{float}, Span{float}, int)"/> on those T frames.
     /// </summary>

@@ -250,21 +250,22 @@ internal static class KernelEmitter
     /// </summary>
     internal static void WriteDenseEntry(SourceWriter w, string name, long inDim, long outDim)
     {
-        w.Open($"private static void {name}(ReadOnlySpan<float> x, int rows, ReadOnlySpan<float> w, ReadOnlySpan<float> bias, Span<float> y, bool accumulate)");
+        w.Open($"private static void {name}(ReadOnlySpan<float> x, int rows, ReadOnlySpan<float> w, ReadOnlySpan<float> bias, Span<float> y, bool accumulate, int from = 0, int to = {Int(outDim)})");
         w.Line($"const int In = {Int(inDim)}, Out = {Int(outDim)};");
         w.Line("// Every length is checked once here; the loops below index inside these lengths with Unsafe.Add.");
         w.Line("x = x.Slice(0, rows * In);");
         w.Line("w = w.Slice(0, Out * In);");
         w.Line("bias = bias.Slice(0, Out);");
         w.Line("y = y.Slice(0, rows * Out);");
+        w.Line("if ((uint)from > (uint)to || (uint)to > Out) throw new ArgumentOutOfRangeException(nameof(to));");
         w.Line("ref float xr = ref MemoryMarshal.GetReference(x);");
         w.Line("ref float wr = ref MemoryMarshal.GetReference(w);");
         w.Line("ref float br = ref MemoryMarshal.GetReference(bias);");
         w.Line("ref float yr = ref MemoryMarshal.GetReference(y);");
         w.Line("if (Vector256.IsHardwareAccelerated)");
-        w.Line($"    {name}_V256(ref xr, rows, ref wr, ref br, ref yr, accumulate);");
+        w.Line($"    {name}_V256(ref xr, rows, ref wr, ref br, ref yr, accumulate, from, to);");
         w.Line("else");
-        w.Line($"    {name}_V128(ref xr, rows, ref wr, ref br, ref yr, accumulate);");
+        w.Line($"    {name}_V128(ref xr, rows, ref wr, ref br, ref yr, accumulate, from, to);");
         w.Close();
         w.Line();
     }

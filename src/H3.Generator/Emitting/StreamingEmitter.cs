@@ -49,6 +49,25 @@ internal static class StreamingEmitter
         w.Close();
         w.Line();
         w.Line("/// <summary>");
+        w.Line("/// <see cref=\"CreateStream(int)\"/> whose steps run on <paramref name=\"threads\"/> threads: with 2, a worker thread takes half of");
+        w.Line("/// every matrix product of each <see cref=\"Step\"/> (a step is bound by reading the weights, and two cores read about twice");
+        w.Line("/// as fast). Same results, bit for bit. The worker spins briefly between steps, then sleeps; dispose the state to stop it.");
+        w.Line("/// </summary>");
+        w.Line("/// <param name=\"batch\">Number of streams stepped together, at least 1.</param>");
+        w.Line("/// <param name=\"threads\">1 (the calling thread only) or 2 (the calling thread and one worker).</param>");
+        w.Line("/// <exception cref=\"global::System.ArgumentOutOfRangeException\">batch is not positive, or threads is not 1 or 2.</exception>");
+        w.Open($"public {st} CreateStream(int batch, int threads)");
+        w.Line("if (threads is not (1 or 2)) throw new global::System.ArgumentOutOfRangeException(nameof(threads), threads, \"threads must be 1 or 2.\");");
+        w.Line($"{st} state = CreateStream(batch);");
+        w.Line("if (threads == 2)");
+        w.Line("{");
+        w.Line("    float[] parameters = __h3_parameters;");
+        w.Line($"    state.Team = new global::H3.H3StepTeam(part => {kernels}.StepPart(parameters, state, part, 2));");
+        w.Line("}");
+        w.Line("return state;");
+        w.Close();
+        w.Line();
+        w.Line("/// <summary>");
         w.Line("/// Streaming inference: feeds one frame to each stream of <paramref name=\"state\"/> and writes each stream's encoding");
         w.Line("/// (the final LayerNorm at this frame). From a reset state, the output after the T-th frame equals");
         w.Line("/// <see cref=\"Forward(global::System.ReadOnlySpan{float}, global::System.Span{float}, int)\"/> on those T frames (to float32");
@@ -88,7 +107,7 @@ internal static class StreamingEmitter
         w.Line("//   recurrent, per layer: k ring [batch, ShiftTaps, H], s.re and s.im [batch, Modes, H], m history [batch, K-1, H]");
         w.Line("//   coefficients, per layer: Ks [ShiftTaps, H], dA.re, dA.im, dB.re, dB.im, C.re, C.im [Modes, H], and the copy of");
         w.Line("//     the layer's parameters mixer.shift.B .. mixer.diag.C they were derived from");
-        w.Line("//   scratch: X, Z, Q, Key, Value, U [batch, H], Ffn [batch, F], Temp [F], ConvKernel [K, H]");
+        w.Line("//   scratch: X, Z, Q, Key, Value, U [batch, H], Ffn [batch, F], Temp [F], ConvKernel [K, H], Frames [batch, E]");
         w.Line("// ---------------------------------------------------------------------------------------------");
         w.Line();
         w.Line("/// <summary>Floats of one layer from mixer.shift.B through mixer.diag.C (the SSM coefficients' sources), and their offsets.</summary>");
@@ -105,7 +124,7 @@ internal static class StreamingEmitter
         w.Line("public static long StreamRecurrentLength(int batch) => (long)L * batch * StreamLayerState;");
         w.Line();
         w.Line("/// <summary>Floats of a stream state for <paramref name=\"batch\"/> streams.</summary>");
-        w.Line("public static long StreamLength(int batch) => StreamRecurrentLength(batch) + L * StreamLayerCoefficients + (long)batch * (6L * H + F) + F + (long)K * H;");
+        w.Line("public static long StreamLength(int batch) => StreamRecurrentLength(batch) + L * StreamLayerCoefficients + (long)batch * (6L * H + F) + F + (long)K * H + (long)batch * E;");
         w.Line();
         WriteStreamBuffers(w);
         WriteStep(w, c);
@@ -131,7 +150,7 @@ internal static class StreamingEmitter
         w.Open("private readonly ref struct StreamBuffers");
         w.Line("private readonly Span<float> _memory;");
         w.Line("private readonly int _batch;");
-        w.Line("public readonly Span<float> X, Z, Q, Key, Value, U, Ffn, Temp, ConvKernel;");
+        w.Line("public readonly Span<float> X, Z, Q, Key, Value, U, Ffn, Temp, ConvKernel, Frames;");
         w.Line();
         w.Open("public StreamBuffers(Span<float> memory, int batch)");
         w.Line("_memory = memory;");
@@ -145,7 +164,8 @@ internal static class StreamingEmitter
         w.Line("U = memory.Slice(o, n); o += n;");
         w.Line("Ffn = memory.Slice(o, batch * F); o += batch * F;");
         w.Line("Temp = memory.Slice(o, F); o += F;");
-        w.Line("ConvKernel = memory.Slice(o, K * H);");
+        w.Line("ConvKernel = memory.Slice(o, K * H); o += K * H;");
+        w.Line("Frames = memory.Slice(o, batch * E); // this step's input, copied where a worker thread can read it");
         w.Close();
         w.Line();
         w.Line("/// <summary>Layer <paramref name=\"layer\"/>'s recurrent state: k ring, s.re, s.im, m history, each [batch, ·, H].</summary>");
@@ -161,19 +181,37 @@ internal static class StreamingEmitter
     {
         w.Line("/// <summary>");
         w.Line("/// One frame per stream: frames [batch, E] → output [batch, H], advancing the recurrent state of <paramref name=\"state\"/>.");
-        w.Line("/// The caller checked the lengths and the state's owner and counts the frame afterwards.");
+        w.Line("/// The caller checked the lengths and the state's owner and counts the frame afterwards. With a team (CreateStream with");
+        w.Line("/// two threads) both threads run <see cref=\"StepPart\"/>; the results are the same bits either way.");
         w.Line("/// </summary>");
         w.Open("public static void Step(ReadOnlySpan<float> p, ReadOnlySpan<float> frames, Span<float> output, global::H3.H3StreamState state)");
         w.Line("int batch = state.Batch;");
         w.Line("var s = new StreamBuffers(state.Memory, batch);");
+        w.Line("frames.Slice(0, batch * E).CopyTo(s.Frames);");
+        w.Line("if (state.Team is { } team) team.Run();");
+        w.Line("else StepPart(p, state, part: 0, parts: 1);");
+        w.Line("LayerNorm(s.X, batch, p.Slice(FinalNormWeight, H), p.Slice(FinalNormBias, H), output);");
+        w.Close();
+        w.Line();
+        w.Line("/// <summary>");
+        w.Line("/// Part <paramref name=\"part\"/> of <paramref name=\"parts\"/> (1 or 2) of a step on the frames in s.Frames, leaving x in s.X.");
+        w.Line("/// Matrix products split their outputs (part 0 the first half, in blocks of 8); the SSM, convolution and elementwise");
+        w.Line("/// steps, small next to the weights, run on part 0; the parts meet at <see cref=\"Sync\"/> between phases.");
+        w.Line("/// </summary>");
+        w.Open("public static void StepPart(ReadOnlySpan<float> p, global::H3.H3StreamState state, int part, int parts)");
+        w.Line("int batch = state.Batch;");
+        w.Line("var s = new StreamBuffers(state.Memory, batch);");
+        w.Line("global::H3.H3StepTeam? team = parts > 1 ? state.Team : null;");
         w.Line("// The SSM coefficients follow the parameters: rebuilt for any layer whose parameters differ from the cached copy");
         w.Line("// (unless the caller turned CheckParameters off), and always on the first step or after RefreshCoefficients.");
+        w.Line("// Layers are shared out between the parts.");
         w.Line("bool rebuild = !state.CoefficientsReady;");
         w.Open("if (rebuild || state.CheckParameters)");
         for (int i = 0; i < c.L; i++)
-            w.Line($"RefreshStreamCoefficients(p.Slice(L{Int(i)}_MixerShiftB, SsmParams), s.Coefficients({Int(i)}), rebuild);");
-        w.Line("state.CoefficientsReady = true;");
+            w.Line($"if ({Int(i)} % parts == part) RefreshStreamCoefficients(p.Slice(L{Int(i)}_MixerShiftB, SsmParams), s.Coefficients({Int(i)}), rebuild);");
         w.Close();
+        w.Line("Sync(team);");
+        w.Line("if (part == 0) state.CoefficientsReady = true;");
         w.Line("long seen = state.FramesSeen;");
         w.Line("int slot = (int)(seen % ShiftTaps);                  // this frame's place in the k ring");
         w.Line("int shiftTaps = (int)Math.Min(seen + 1, ShiftTaps);  // k before the first frame is 0");
@@ -181,16 +219,28 @@ internal static class StreamingEmitter
         if (c.HasInputProjection)
         {
             w.Line("// input_proj: x = u·Wᵀ + b   [batch, E] → [batch, H]");
-            w.Line($"MatVec_{c.E}x{c.H}(frames, batch, p.Slice(InputProjWeight, H * E), p.Slice(InputProjBias, H), s.X, accumulate: false);");
+            w.Line("Share(H, part, parts, out int from, out int to);");
+            w.Line($"MatVec_{c.E}x{c.H}(s.Frames, batch, p.Slice(InputProjWeight, H * E), p.Slice(InputProjBias, H), s.X, accumulate: false, from, to);");
+            w.Line("Sync(team);");
         }
         else
         {
             w.Line("// E == H: no input projection, x = u.");
-            w.Line("frames.Slice(0, batch * H).CopyTo(s.X);");
+            w.Line("if (part == 0) s.Frames.CopyTo(s.X);");
+            w.Line("Sync(team);");
         }
         for (int i = 0; i < c.L; i++)
-            w.Line($"Layer{i}Step(p, s, batch, slot, shiftTaps, convTaps);");
-        w.Line("LayerNorm(s.X, batch, p.Slice(FinalNormWeight, H), p.Slice(FinalNormBias, H), output);");
+            w.Line($"Layer{i}Step(p, s, batch, slot, shiftTaps, convTaps, part, parts, team);");
+        w.Close();
+        w.Line();
+        w.Line("/// <summary>Both parts of a step meet here (no-op with one part).</summary>");
+        w.Line("private static void Sync(global::H3.H3StepTeam? team) => team?.Sync();");
+        w.Line();
+        w.Line("/// <summary>Part <paramref name=\"part\"/>'s outputs [from, to) of <paramref name=\"count\"/>: halves split at a multiple of 8.</summary>");
+        w.Open("private static void Share(int count, int part, int parts, out int from, out int to)");
+        w.Line("int half = parts == 1 ? count : count / 2 / 8 * 8;");
+        w.Line("from = part == 0 ? 0 : half;");
+        w.Line("to = part == 0 ? half : count;");
         w.Close();
         w.Line();
     }
@@ -238,15 +288,20 @@ internal static class StreamingEmitter
     {
         string L(string s) => "L" + Int(i) + "_" + s;
         string hh = $"MatVec_{c.H}x{c.H}";
-        w.Line($"/// <summary>layers.{i} on one frame per stream: x [batch, H] in s.X is updated in place.</summary>");
-        w.Open($"private static void Layer{i}Step(ReadOnlySpan<float> p, in StreamBuffers s, int batch, int slot, int shiftTaps, int convTaps)");
+        w.Line($"/// <summary>layers.{i} on one frame per stream: x [batch, H] in s.X is updated in place (part <paramref name=\"part\"/> of <paramref name=\"parts\"/>).</summary>");
+        w.Open($"private static void Layer{i}Step(ReadOnlySpan<float> p, in StreamBuffers s, int batch, int slot, int shiftTaps, int convTaps, int part, int parts, global::H3.H3StepTeam? team)");
         w.Line($"Span<float> state = s.Recurrent({Int(i)}), coefficients = s.Coefficients({Int(i)});");
         w.Line("int ring = batch * ShiftTaps * H, modes = batch * Modes * H;");
+        w.Line("Share(H, part, parts, out int from, out int to);");
+        w.Line("Share(F, part, parts, out int fromF, out int toF);");
         w.Line($"// layers.{i}.norm1, mixer.{{q,k,v}}_proj");
-        w.Line($"LayerNorm(s.X, batch, p.Slice({L("Norm1Weight")}, H), p.Slice({L("Norm1Bias")}, H), s.Z);");
-        w.Line($"{hh}(s.Z, batch, p.Slice({L("MixerQProjWeight")}, H * H), p.Slice({L("MixerQProjBias")}, H), s.Q, accumulate: false);");
-        w.Line($"{hh}(s.Z, batch, p.Slice({L("MixerKProjWeight")}, H * H), p.Slice({L("MixerKProjBias")}, H), s.Key, accumulate: false);");
-        w.Line($"{hh}(s.Z, batch, p.Slice({L("MixerVProjWeight")}, H * H), p.Slice({L("MixerVProjBias")}, H), s.Value, accumulate: false);");
+        w.Line($"if (part == 0) LayerNorm(s.X, batch, p.Slice({L("Norm1Weight")}, H), p.Slice({L("Norm1Bias")}, H), s.Z);");
+        w.Line("Sync(team);");
+        w.Line($"{hh}(s.Z, batch, p.Slice({L("MixerQProjWeight")}, H * H), p.Slice({L("MixerQProjBias")}, H), s.Q, accumulate: false, from, to);");
+        w.Line($"{hh}(s.Z, batch, p.Slice({L("MixerKProjWeight")}, H * H), p.Slice({L("MixerKProjBias")}, H), s.Key, accumulate: false, from, to);");
+        w.Line($"{hh}(s.Z, batch, p.Slice({L("MixerVProjWeight")}, H * H), p.Slice({L("MixerVProjBias")}, H), s.Value, accumulate: false, from, to);");
+        w.Line("Sync(team);");
+        w.Open("if (part == 0)");
         w.Line($"// layers.{i}.mixer.shift: k joins the ring; w = (Σ_j Ks[j]·k[t-j] + D·k[t]) ⊙ v   → Z");
         w.Line($"ShiftStep(s.Key, s.Value, coefficients.Slice(0, ShiftTaps * H), p.Slice({L("MixerShiftD")}, H), state.Slice(0, ring), s.Z, batch, slot, shiftTaps);");
         w.Line($"// layers.{i}.mixer.diag: s ← dA·s + dB·w;  m = q ⊙ (2·Re Σ_n C·s + D·w)   → Key");
@@ -259,12 +314,19 @@ internal static class StreamingEmitter
             w.Line("SiluRows(s.Value, batch);");
             m = "s.Value";
         }
+        w.Close();
+        w.Line("Sync(team);");
         w.Line($"// layers.{i}.mixer.out_proj + residual, norm2, mlp + residual");
-        w.Line($"{hh}({m}, batch, p.Slice({L("MixerOutProjWeight")}, H * H), p.Slice({L("MixerOutProjBias")}, H), s.X, accumulate: true);");
-        w.Line($"LayerNorm(s.X, batch, p.Slice({L("Norm2Weight")}, H), p.Slice({L("Norm2Bias")}, H), s.U);");
-        w.Line($"MatVec_{c.H}x{c.F}(s.U, batch, p.Slice({L("MlpFc1Weight")}, F * H), p.Slice({L("MlpFc1Bias")}, F), s.Ffn, accumulate: false);");
-        w.Line("GeluRows(s.Ffn, batch);");
-        w.Line($"MatVec_{c.F}x{c.H}(s.Ffn, batch, p.Slice({L("MlpFc2Weight")}, H * F), p.Slice({L("MlpFc2Bias")}, H), s.X, accumulate: true);");
+        w.Line($"{hh}({m}, batch, p.Slice({L("MixerOutProjWeight")}, H * H), p.Slice({L("MixerOutProjBias")}, H), s.X, accumulate: true, from, to);");
+        w.Line("Sync(team);");
+        w.Line($"if (part == 0) LayerNorm(s.X, batch, p.Slice({L("Norm2Weight")}, H), p.Slice({L("Norm2Bias")}, H), s.U);");
+        w.Line("Sync(team);");
+        w.Line($"MatVec_{c.H}x{c.F}(s.U, batch, p.Slice({L("MlpFc1Weight")}, F * H), p.Slice({L("MlpFc1Bias")}, F), s.Ffn, accumulate: false, fromF, toF);");
+        w.Line("Sync(team);");
+        w.Line("if (part == 0) GeluRows(s.Ffn, batch);");
+        w.Line("Sync(team);");
+        w.Line($"MatVec_{c.F}x{c.H}(s.Ffn, batch, p.Slice({L("MlpFc2Weight")}, H * F), p.Slice({L("MlpFc2Bias")}, H), s.X, accumulate: true, from, to);");
+        w.Line("Sync(team);");
         w.Close();
         w.Line();
     }
@@ -297,18 +359,20 @@ internal static class StreamingEmitter
         w.Line($"/// single row ({OutBlock} outputs at once): {OutBlock} independent accumulators of {lanes} lanes either way.");
         w.Line("/// </summary>");
         w.Line(GemmEmitter.HotKernel);
-        w.Open($"private static void {name}_{vec.Replace("Vector", "V")}(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate)");
+        w.Open($"private static void {name}_{vec.Replace("Vector", "V")}(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate, int from, int to)");
         w.Line($"const int In = {Int(inDim)}, Out = {Int(outDim)};");
         if (masked)
             KernelEmitter.WriteTailMask(w, vec, lanes, tail);
         long blocks = outDim / OutBlock;
+        w.Line($"// Outputs [from, to): from is a multiple of {OutBlock}; the last {Int(outDim % OutBlock)} (past the full blocks) belong to whoever ends at Out.");
         if (blocks > 0)
         {
-            w.Open($"for (int o = 0; o < {Int(blocks * OutBlock)}; o += {OutBlock})");
+            w.Open($"for (int o = from; o < Math.Min(to, {Int(blocks * OutBlock)}); o += {OutBlock})");
             WriteRows(w, OutBlock, "o", vectors, masked, vec, lanes);
             w.Close();
         }
         long done = blocks * OutBlock;
+        if (outDim > done) w.Open("if (to == Out)");
         foreach (int size in new[] { OutBlock / 2, 1 })
         {
             while (outDim - done >= size)
@@ -320,6 +384,7 @@ internal static class StreamingEmitter
                 done += size;
             }
         }
+        if (outDim > blocks * OutBlock) w.Close();
         w.Close();
         w.Line();
     }

@@ -217,6 +217,51 @@ public class StreamingTests
         Assert.True(MaxRelativeError(after, expected) <= 1e-4);
     }
 
+    [Theory]
+    [MemberData(nameof(Sweep.NamesAndBatches), MemberType = typeof(Sweep))]
+    public void Two_thread_steps_equal_one_thread_steps_bit_for_bit(string name, int batch)
+    {
+        IH3Model model = Sweep.Models[name](3);
+        Sweep.Perturb(model, seed: 5);
+        H3ModelInfo i = model.Info;
+        float[] input = Sweep.RandomInput(batch * i.WindowSize * i.EmbedDim, seed: 11);
+        using H3StreamState one = model.CreateStream(batch), two = model.CreateStream(batch, threads: 2);
+        Assert.Equal(1, one.Threads);
+        Assert.Equal(2, two.Threads);
+        var a = new float[batch * i.Hidden];
+        var b = new float[batch * i.Hidden];
+        for (int t = 0; t < 2 * i.WindowSize + 3; t++)
+        {
+            if (t == i.WindowSize)
+            {
+                // Every layer's SSM parameters change: each part rebuilds the coefficients of its own layers.
+                foreach (H3Tensor x in model.Tensors.ToArray().Where(x => x.Name.EndsWith("mixer.diag.log_dt", StringComparison.Ordinal)))
+                    model.Parameters[x.Offset] += 0.125f;
+            }
+            float[] frame = FrameOf(input, batch, i.WindowSize, i.EmbedDim, t % i.WindowSize);
+            model.Step(frame, a, one);
+            model.Step(frame, b, two);
+            Assert.True(System.Runtime.InteropServices.MemoryMarshal.AsBytes(a.AsSpan()).SequenceEqual(System.Runtime.InteropServices.MemoryMarshal.AsBytes(b.AsSpan())),
+                $"{name} batch {batch}: two-thread step {t} differs from the one-thread step");
+        }
+    }
+
+    [Fact]
+    public void Two_thread_step_allocates_nothing_and_Dispose_stops_it()
+    {
+        var model = new SweepC(seed: 9);
+        H3StreamState state = model.CreateStream(2, threads: 2);
+        float[] frames = Sweep.RandomInput(2 * SweepC.EmbedDim, seed: 1);
+        var output = new float[2 * SweepC.OutputSize];
+        for (int t = 0; t < 5; t++) model.Step(frames, output, state);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int t = 0; t < 200; t++) model.Step(frames, output, state);
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        state.Dispose();
+        state.Dispose(); // twice is fine
+        Assert.Throws<ObjectDisposedException>(() => model.Step(frames, output, state));
+    }
+
     [Fact]
     public void Step_does_not_allocate()
     {

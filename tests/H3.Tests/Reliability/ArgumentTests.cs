@@ -63,6 +63,9 @@ public sealed class ArgumentTests
         }
         yield return new("CreateWorkspace(Int32)", "maxBatch", () => m.CreateWorkspace(int.MaxValue), [int.MaxValue.ToString()], model);
         yield return new("CreateStream(Int32)", "batch", () => m.CreateStream(int.MaxValue), [int.MaxValue.ToString()], model);
+        yield return new("CreateStream(Int32, Int32)", "batch", () => m.CreateStream(0, 2), ["0"], model);
+        foreach (int t in new[] { 0, 3, -1 })
+            yield return new("CreateStream(Int32, Int32)", "threads", () => m.CreateStream(1, t), [t.ToString()], model);
 
         // Training Forward and ForwardSequence.
         H3Workspace ws = m.CreateWorkspace(maxBatch: batch);
