@@ -79,7 +79,7 @@ internal static class StreamingEmitter
         w.Line("/// </summary>");
         w.Line($"/// <param name=\"frames\">[state.Batch, EmbedDim = {c.E}] floats, row-major: this frame of every stream.</param>");
         w.Line($"/// <param name=\"output\">[state.Batch, OutputSize = {c.H}] floats, row-major: receives every stream's encoding.</param>");
-        w.Line("/// <param name=\"state\">From <see cref=\"CreateStream\"/> of this model instance; advanced by one frame.</param>");
+        w.Line("/// <param name=\"state\">From <see cref=\"CreateStream(int)\"/> of this model instance; advanced by one frame.</param>");
         w.Line("/// <exception cref=\"global::System.ArgumentException\">A span has the wrong length for state.Batch, or the state belongs to another model; nothing is written.</exception>");
         w.Open($"public void Step(global::System.ReadOnlySpan<float> frames, global::System.Span<float> output, {st} state)");
         w.Line("global::System.ArgumentNullException.ThrowIfNull(state);");

@@ -282,6 +282,26 @@ namespace Demo
         }
 
         /// <summary>
+        /// <see cref="CreateStream(int)"/> whose steps run on <paramref name="threads"/> threads: with 2, a worker thread takes half of
+        /// every matrix product of each <see cref="Step"/> (a step is bound by reading the weights, and two cores read about twice
+        /// as fast). Same results, bit for bit. The worker spins briefly between steps, then sleeps; dispose the state to stop it.
+        /// </summary>
+        /// <param name="batch">Number of streams stepped together, at least 1.</param>
+        /// <param name="threads">1 (the calling thread only) or 2 (the calling thread and one worker).</param>
+        /// <exception cref="global::System.ArgumentOutOfRangeException">batch is not positive, or threads is not 1 or 2.</exception>
+        public global::H3.H3StreamState CreateStream(int batch, int threads)
+        {
+            if (threads is not (1 or 2)) throw new global::System.ArgumentOutOfRangeException(nameof(threads), threads, "threads must be 1 or 2.");
+            global::H3.H3StreamState state = CreateStream(batch);
+            if (threads == 2)
+            {
+                float[] parameters = __h3_parameters;
+                state.Team = new global::H3.H3StepTeam(part => global::H3.Generated.TinyModelKernels.StepPart(parameters, state, part, 2));
+            }
+            return state;
+        }
+
+        /// <summary>
         /// Streaming inference: feeds one frame to each stream of <paramref name="state"/> and writes each stream's encoding
         /// (the final LayerNorm at this frame). From a reset state, the output after the T-th frame equals
         /// <see cref="Forward(global::System.ReadOnlySpan{float}, global::System.Span{float}, int)"/> on those T frames (to float32
@@ -293,7 +313,7 @@ namespace Demo
         /// </summary>
         /// <param name="frames">[state.Batch, EmbedDim = 3] floats, row-major: this frame of every stream.</param>
         /// <param name="output">[state.Batch, OutputSize = 4] floats, row-major: receives every stream's encoding.</param>
-        /// <param name="state">From <see cref="CreateStream"/> of this model instance; advanced by one frame.</param>
+        /// <param name="state">From <see cref="CreateStream(int)"/> of this model instance; advanced by one frame.</param>
         /// <exception cref="global::System.ArgumentException">A span has the wrong length for state.Batch, or the state belongs to another model; nothing is written.</exception>
         public void Step(global::System.ReadOnlySpan<float> frames, global::System.Span<float> output, global::H3.H3StreamState state)
         {
@@ -2134,7 +2154,7 @@ namespace H3.Generated
         //   recurrent, per layer: k ring [batch, ShiftTaps, H], s.re and s.im [batch, Modes, H], m history [batch, K-1, H]
         //   coefficients, per layer: Ks [ShiftTaps, H], dA.re, dA.im, dB.re, dB.im, C.re, C.im [Modes, H], and the copy of
         //     the layer's parameters mixer.shift.B .. mixer.diag.C they were derived from
-        //   scratch: X, Z, Q, Key, Value, U [batch, H], Ffn [batch, F], Temp [F], ConvKernel [K, H]
+        //   scratch: X, Z, Q, Key, Value, U [batch, H], Ffn [batch, F], Temp [F], ConvKernel [K, H], Frames [batch, E]
         // ---------------------------------------------------------------------------------------------
 
         /// <summary>Floats of one layer from mixer.shift.B through mixer.diag.C (the SSM coefficients' sources), and their offsets.</summary>
@@ -2150,14 +2170,14 @@ namespace H3.Generated
         public static long StreamRecurrentLength(int batch) => (long)L * batch * StreamLayerState;
 
         /// <summary>Floats of a stream state for <paramref name="batch"/> streams.</summary>
-        public static long StreamLength(int batch) => StreamRecurrentLength(batch) + L * StreamLayerCoefficients + (long)batch * (6L * H + F) + F + (long)K * H;
+        public static long StreamLength(int batch) => StreamRecurrentLength(batch) + L * StreamLayerCoefficients + (long)batch * (6L * H + F) + F + (long)K * H + (long)batch * E;
 
         /// <summary>Views into a stream state's memory for <c>batch</c> streams (layout above).</summary>
         private readonly ref struct StreamBuffers
         {
             private readonly Span<float> _memory;
             private readonly int _batch;
-            public readonly Span<float> X, Z, Q, Key, Value, U, Ffn, Temp, ConvKernel;
+            public readonly Span<float> X, Z, Q, Key, Value, U, Ffn, Temp, ConvKernel, Frames;
 
             public StreamBuffers(Span<float> memory, int batch)
             {
@@ -2172,7 +2192,8 @@ namespace H3.Generated
                 U = memory.Slice(o, n); o += n;
                 Ffn = memory.Slice(o, batch * F); o += batch * F;
                 Temp = memory.Slice(o, F); o += F;
-                ConvKernel = memory.Slice(o, K * H);
+                ConvKernel = memory.Slice(o, K * H); o += K * H;
+                Frames = memory.Slice(o, batch * E); // this step's input, copied where a worker thread can read it
             }
 
             /// <summary>Layer <paramref name="layer"/>'s recurrent state: k ring, s.re, s.im, m history, each [batch, ·, H].</summary>
@@ -2184,28 +2205,59 @@ namespace H3.Generated
 
         /// <summary>
         /// One frame per stream: frames [batch, E] → output [batch, H], advancing the recurrent state of <paramref name="state"/>.
-        /// The caller checked the lengths and the state's owner and counts the frame afterwards.
+        /// The caller checked the lengths and the state's owner and counts the frame afterwards. With a team (CreateStream with
+        /// two threads) both threads run <see cref="StepPart"/>; the results are the same bits either way.
         /// </summary>
         public static void Step(ReadOnlySpan<float> p, ReadOnlySpan<float> frames, Span<float> output, global::H3.H3StreamState state)
         {
             int batch = state.Batch;
             var s = new StreamBuffers(state.Memory, batch);
+            frames.Slice(0, batch * E).CopyTo(s.Frames);
+            if (state.Team is { } team) team.Run();
+            else StepPart(p, state, part: 0, parts: 1);
+            LayerNorm(s.X, batch, p.Slice(FinalNormWeight, H), p.Slice(FinalNormBias, H), output);
+        }
+
+        /// <summary>
+        /// Part <paramref name="part"/> of <paramref name="parts"/> (1 or 2) of a step on the frames in s.Frames, leaving x in s.X.
+        /// Matrix products split their outputs (part 0 the first half, in blocks of 8); the SSM, convolution and elementwise
+        /// steps, small next to the weights, run on part 0; the parts meet at <see cref="Sync"/> between phases.
+        /// </summary>
+        public static void StepPart(ReadOnlySpan<float> p, global::H3.H3StreamState state, int part, int parts)
+        {
+            int batch = state.Batch;
+            var s = new StreamBuffers(state.Memory, batch);
+            global::H3.H3StepTeam? team = parts > 1 ? state.Team : null;
             // The SSM coefficients follow the parameters: rebuilt for any layer whose parameters differ from the cached copy
             // (unless the caller turned CheckParameters off), and always on the first step or after RefreshCoefficients.
+            // Layers are shared out between the parts.
             bool rebuild = !state.CoefficientsReady;
             if (rebuild || state.CheckParameters)
             {
-                RefreshStreamCoefficients(p.Slice(L0_MixerShiftB, SsmParams), s.Coefficients(0), rebuild);
-                state.CoefficientsReady = true;
+                if (0 % parts == part) RefreshStreamCoefficients(p.Slice(L0_MixerShiftB, SsmParams), s.Coefficients(0), rebuild);
             }
+            Sync(team);
+            if (part == 0) state.CoefficientsReady = true;
             long seen = state.FramesSeen;
             int slot = (int)(seen % ShiftTaps);                  // this frame's place in the k ring
             int shiftTaps = (int)Math.Min(seen + 1, ShiftTaps);  // k before the first frame is 0
             int convTaps = (int)Math.Min(seen + 1, K);           // m before the first frame is 0
             // input_proj: x = u·Wᵀ + b   [batch, E] → [batch, H]
-            MatVec_3x4(frames, batch, p.Slice(InputProjWeight, H * E), p.Slice(InputProjBias, H), s.X, accumulate: false);
-            Layer0Step(p, s, batch, slot, shiftTaps, convTaps);
-            LayerNorm(s.X, batch, p.Slice(FinalNormWeight, H), p.Slice(FinalNormBias, H), output);
+            Share(H, part, parts, out int from, out int to);
+            MatVec_3x4(s.Frames, batch, p.Slice(InputProjWeight, H * E), p.Slice(InputProjBias, H), s.X, accumulate: false, from, to);
+            Sync(team);
+            Layer0Step(p, s, batch, slot, shiftTaps, convTaps, part, parts, team);
+        }
+
+        /// <summary>Both parts of a step meet here (no-op with one part).</summary>
+        private static void Sync(global::H3.H3StepTeam? team) => team?.Sync();
+
+        /// <summary>Part <paramref name="part"/>'s outputs [from, to) of <paramref name="count"/>: halves split at a multiple of 8.</summary>
+        private static void Share(int count, int part, int parts, out int from, out int to)
+        {
+            int half = parts == 1 ? count : count / 2 / 8 * 8;
+            from = part == 0 ? 0 : half;
+            to = part == 0 ? half : count;
         }
 
         /// <summary>
@@ -2246,29 +2298,42 @@ namespace H3.Generated
             }
         }
 
-        /// <summary>layers.0 on one frame per stream: x [batch, H] in s.X is updated in place.</summary>
-        private static void Layer0Step(ReadOnlySpan<float> p, in StreamBuffers s, int batch, int slot, int shiftTaps, int convTaps)
+        /// <summary>layers.0 on one frame per stream: x [batch, H] in s.X is updated in place (part <paramref name="part"/> of <paramref name="parts"/>).</summary>
+        private static void Layer0Step(ReadOnlySpan<float> p, in StreamBuffers s, int batch, int slot, int shiftTaps, int convTaps, int part, int parts, global::H3.H3StepTeam? team)
         {
             Span<float> state = s.Recurrent(0), coefficients = s.Coefficients(0);
             int ring = batch * ShiftTaps * H, modes = batch * Modes * H;
+            Share(H, part, parts, out int from, out int to);
+            Share(F, part, parts, out int fromF, out int toF);
             // layers.0.norm1, mixer.{q,k,v}_proj
-            LayerNorm(s.X, batch, p.Slice(L0_Norm1Weight, H), p.Slice(L0_Norm1Bias, H), s.Z);
-            MatVec_4x4(s.Z, batch, p.Slice(L0_MixerQProjWeight, H * H), p.Slice(L0_MixerQProjBias, H), s.Q, accumulate: false);
-            MatVec_4x4(s.Z, batch, p.Slice(L0_MixerKProjWeight, H * H), p.Slice(L0_MixerKProjBias, H), s.Key, accumulate: false);
-            MatVec_4x4(s.Z, batch, p.Slice(L0_MixerVProjWeight, H * H), p.Slice(L0_MixerVProjBias, H), s.Value, accumulate: false);
-            // layers.0.mixer.shift: k joins the ring; w = (Σ_j Ks[j]·k[t-j] + D·k[t]) ⊙ v   → Z
-            ShiftStep(s.Key, s.Value, coefficients.Slice(0, ShiftTaps * H), p.Slice(L0_MixerShiftD, H), state.Slice(0, ring), s.Z, batch, slot, shiftTaps);
-            // layers.0.mixer.diag: s ← dA·s + dB·w;  m = q ⊙ (2·Re Σ_n C·s + D·w)   → Key
-            DiagStep(s.Z, s.Q, coefficients.Slice(ShiftTaps * H, 6 * Modes * H), p.Slice(L0_MixerDiagD, H), state.Slice(ring, modes), state.Slice(ring + modes, modes), s.U, s.Key, batch);
-            // layers.0.mixer.conv: m = SiLU(Σ_j weight[h,0,K-1-j]·m[t-j] + bias); m joins its history   → Value
-            ConvStep(s.Key, p.Slice(L0_MixerConvWeight, H * K), p.Slice(L0_MixerConvBias, H), s.ConvKernel, state.Slice(ring + 2 * modes, batch * ConvHistory * H), s.Value, batch, convTaps);
-            SiluRows(s.Value, batch);
+            if (part == 0) LayerNorm(s.X, batch, p.Slice(L0_Norm1Weight, H), p.Slice(L0_Norm1Bias, H), s.Z);
+            Sync(team);
+            MatVec_4x4(s.Z, batch, p.Slice(L0_MixerQProjWeight, H * H), p.Slice(L0_MixerQProjBias, H), s.Q, accumulate: false, from, to);
+            MatVec_4x4(s.Z, batch, p.Slice(L0_MixerKProjWeight, H * H), p.Slice(L0_MixerKProjBias, H), s.Key, accumulate: false, from, to);
+            MatVec_4x4(s.Z, batch, p.Slice(L0_MixerVProjWeight, H * H), p.Slice(L0_MixerVProjBias, H), s.Value, accumulate: false, from, to);
+            Sync(team);
+            if (part == 0)
+            {
+                // layers.0.mixer.shift: k joins the ring; w = (Σ_j Ks[j]·k[t-j] + D·k[t]) ⊙ v   → Z
+                ShiftStep(s.Key, s.Value, coefficients.Slice(0, ShiftTaps * H), p.Slice(L0_MixerShiftD, H), state.Slice(0, ring), s.Z, batch, slot, shiftTaps);
+                // layers.0.mixer.diag: s ← dA·s + dB·w;  m = q ⊙ (2·Re Σ_n C·s + D·w)   → Key
+                DiagStep(s.Z, s.Q, coefficients.Slice(ShiftTaps * H, 6 * Modes * H), p.Slice(L0_MixerDiagD, H), state.Slice(ring, modes), state.Slice(ring + modes, modes), s.U, s.Key, batch);
+                // layers.0.mixer.conv: m = SiLU(Σ_j weight[h,0,K-1-j]·m[t-j] + bias); m joins its history   → Value
+                ConvStep(s.Key, p.Slice(L0_MixerConvWeight, H * K), p.Slice(L0_MixerConvBias, H), s.ConvKernel, state.Slice(ring + 2 * modes, batch * ConvHistory * H), s.Value, batch, convTaps);
+                SiluRows(s.Value, batch);
+            }
+            Sync(team);
             // layers.0.mixer.out_proj + residual, norm2, mlp + residual
-            MatVec_4x4(s.Value, batch, p.Slice(L0_MixerOutProjWeight, H * H), p.Slice(L0_MixerOutProjBias, H), s.X, accumulate: true);
-            LayerNorm(s.X, batch, p.Slice(L0_Norm2Weight, H), p.Slice(L0_Norm2Bias, H), s.U);
-            MatVec_4x16(s.U, batch, p.Slice(L0_MlpFc1Weight, F * H), p.Slice(L0_MlpFc1Bias, F), s.Ffn, accumulate: false);
-            GeluRows(s.Ffn, batch);
-            MatVec_16x4(s.Ffn, batch, p.Slice(L0_MlpFc2Weight, H * F), p.Slice(L0_MlpFc2Bias, H), s.X, accumulate: true);
+            MatVec_4x4(s.Value, batch, p.Slice(L0_MixerOutProjWeight, H * H), p.Slice(L0_MixerOutProjBias, H), s.X, accumulate: true, from, to);
+            Sync(team);
+            if (part == 0) LayerNorm(s.X, batch, p.Slice(L0_Norm2Weight, H), p.Slice(L0_Norm2Bias, H), s.U);
+            Sync(team);
+            MatVec_4x16(s.U, batch, p.Slice(L0_MlpFc1Weight, F * H), p.Slice(L0_MlpFc1Bias, F), s.Ffn, accumulate: false, fromF, toF);
+            Sync(team);
+            if (part == 0) GeluRows(s.Ffn, batch);
+            Sync(team);
+            MatVec_16x4(s.Ffn, batch, p.Slice(L0_MlpFc2Weight, H * F), p.Slice(L0_MlpFc2Bias, H), s.X, accumulate: true, from, to);
+            Sync(team);
         }
 
         /// <summary>
@@ -2277,7 +2342,7 @@ namespace H3.Generated
         /// sum is a dot product over vectors of i (Linear_3x4 sums i in order instead), so Step and Forward agree to float
         /// rounding, not bit for bit (tested).
         /// </summary>
-        private static void MatVec_3x4(ReadOnlySpan<float> x, int rows, ReadOnlySpan<float> w, ReadOnlySpan<float> bias, Span<float> y, bool accumulate)
+        private static void MatVec_3x4(ReadOnlySpan<float> x, int rows, ReadOnlySpan<float> w, ReadOnlySpan<float> bias, Span<float> y, bool accumulate, int from = 0, int to = 4)
         {
             const int In = 3, Out = 4;
             // Every length is checked once here; the loops below index inside these lengths with Unsafe.Add.
@@ -2285,14 +2350,15 @@ namespace H3.Generated
             w = w.Slice(0, Out * In);
             bias = bias.Slice(0, Out);
             y = y.Slice(0, rows * Out);
+            if ((uint)from > (uint)to || (uint)to > Out) throw new ArgumentOutOfRangeException(nameof(to));
             ref float xr = ref MemoryMarshal.GetReference(x);
             ref float wr = ref MemoryMarshal.GetReference(w);
             ref float br = ref MemoryMarshal.GetReference(bias);
             ref float yr = ref MemoryMarshal.GetReference(y);
             if (Vector256.IsHardwareAccelerated)
-                MatVec_3x4_V256(ref xr, rows, ref wr, ref br, ref yr, accumulate);
+                MatVec_3x4_V256(ref xr, rows, ref wr, ref br, ref yr, accumulate, from, to);
             else
-                MatVec_3x4_V128(ref xr, rows, ref wr, ref br, ref yr, accumulate);
+                MatVec_3x4_V128(ref xr, rows, ref wr, ref br, ref yr, accumulate, from, to);
         }
 
         /// <summary>
@@ -2300,60 +2366,64 @@ namespace H3.Generated
         /// single row (8 outputs at once): 8 independent accumulators of 8 lanes either way.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void MatVec_3x4_V256(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate)
+        private static void MatVec_3x4_V256(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate, int from, int to)
         {
             const int In = 3, Out = 4;
+            // Outputs [from, to): from is a multiple of 8; the last 4 (past the full blocks) belong to whoever ends at Out.
+            if (to == Out)
             {
-                const int o = 0; // 4 of the last 4 outputs
-                int r = 0;
-                for (; r + 2 <= rows; r += 2)
                 {
+                    const int o = 0; // 4 of the last 4 outputs
+                    int r = 0;
+                    for (; r + 2 <= rows; r += 2)
                     {
-                        ref float x0 = ref Unsafe.Add(ref x, (r + 0) * In);
-                        ref float x1 = ref Unsafe.Add(ref x, (r + 1) * In);
-                        ref float wb = ref Unsafe.Add(ref w, o * In); // the block's rows of W sit at constant distances In
-                        float s00 = 0f, s01 = 0f, s02 = 0f, s03 = 0f, s10 = 0f, s11 = 0f, s12 = 0f, s13 = 0f;
-                        for (int i = 0; i < In; i++)
                         {
-                            float xv0 = Unsafe.Add(ref x0, i);
-                            s00 += xv0 * Unsafe.Add(ref wb, i);
-                            s01 += xv0 * Unsafe.Add(ref wb, i + In);
-                            s02 += xv0 * Unsafe.Add(ref wb, i + 2 * In);
-                            s03 += xv0 * Unsafe.Add(ref wb, i + 3 * In);
-                            float xv1 = Unsafe.Add(ref x1, i);
-                            s10 += xv1 * Unsafe.Add(ref wb, i);
-                            s11 += xv1 * Unsafe.Add(ref wb, i + In);
-                            s12 += xv1 * Unsafe.Add(ref wb, i + 2 * In);
-                            s13 += xv1 * Unsafe.Add(ref wb, i + 3 * In);
+                            ref float x0 = ref Unsafe.Add(ref x, (r + 0) * In);
+                            ref float x1 = ref Unsafe.Add(ref x, (r + 1) * In);
+                            ref float wb = ref Unsafe.Add(ref w, o * In); // the block's rows of W sit at constant distances In
+                            float s00 = 0f, s01 = 0f, s02 = 0f, s03 = 0f, s10 = 0f, s11 = 0f, s12 = 0f, s13 = 0f;
+                            for (int i = 0; i < In; i++)
+                            {
+                                float xv0 = Unsafe.Add(ref x0, i);
+                                s00 += xv0 * Unsafe.Add(ref wb, i);
+                                s01 += xv0 * Unsafe.Add(ref wb, i + In);
+                                s02 += xv0 * Unsafe.Add(ref wb, i + 2 * In);
+                                s03 += xv0 * Unsafe.Add(ref wb, i + 3 * In);
+                                float xv1 = Unsafe.Add(ref x1, i);
+                                s10 += xv1 * Unsafe.Add(ref wb, i);
+                                s11 += xv1 * Unsafe.Add(ref wb, i + In);
+                                s12 += xv1 * Unsafe.Add(ref wb, i + 2 * In);
+                                s13 += xv1 * Unsafe.Add(ref wb, i + 3 * In);
+                            }
+                            Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 0), s00 + Unsafe.Add(ref bias, o + 0), accumulate);
+                            Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 1), s01 + Unsafe.Add(ref bias, o + 1), accumulate);
+                            Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 2), s02 + Unsafe.Add(ref bias, o + 2), accumulate);
+                            Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 3), s03 + Unsafe.Add(ref bias, o + 3), accumulate);
+                            Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 0), s10 + Unsafe.Add(ref bias, o + 0), accumulate);
+                            Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 1), s11 + Unsafe.Add(ref bias, o + 1), accumulate);
+                            Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 2), s12 + Unsafe.Add(ref bias, o + 2), accumulate);
+                            Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 3), s13 + Unsafe.Add(ref bias, o + 3), accumulate);
                         }
-                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 0), s00 + Unsafe.Add(ref bias, o + 0), accumulate);
-                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 1), s01 + Unsafe.Add(ref bias, o + 1), accumulate);
-                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 2), s02 + Unsafe.Add(ref bias, o + 2), accumulate);
-                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 3), s03 + Unsafe.Add(ref bias, o + 3), accumulate);
-                        Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 0), s10 + Unsafe.Add(ref bias, o + 0), accumulate);
-                        Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 1), s11 + Unsafe.Add(ref bias, o + 1), accumulate);
-                        Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 2), s12 + Unsafe.Add(ref bias, o + 2), accumulate);
-                        Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 3), s13 + Unsafe.Add(ref bias, o + 3), accumulate);
                     }
-                }
-                if (r < rows)
-                {
+                    if (r < rows)
                     {
-                        ref float x0 = ref Unsafe.Add(ref x, (r + 0) * In);
-                        ref float wb = ref Unsafe.Add(ref w, o * In); // the block's rows of W sit at constant distances In
-                        float s00 = 0f, s01 = 0f, s02 = 0f, s03 = 0f;
-                        for (int i = 0; i < In; i++)
                         {
-                            float xv0 = Unsafe.Add(ref x0, i);
-                            s00 += xv0 * Unsafe.Add(ref wb, i);
-                            s01 += xv0 * Unsafe.Add(ref wb, i + In);
-                            s02 += xv0 * Unsafe.Add(ref wb, i + 2 * In);
-                            s03 += xv0 * Unsafe.Add(ref wb, i + 3 * In);
+                            ref float x0 = ref Unsafe.Add(ref x, (r + 0) * In);
+                            ref float wb = ref Unsafe.Add(ref w, o * In); // the block's rows of W sit at constant distances In
+                            float s00 = 0f, s01 = 0f, s02 = 0f, s03 = 0f;
+                            for (int i = 0; i < In; i++)
+                            {
+                                float xv0 = Unsafe.Add(ref x0, i);
+                                s00 += xv0 * Unsafe.Add(ref wb, i);
+                                s01 += xv0 * Unsafe.Add(ref wb, i + In);
+                                s02 += xv0 * Unsafe.Add(ref wb, i + 2 * In);
+                                s03 += xv0 * Unsafe.Add(ref wb, i + 3 * In);
+                            }
+                            Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 0), s00 + Unsafe.Add(ref bias, o + 0), accumulate);
+                            Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 1), s01 + Unsafe.Add(ref bias, o + 1), accumulate);
+                            Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 2), s02 + Unsafe.Add(ref bias, o + 2), accumulate);
+                            Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 3), s03 + Unsafe.Add(ref bias, o + 3), accumulate);
                         }
-                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 0), s00 + Unsafe.Add(ref bias, o + 0), accumulate);
-                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 1), s01 + Unsafe.Add(ref bias, o + 1), accumulate);
-                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 2), s02 + Unsafe.Add(ref bias, o + 2), accumulate);
-                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 3), s03 + Unsafe.Add(ref bias, o + 3), accumulate);
                     }
                 }
             }
@@ -2364,60 +2434,64 @@ namespace H3.Generated
         /// single row (8 outputs at once): 8 independent accumulators of 4 lanes either way.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void MatVec_3x4_V128(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate)
+        private static void MatVec_3x4_V128(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate, int from, int to)
         {
             const int In = 3, Out = 4;
+            // Outputs [from, to): from is a multiple of 8; the last 4 (past the full blocks) belong to whoever ends at Out.
+            if (to == Out)
             {
-                const int o = 0; // 4 of the last 4 outputs
-                int r = 0;
-                for (; r + 2 <= rows; r += 2)
                 {
+                    const int o = 0; // 4 of the last 4 outputs
+                    int r = 0;
+                    for (; r + 2 <= rows; r += 2)
                     {
-                        ref float x0 = ref Unsafe.Add(ref x, (r + 0) * In);
-                        ref float x1 = ref Unsafe.Add(ref x, (r + 1) * In);
-                        ref float wb = ref Unsafe.Add(ref w, o * In); // the block's rows of W sit at constant distances In
-                        float s00 = 0f, s01 = 0f, s02 = 0f, s03 = 0f, s10 = 0f, s11 = 0f, s12 = 0f, s13 = 0f;
-                        for (int i = 0; i < In; i++)
                         {
-                            float xv0 = Unsafe.Add(ref x0, i);
-                            s00 += xv0 * Unsafe.Add(ref wb, i);
-                            s01 += xv0 * Unsafe.Add(ref wb, i + In);
-                            s02 += xv0 * Unsafe.Add(ref wb, i + 2 * In);
-                            s03 += xv0 * Unsafe.Add(ref wb, i + 3 * In);
-                            float xv1 = Unsafe.Add(ref x1, i);
-                            s10 += xv1 * Unsafe.Add(ref wb, i);
-                            s11 += xv1 * Unsafe.Add(ref wb, i + In);
-                            s12 += xv1 * Unsafe.Add(ref wb, i + 2 * In);
-                            s13 += xv1 * Unsafe.Add(ref wb, i + 3 * In);
+                            ref float x0 = ref Unsafe.Add(ref x, (r + 0) * In);
+                            ref float x1 = ref Unsafe.Add(ref x, (r + 1) * In);
+                            ref float wb = ref Unsafe.Add(ref w, o * In); // the block's rows of W sit at constant distances In
+                            float s00 = 0f, s01 = 0f, s02 = 0f, s03 = 0f, s10 = 0f, s11 = 0f, s12 = 0f, s13 = 0f;
+                            for (int i = 0; i < In; i++)
+                            {
+                                float xv0 = Unsafe.Add(ref x0, i);
+                                s00 += xv0 * Unsafe.Add(ref wb, i);
+                                s01 += xv0 * Unsafe.Add(ref wb, i + In);
+                                s02 += xv0 * Unsafe.Add(ref wb, i + 2 * In);
+                                s03 += xv0 * Unsafe.Add(ref wb, i + 3 * In);
+                                float xv1 = Unsafe.Add(ref x1, i);
+                                s10 += xv1 * Unsafe.Add(ref wb, i);
+                                s11 += xv1 * Unsafe.Add(ref wb, i + In);
+                                s12 += xv1 * Unsafe.Add(ref wb, i + 2 * In);
+                                s13 += xv1 * Unsafe.Add(ref wb, i + 3 * In);
+                            }
+                            Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 0), s00 + Unsafe.Add(ref bias, o + 0), accumulate);
+                            Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 1), s01 + Unsafe.Add(ref bias, o + 1), accumulate);
+                            Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 2), s02 + Unsafe.Add(ref bias, o + 2), accumulate);
+                            Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 3), s03 + Unsafe.Add(ref bias, o + 3), accumulate);
+                            Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 0), s10 + Unsafe.Add(ref bias, o + 0), accumulate);
+                            Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 1), s11 + Unsafe.Add(ref bias, o + 1), accumulate);
+                            Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 2), s12 + Unsafe.Add(ref bias, o + 2), accumulate);
+                            Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 3), s13 + Unsafe.Add(ref bias, o + 3), accumulate);
                         }
-                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 0), s00 + Unsafe.Add(ref bias, o + 0), accumulate);
-                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 1), s01 + Unsafe.Add(ref bias, o + 1), accumulate);
-                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 2), s02 + Unsafe.Add(ref bias, o + 2), accumulate);
-                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 3), s03 + Unsafe.Add(ref bias, o + 3), accumulate);
-                        Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 0), s10 + Unsafe.Add(ref bias, o + 0), accumulate);
-                        Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 1), s11 + Unsafe.Add(ref bias, o + 1), accumulate);
-                        Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 2), s12 + Unsafe.Add(ref bias, o + 2), accumulate);
-                        Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 3), s13 + Unsafe.Add(ref bias, o + 3), accumulate);
                     }
-                }
-                if (r < rows)
-                {
+                    if (r < rows)
                     {
-                        ref float x0 = ref Unsafe.Add(ref x, (r + 0) * In);
-                        ref float wb = ref Unsafe.Add(ref w, o * In); // the block's rows of W sit at constant distances In
-                        float s00 = 0f, s01 = 0f, s02 = 0f, s03 = 0f;
-                        for (int i = 0; i < In; i++)
                         {
-                            float xv0 = Unsafe.Add(ref x0, i);
-                            s00 += xv0 * Unsafe.Add(ref wb, i);
-                            s01 += xv0 * Unsafe.Add(ref wb, i + In);
-                            s02 += xv0 * Unsafe.Add(ref wb, i + 2 * In);
-                            s03 += xv0 * Unsafe.Add(ref wb, i + 3 * In);
+                            ref float x0 = ref Unsafe.Add(ref x, (r + 0) * In);
+                            ref float wb = ref Unsafe.Add(ref w, o * In); // the block's rows of W sit at constant distances In
+                            float s00 = 0f, s01 = 0f, s02 = 0f, s03 = 0f;
+                            for (int i = 0; i < In; i++)
+                            {
+                                float xv0 = Unsafe.Add(ref x0, i);
+                                s00 += xv0 * Unsafe.Add(ref wb, i);
+                                s01 += xv0 * Unsafe.Add(ref wb, i + In);
+                                s02 += xv0 * Unsafe.Add(ref wb, i + 2 * In);
+                                s03 += xv0 * Unsafe.Add(ref wb, i + 3 * In);
+                            }
+                            Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 0), s00 + Unsafe.Add(ref bias, o + 0), accumulate);
+                            Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 1), s01 + Unsafe.Add(ref bias, o + 1), accumulate);
+                            Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 2), s02 + Unsafe.Add(ref bias, o + 2), accumulate);
+                            Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 3), s03 + Unsafe.Add(ref bias, o + 3), accumulate);
                         }
-                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 0), s00 + Unsafe.Add(ref bias, o + 0), accumulate);
-                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 1), s01 + Unsafe.Add(ref bias, o + 1), accumulate);
-                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 2), s02 + Unsafe.Add(ref bias, o + 2), accumulate);
-                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 3), s03 + Unsafe.Add(ref bias, o + 3), accumulate);
                     }
                 }
             }
@@ -2429,7 +2503,7 @@ namespace H3.Generated
         /// sum is a dot product over vectors of i (Linear_4x4 sums i in order instead), so Step and Forward agree to float
         /// rounding, not bit for bit (tested).
         /// </summary>
-        private static void MatVec_4x4(ReadOnlySpan<float> x, int rows, ReadOnlySpan<float> w, ReadOnlySpan<float> bias, Span<float> y, bool accumulate)
+        private static void MatVec_4x4(ReadOnlySpan<float> x, int rows, ReadOnlySpan<float> w, ReadOnlySpan<float> bias, Span<float> y, bool accumulate, int from = 0, int to = 4)
         {
             const int In = 4, Out = 4;
             // Every length is checked once here; the loops below index inside these lengths with Unsafe.Add.
@@ -2437,14 +2511,15 @@ namespace H3.Generated
             w = w.Slice(0, Out * In);
             bias = bias.Slice(0, Out);
             y = y.Slice(0, rows * Out);
+            if ((uint)from > (uint)to || (uint)to > Out) throw new ArgumentOutOfRangeException(nameof(to));
             ref float xr = ref MemoryMarshal.GetReference(x);
             ref float wr = ref MemoryMarshal.GetReference(w);
             ref float br = ref MemoryMarshal.GetReference(bias);
             ref float yr = ref MemoryMarshal.GetReference(y);
             if (Vector256.IsHardwareAccelerated)
-                MatVec_4x4_V256(ref xr, rows, ref wr, ref br, ref yr, accumulate);
+                MatVec_4x4_V256(ref xr, rows, ref wr, ref br, ref yr, accumulate, from, to);
             else
-                MatVec_4x4_V128(ref xr, rows, ref wr, ref br, ref yr, accumulate);
+                MatVec_4x4_V128(ref xr, rows, ref wr, ref br, ref yr, accumulate, from, to);
         }
 
         /// <summary>
@@ -2452,60 +2527,64 @@ namespace H3.Generated
         /// single row (8 outputs at once): 8 independent accumulators of 8 lanes either way.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void MatVec_4x4_V256(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate)
+        private static void MatVec_4x4_V256(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate, int from, int to)
         {
             const int In = 4, Out = 4;
+            // Outputs [from, to): from is a multiple of 8; the last 4 (past the full blocks) belong to whoever ends at Out.
+            if (to == Out)
             {
-                const int o = 0; // 4 of the last 4 outputs
-                int r = 0;
-                for (; r + 2 <= rows; r += 2)
                 {
+                    const int o = 0; // 4 of the last 4 outputs
+                    int r = 0;
+                    for (; r + 2 <= rows; r += 2)
                     {
-                        ref float x0 = ref Unsafe.Add(ref x, (r + 0) * In);
-                        ref float x1 = ref Unsafe.Add(ref x, (r + 1) * In);
-                        ref float wb = ref Unsafe.Add(ref w, o * In); // the block's rows of W sit at constant distances In
-                        float s00 = 0f, s01 = 0f, s02 = 0f, s03 = 0f, s10 = 0f, s11 = 0f, s12 = 0f, s13 = 0f;
-                        for (int i = 0; i < In; i++)
                         {
-                            float xv0 = Unsafe.Add(ref x0, i);
-                            s00 += xv0 * Unsafe.Add(ref wb, i);
-                            s01 += xv0 * Unsafe.Add(ref wb, i + In);
-                            s02 += xv0 * Unsafe.Add(ref wb, i + 2 * In);
-                            s03 += xv0 * Unsafe.Add(ref wb, i + 3 * In);
-                            float xv1 = Unsafe.Add(ref x1, i);
-                            s10 += xv1 * Unsafe.Add(ref wb, i);
-                            s11 += xv1 * Unsafe.Add(ref wb, i + In);
-                            s12 += xv1 * Unsafe.Add(ref wb, i + 2 * In);
-                            s13 += xv1 * Unsafe.Add(ref wb, i + 3 * In);
+                            ref float x0 = ref Unsafe.Add(ref x, (r + 0) * In);
+                            ref float x1 = ref Unsafe.Add(ref x, (r + 1) * In);
+                            ref float wb = ref Unsafe.Add(ref w, o * In); // the block's rows of W sit at constant distances In
+                            float s00 = 0f, s01 = 0f, s02 = 0f, s03 = 0f, s10 = 0f, s11 = 0f, s12 = 0f, s13 = 0f;
+                            for (int i = 0; i < In; i++)
+                            {
+                                float xv0 = Unsafe.Add(ref x0, i);
+                                s00 += xv0 * Unsafe.Add(ref wb, i);
+                                s01 += xv0 * Unsafe.Add(ref wb, i + In);
+                                s02 += xv0 * Unsafe.Add(ref wb, i + 2 * In);
+                                s03 += xv0 * Unsafe.Add(ref wb, i + 3 * In);
+                                float xv1 = Unsafe.Add(ref x1, i);
+                                s10 += xv1 * Unsafe.Add(ref wb, i);
+                                s11 += xv1 * Unsafe.Add(ref wb, i + In);
+                                s12 += xv1 * Unsafe.Add(ref wb, i + 2 * In);
+                                s13 += xv1 * Unsafe.Add(ref wb, i + 3 * In);
+                            }
+                            Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 0), s00 + Unsafe.Add(ref bias, o + 0), accumulate);
+                            Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 1), s01 + Unsafe.Add(ref bias, o + 1), accumulate);
+                            Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 2), s02 + Unsafe.Add(ref bias, o + 2), accumulate);
+                            Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 3), s03 + Unsafe.Add(ref bias, o + 3), accumulate);
+                            Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 0), s10 + Unsafe.Add(ref bias, o + 0), accumulate);
+                            Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 1), s11 + Unsafe.Add(ref bias, o + 1), accumulate);
+                            Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 2), s12 + Unsafe.Add(ref bias, o + 2), accumulate);
+                            Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 3), s13 + Unsafe.Add(ref bias, o + 3), accumulate);
                         }
-                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 0), s00 + Unsafe.Add(ref bias, o + 0), accumulate);
-                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 1), s01 + Unsafe.Add(ref bias, o + 1), accumulate);
-                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 2), s02 + Unsafe.Add(ref bias, o + 2), accumulate);
-                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 3), s03 + Unsafe.Add(ref bias, o + 3), accumulate);
-                        Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 0), s10 + Unsafe.Add(ref bias, o + 0), accumulate);
-                        Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 1), s11 + Unsafe.Add(ref bias, o + 1), accumulate);
-                        Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 2), s12 + Unsafe.Add(ref bias, o + 2), accumulate);
-                        Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 3), s13 + Unsafe.Add(ref bias, o + 3), accumulate);
                     }
-                }
-                if (r < rows)
-                {
+                    if (r < rows)
                     {
-                        ref float x0 = ref Unsafe.Add(ref x, (r + 0) * In);
-                        ref float wb = ref Unsafe.Add(ref w, o * In); // the block's rows of W sit at constant distances In
-                        float s00 = 0f, s01 = 0f, s02 = 0f, s03 = 0f;
-                        for (int i = 0; i < In; i++)
                         {
-                            float xv0 = Unsafe.Add(ref x0, i);
-                            s00 += xv0 * Unsafe.Add(ref wb, i);
-                            s01 += xv0 * Unsafe.Add(ref wb, i + In);
-                            s02 += xv0 * Unsafe.Add(ref wb, i + 2 * In);
-                            s03 += xv0 * Unsafe.Add(ref wb, i + 3 * In);
+                            ref float x0 = ref Unsafe.Add(ref x, (r + 0) * In);
+                            ref float wb = ref Unsafe.Add(ref w, o * In); // the block's rows of W sit at constant distances In
+                            float s00 = 0f, s01 = 0f, s02 = 0f, s03 = 0f;
+                            for (int i = 0; i < In; i++)
+                            {
+                                float xv0 = Unsafe.Add(ref x0, i);
+                                s00 += xv0 * Unsafe.Add(ref wb, i);
+                                s01 += xv0 * Unsafe.Add(ref wb, i + In);
+                                s02 += xv0 * Unsafe.Add(ref wb, i + 2 * In);
+                                s03 += xv0 * Unsafe.Add(ref wb, i + 3 * In);
+                            }
+                            Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 0), s00 + Unsafe.Add(ref bias, o + 0), accumulate);
+                            Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 1), s01 + Unsafe.Add(ref bias, o + 1), accumulate);
+                            Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 2), s02 + Unsafe.Add(ref bias, o + 2), accumulate);
+                            Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 3), s03 + Unsafe.Add(ref bias, o + 3), accumulate);
                         }
-                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 0), s00 + Unsafe.Add(ref bias, o + 0), accumulate);
-                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 1), s01 + Unsafe.Add(ref bias, o + 1), accumulate);
-                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 2), s02 + Unsafe.Add(ref bias, o + 2), accumulate);
-                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 3), s03 + Unsafe.Add(ref bias, o + 3), accumulate);
                     }
                 }
             }
@@ -2516,76 +2595,80 @@ namespace H3.Generated
         /// single row (8 outputs at once): 8 independent accumulators of 4 lanes either way.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void MatVec_4x4_V128(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate)
+        private static void MatVec_4x4_V128(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate, int from, int to)
         {
             const int In = 4, Out = 4;
+            // Outputs [from, to): from is a multiple of 8; the last 4 (past the full blocks) belong to whoever ends at Out.
+            if (to == Out)
             {
-                const int o = 0; // 4 of the last 4 outputs
-                int r = 0;
-                for (; r + 2 <= rows; r += 2)
                 {
+                    const int o = 0; // 4 of the last 4 outputs
+                    int r = 0;
+                    for (; r + 2 <= rows; r += 2)
                     {
-                        ref float x0 = ref Unsafe.Add(ref x, (r + 0) * In);
-                        ref float x1 = ref Unsafe.Add(ref x, (r + 1) * In);
-                        ref float wb = ref Unsafe.Add(ref w, o * In); // the block's rows of W sit at constant distances In
-                        Vector128<float> a00 = Vector128<float>.Zero, a01 = Vector128<float>.Zero, a02 = Vector128<float>.Zero, a03 = Vector128<float>.Zero, a10 = Vector128<float>.Zero, a11 = Vector128<float>.Zero, a12 = Vector128<float>.Zero, a13 = Vector128<float>.Zero;
-                        for (nuint i = 0; i < 4; i += 4)
                         {
-                            Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, i);
-                            Vector128<float> xv1 = Vector128.LoadUnsafe(ref x1, i);
-                            Vector128<float> wv0 = Vector128.LoadUnsafe(ref wb, i);
-                            a00 = Vector128.MultiplyAddEstimate(xv0, wv0, a00);
-                            a10 = Vector128.MultiplyAddEstimate(xv1, wv0, a10);
-                            Vector128<float> wv1 = Vector128.LoadUnsafe(ref wb, i + In);
-                            a01 = Vector128.MultiplyAddEstimate(xv0, wv1, a01);
-                            a11 = Vector128.MultiplyAddEstimate(xv1, wv1, a11);
-                            Vector128<float> wv2 = Vector128.LoadUnsafe(ref wb, i + 2 * In);
-                            a02 = Vector128.MultiplyAddEstimate(xv0, wv2, a02);
-                            a12 = Vector128.MultiplyAddEstimate(xv1, wv2, a12);
-                            Vector128<float> wv3 = Vector128.LoadUnsafe(ref wb, i + 3 * In);
-                            a03 = Vector128.MultiplyAddEstimate(xv0, wv3, a03);
-                            a13 = Vector128.MultiplyAddEstimate(xv1, wv3, a13);
+                            ref float x0 = ref Unsafe.Add(ref x, (r + 0) * In);
+                            ref float x1 = ref Unsafe.Add(ref x, (r + 1) * In);
+                            ref float wb = ref Unsafe.Add(ref w, o * In); // the block's rows of W sit at constant distances In
+                            Vector128<float> a00 = Vector128<float>.Zero, a01 = Vector128<float>.Zero, a02 = Vector128<float>.Zero, a03 = Vector128<float>.Zero, a10 = Vector128<float>.Zero, a11 = Vector128<float>.Zero, a12 = Vector128<float>.Zero, a13 = Vector128<float>.Zero;
+                            for (nuint i = 0; i < 4; i += 4)
+                            {
+                                Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, i);
+                                Vector128<float> xv1 = Vector128.LoadUnsafe(ref x1, i);
+                                Vector128<float> wv0 = Vector128.LoadUnsafe(ref wb, i);
+                                a00 = Vector128.MultiplyAddEstimate(xv0, wv0, a00);
+                                a10 = Vector128.MultiplyAddEstimate(xv1, wv0, a10);
+                                Vector128<float> wv1 = Vector128.LoadUnsafe(ref wb, i + In);
+                                a01 = Vector128.MultiplyAddEstimate(xv0, wv1, a01);
+                                a11 = Vector128.MultiplyAddEstimate(xv1, wv1, a11);
+                                Vector128<float> wv2 = Vector128.LoadUnsafe(ref wb, i + 2 * In);
+                                a02 = Vector128.MultiplyAddEstimate(xv0, wv2, a02);
+                                a12 = Vector128.MultiplyAddEstimate(xv1, wv2, a12);
+                                Vector128<float> wv3 = Vector128.LoadUnsafe(ref wb, i + 3 * In);
+                                a03 = Vector128.MultiplyAddEstimate(xv0, wv3, a03);
+                                a13 = Vector128.MultiplyAddEstimate(xv1, wv3, a13);
+                            }
+                            float s00 = Vector128.Sum(a00);
+                            float s01 = Vector128.Sum(a01);
+                            float s02 = Vector128.Sum(a02);
+                            float s03 = Vector128.Sum(a03);
+                            float s10 = Vector128.Sum(a10);
+                            float s11 = Vector128.Sum(a11);
+                            float s12 = Vector128.Sum(a12);
+                            float s13 = Vector128.Sum(a13);
+                            Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 0), s00 + Unsafe.Add(ref bias, o + 0), accumulate);
+                            Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 1), s01 + Unsafe.Add(ref bias, o + 1), accumulate);
+                            Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 2), s02 + Unsafe.Add(ref bias, o + 2), accumulate);
+                            Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 3), s03 + Unsafe.Add(ref bias, o + 3), accumulate);
+                            Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 0), s10 + Unsafe.Add(ref bias, o + 0), accumulate);
+                            Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 1), s11 + Unsafe.Add(ref bias, o + 1), accumulate);
+                            Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 2), s12 + Unsafe.Add(ref bias, o + 2), accumulate);
+                            Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 3), s13 + Unsafe.Add(ref bias, o + 3), accumulate);
                         }
-                        float s00 = Vector128.Sum(a00);
-                        float s01 = Vector128.Sum(a01);
-                        float s02 = Vector128.Sum(a02);
-                        float s03 = Vector128.Sum(a03);
-                        float s10 = Vector128.Sum(a10);
-                        float s11 = Vector128.Sum(a11);
-                        float s12 = Vector128.Sum(a12);
-                        float s13 = Vector128.Sum(a13);
-                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 0), s00 + Unsafe.Add(ref bias, o + 0), accumulate);
-                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 1), s01 + Unsafe.Add(ref bias, o + 1), accumulate);
-                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 2), s02 + Unsafe.Add(ref bias, o + 2), accumulate);
-                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 3), s03 + Unsafe.Add(ref bias, o + 3), accumulate);
-                        Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 0), s10 + Unsafe.Add(ref bias, o + 0), accumulate);
-                        Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 1), s11 + Unsafe.Add(ref bias, o + 1), accumulate);
-                        Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 2), s12 + Unsafe.Add(ref bias, o + 2), accumulate);
-                        Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 3), s13 + Unsafe.Add(ref bias, o + 3), accumulate);
                     }
-                }
-                if (r < rows)
-                {
+                    if (r < rows)
                     {
-                        ref float x0 = ref Unsafe.Add(ref x, (r + 0) * In);
-                        ref float wb = ref Unsafe.Add(ref w, o * In); // the block's rows of W sit at constant distances In
-                        Vector128<float> a00 = Vector128<float>.Zero, a01 = Vector128<float>.Zero, a02 = Vector128<float>.Zero, a03 = Vector128<float>.Zero;
-                        for (nuint i = 0; i < 4; i += 4)
                         {
-                            Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, i);
-                            a00 = Vector128.MultiplyAddEstimate(xv0, Vector128.LoadUnsafe(ref wb, i), a00);
-                            a01 = Vector128.MultiplyAddEstimate(xv0, Vector128.LoadUnsafe(ref wb, i + In), a01);
-                            a02 = Vector128.MultiplyAddEstimate(xv0, Vector128.LoadUnsafe(ref wb, i + 2 * In), a02);
-                            a03 = Vector128.MultiplyAddEstimate(xv0, Vector128.LoadUnsafe(ref wb, i + 3 * In), a03);
+                            ref float x0 = ref Unsafe.Add(ref x, (r + 0) * In);
+                            ref float wb = ref Unsafe.Add(ref w, o * In); // the block's rows of W sit at constant distances In
+                            Vector128<float> a00 = Vector128<float>.Zero, a01 = Vector128<float>.Zero, a02 = Vector128<float>.Zero, a03 = Vector128<float>.Zero;
+                            for (nuint i = 0; i < 4; i += 4)
+                            {
+                                Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, i);
+                                a00 = Vector128.MultiplyAddEstimate(xv0, Vector128.LoadUnsafe(ref wb, i), a00);
+                                a01 = Vector128.MultiplyAddEstimate(xv0, Vector128.LoadUnsafe(ref wb, i + In), a01);
+                                a02 = Vector128.MultiplyAddEstimate(xv0, Vector128.LoadUnsafe(ref wb, i + 2 * In), a02);
+                                a03 = Vector128.MultiplyAddEstimate(xv0, Vector128.LoadUnsafe(ref wb, i + 3 * In), a03);
+                            }
+                            float s00 = Vector128.Sum(a00);
+                            float s01 = Vector128.Sum(a01);
+                            float s02 = Vector128.Sum(a02);
+                            float s03 = Vector128.Sum(a03);
+                            Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 0), s00 + Unsafe.Add(ref bias, o + 0), accumulate);
+                            Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 1), s01 + Unsafe.Add(ref bias, o + 1), accumulate);
+                            Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 2), s02 + Unsafe.Add(ref bias, o + 2), accumulate);
+                            Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 3), s03 + Unsafe.Add(ref bias, o + 3), accumulate);
                         }
-                        float s00 = Vector128.Sum(a00);
-                        float s01 = Vector128.Sum(a01);
-                        float s02 = Vector128.Sum(a02);
-                        float s03 = Vector128.Sum(a03);
-                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 0), s00 + Unsafe.Add(ref bias, o + 0), accumulate);
-                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 1), s01 + Unsafe.Add(ref bias, o + 1), accumulate);
-                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 2), s02 + Unsafe.Add(ref bias, o + 2), accumulate);
-                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 3), s03 + Unsafe.Add(ref bias, o + 3), accumulate);
                     }
                 }
             }
@@ -2597,7 +2680,7 @@ namespace H3.Generated
         /// sum is a dot product over vectors of i (Linear_4x16 sums i in order instead), so Step and Forward agree to float
         /// rounding, not bit for bit (tested).
         /// </summary>
-        private static void MatVec_4x16(ReadOnlySpan<float> x, int rows, ReadOnlySpan<float> w, ReadOnlySpan<float> bias, Span<float> y, bool accumulate)
+        private static void MatVec_4x16(ReadOnlySpan<float> x, int rows, ReadOnlySpan<float> w, ReadOnlySpan<float> bias, Span<float> y, bool accumulate, int from = 0, int to = 16)
         {
             const int In = 4, Out = 16;
             // Every length is checked once here; the loops below index inside these lengths with Unsafe.Add.
@@ -2605,14 +2688,15 @@ namespace H3.Generated
             w = w.Slice(0, Out * In);
             bias = bias.Slice(0, Out);
             y = y.Slice(0, rows * Out);
+            if ((uint)from > (uint)to || (uint)to > Out) throw new ArgumentOutOfRangeException(nameof(to));
             ref float xr = ref MemoryMarshal.GetReference(x);
             ref float wr = ref MemoryMarshal.GetReference(w);
             ref float br = ref MemoryMarshal.GetReference(bias);
             ref float yr = ref MemoryMarshal.GetReference(y);
             if (Vector256.IsHardwareAccelerated)
-                MatVec_4x16_V256(ref xr, rows, ref wr, ref br, ref yr, accumulate);
+                MatVec_4x16_V256(ref xr, rows, ref wr, ref br, ref yr, accumulate, from, to);
             else
-                MatVec_4x16_V128(ref xr, rows, ref wr, ref br, ref yr, accumulate);
+                MatVec_4x16_V128(ref xr, rows, ref wr, ref br, ref yr, accumulate, from, to);
         }
 
         /// <summary>
@@ -2620,10 +2704,11 @@ namespace H3.Generated
         /// single row (8 outputs at once): 8 independent accumulators of 8 lanes either way.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void MatVec_4x16_V256(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate)
+        private static void MatVec_4x16_V256(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate, int from, int to)
         {
             const int In = 4, Out = 16;
-            for (int o = 0; o < 16; o += 8)
+            // Outputs [from, to): from is a multiple of 8; the last 0 (past the full blocks) belong to whoever ends at Out.
+            for (int o = from; o < Math.Min(to, 16); o += 8)
             {
                 int r = 0;
                 for (; r + 2 <= rows; r += 2)
@@ -2719,10 +2804,11 @@ namespace H3.Generated
         /// single row (8 outputs at once): 8 independent accumulators of 4 lanes either way.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void MatVec_4x16_V128(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate)
+        private static void MatVec_4x16_V128(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate, int from, int to)
         {
             const int In = 4, Out = 16;
-            for (int o = 0; o < 16; o += 8)
+            // Outputs [from, to): from is a multiple of 8; the last 0 (past the full blocks) belong to whoever ends at Out.
+            for (int o = from; o < Math.Min(to, 16); o += 8)
             {
                 int r = 0;
                 for (; r + 2 <= rows; r += 2)
@@ -2851,7 +2937,7 @@ namespace H3.Generated
         /// sum is a dot product over vectors of i (Linear_16x4 sums i in order instead), so Step and Forward agree to float
         /// rounding, not bit for bit (tested).
         /// </summary>
-        private static void MatVec_16x4(ReadOnlySpan<float> x, int rows, ReadOnlySpan<float> w, ReadOnlySpan<float> bias, Span<float> y, bool accumulate)
+        private static void MatVec_16x4(ReadOnlySpan<float> x, int rows, ReadOnlySpan<float> w, ReadOnlySpan<float> bias, Span<float> y, bool accumulate, int from = 0, int to = 4)
         {
             const int In = 16, Out = 4;
             // Every length is checked once here; the loops below index inside these lengths with Unsafe.Add.
@@ -2859,14 +2945,15 @@ namespace H3.Generated
             w = w.Slice(0, Out * In);
             bias = bias.Slice(0, Out);
             y = y.Slice(0, rows * Out);
+            if ((uint)from > (uint)to || (uint)to > Out) throw new ArgumentOutOfRangeException(nameof(to));
             ref float xr = ref MemoryMarshal.GetReference(x);
             ref float wr = ref MemoryMarshal.GetReference(w);
             ref float br = ref MemoryMarshal.GetReference(bias);
             ref float yr = ref MemoryMarshal.GetReference(y);
             if (Vector256.IsHardwareAccelerated)
-                MatVec_16x4_V256(ref xr, rows, ref wr, ref br, ref yr, accumulate);
+                MatVec_16x4_V256(ref xr, rows, ref wr, ref br, ref yr, accumulate, from, to);
             else
-                MatVec_16x4_V128(ref xr, rows, ref wr, ref br, ref yr, accumulate);
+                MatVec_16x4_V128(ref xr, rows, ref wr, ref br, ref yr, accumulate, from, to);
         }
 
         /// <summary>
@@ -2874,76 +2961,80 @@ namespace H3.Generated
         /// single row (8 outputs at once): 8 independent accumulators of 8 lanes either way.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void MatVec_16x4_V256(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate)
+        private static void MatVec_16x4_V256(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate, int from, int to)
         {
             const int In = 16, Out = 4;
+            // Outputs [from, to): from is a multiple of 8; the last 4 (past the full blocks) belong to whoever ends at Out.
+            if (to == Out)
             {
-                const int o = 0; // 4 of the last 4 outputs
-                int r = 0;
-                for (; r + 2 <= rows; r += 2)
                 {
+                    const int o = 0; // 4 of the last 4 outputs
+                    int r = 0;
+                    for (; r + 2 <= rows; r += 2)
                     {
-                        ref float x0 = ref Unsafe.Add(ref x, (r + 0) * In);
-                        ref float x1 = ref Unsafe.Add(ref x, (r + 1) * In);
-                        ref float wb = ref Unsafe.Add(ref w, o * In); // the block's rows of W sit at constant distances In
-                        Vector256<float> a00 = Vector256<float>.Zero, a01 = Vector256<float>.Zero, a02 = Vector256<float>.Zero, a03 = Vector256<float>.Zero, a10 = Vector256<float>.Zero, a11 = Vector256<float>.Zero, a12 = Vector256<float>.Zero, a13 = Vector256<float>.Zero;
-                        for (nuint i = 0; i < 16; i += 8)
                         {
-                            Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, i);
-                            Vector256<float> xv1 = Vector256.LoadUnsafe(ref x1, i);
-                            Vector256<float> wv0 = Vector256.LoadUnsafe(ref wb, i);
-                            a00 = Vector256.MultiplyAddEstimate(xv0, wv0, a00);
-                            a10 = Vector256.MultiplyAddEstimate(xv1, wv0, a10);
-                            Vector256<float> wv1 = Vector256.LoadUnsafe(ref wb, i + In);
-                            a01 = Vector256.MultiplyAddEstimate(xv0, wv1, a01);
-                            a11 = Vector256.MultiplyAddEstimate(xv1, wv1, a11);
-                            Vector256<float> wv2 = Vector256.LoadUnsafe(ref wb, i + 2 * In);
-                            a02 = Vector256.MultiplyAddEstimate(xv0, wv2, a02);
-                            a12 = Vector256.MultiplyAddEstimate(xv1, wv2, a12);
-                            Vector256<float> wv3 = Vector256.LoadUnsafe(ref wb, i + 3 * In);
-                            a03 = Vector256.MultiplyAddEstimate(xv0, wv3, a03);
-                            a13 = Vector256.MultiplyAddEstimate(xv1, wv3, a13);
+                            ref float x0 = ref Unsafe.Add(ref x, (r + 0) * In);
+                            ref float x1 = ref Unsafe.Add(ref x, (r + 1) * In);
+                            ref float wb = ref Unsafe.Add(ref w, o * In); // the block's rows of W sit at constant distances In
+                            Vector256<float> a00 = Vector256<float>.Zero, a01 = Vector256<float>.Zero, a02 = Vector256<float>.Zero, a03 = Vector256<float>.Zero, a10 = Vector256<float>.Zero, a11 = Vector256<float>.Zero, a12 = Vector256<float>.Zero, a13 = Vector256<float>.Zero;
+                            for (nuint i = 0; i < 16; i += 8)
+                            {
+                                Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, i);
+                                Vector256<float> xv1 = Vector256.LoadUnsafe(ref x1, i);
+                                Vector256<float> wv0 = Vector256.LoadUnsafe(ref wb, i);
+                                a00 = Vector256.MultiplyAddEstimate(xv0, wv0, a00);
+                                a10 = Vector256.MultiplyAddEstimate(xv1, wv0, a10);
+                                Vector256<float> wv1 = Vector256.LoadUnsafe(ref wb, i + In);
+                                a01 = Vector256.MultiplyAddEstimate(xv0, wv1, a01);
+                                a11 = Vector256.MultiplyAddEstimate(xv1, wv1, a11);
+                                Vector256<float> wv2 = Vector256.LoadUnsafe(ref wb, i + 2 * In);
+                                a02 = Vector256.MultiplyAddEstimate(xv0, wv2, a02);
+                                a12 = Vector256.MultiplyAddEstimate(xv1, wv2, a12);
+                                Vector256<float> wv3 = Vector256.LoadUnsafe(ref wb, i + 3 * In);
+                                a03 = Vector256.MultiplyAddEstimate(xv0, wv3, a03);
+                                a13 = Vector256.MultiplyAddEstimate(xv1, wv3, a13);
+                            }
+                            float s00 = Vector256.Sum(a00);
+                            float s01 = Vector256.Sum(a01);
+                            float s02 = Vector256.Sum(a02);
+                            float s03 = Vector256.Sum(a03);
+                            float s10 = Vector256.Sum(a10);
+                            float s11 = Vector256.Sum(a11);
+                            float s12 = Vector256.Sum(a12);
+                            float s13 = Vector256.Sum(a13);
+                            Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 0), s00 + Unsafe.Add(ref bias, o + 0), accumulate);
+                            Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 1), s01 + Unsafe.Add(ref bias, o + 1), accumulate);
+                            Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 2), s02 + Unsafe.Add(ref bias, o + 2), accumulate);
+                            Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 3), s03 + Unsafe.Add(ref bias, o + 3), accumulate);
+                            Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 0), s10 + Unsafe.Add(ref bias, o + 0), accumulate);
+                            Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 1), s11 + Unsafe.Add(ref bias, o + 1), accumulate);
+                            Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 2), s12 + Unsafe.Add(ref bias, o + 2), accumulate);
+                            Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 3), s13 + Unsafe.Add(ref bias, o + 3), accumulate);
                         }
-                        float s00 = Vector256.Sum(a00);
-                        float s01 = Vector256.Sum(a01);
-                        float s02 = Vector256.Sum(a02);
-                        float s03 = Vector256.Sum(a03);
-                        float s10 = Vector256.Sum(a10);
-                        float s11 = Vector256.Sum(a11);
-                        float s12 = Vector256.Sum(a12);
-                        float s13 = Vector256.Sum(a13);
-                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 0), s00 + Unsafe.Add(ref bias, o + 0), accumulate);
-                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 1), s01 + Unsafe.Add(ref bias, o + 1), accumulate);
-                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 2), s02 + Unsafe.Add(ref bias, o + 2), accumulate);
-                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 3), s03 + Unsafe.Add(ref bias, o + 3), accumulate);
-                        Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 0), s10 + Unsafe.Add(ref bias, o + 0), accumulate);
-                        Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 1), s11 + Unsafe.Add(ref bias, o + 1), accumulate);
-                        Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 2), s12 + Unsafe.Add(ref bias, o + 2), accumulate);
-                        Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 3), s13 + Unsafe.Add(ref bias, o + 3), accumulate);
                     }
-                }
-                if (r < rows)
-                {
+                    if (r < rows)
                     {
-                        ref float x0 = ref Unsafe.Add(ref x, (r + 0) * In);
-                        ref float wb = ref Unsafe.Add(ref w, o * In); // the block's rows of W sit at constant distances In
-                        Vector256<float> a00 = Vector256<float>.Zero, a01 = Vector256<float>.Zero, a02 = Vector256<float>.Zero, a03 = Vector256<float>.Zero;
-                        for (nuint i = 0; i < 16; i += 8)
                         {
-                            Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, i);
-                            a00 = Vector256.MultiplyAddEstimate(xv0, Vector256.LoadUnsafe(ref wb, i), a00);
-                            a01 = Vector256.MultiplyAddEstimate(xv0, Vector256.LoadUnsafe(ref wb, i + In), a01);
-                            a02 = Vector256.MultiplyAddEstimate(xv0, Vector256.LoadUnsafe(ref wb, i + 2 * In), a02);
-                            a03 = Vector256.MultiplyAddEstimate(xv0, Vector256.LoadUnsafe(ref wb, i + 3 * In), a03);
+                            ref float x0 = ref Unsafe.Add(ref x, (r + 0) * In);
+                            ref float wb = ref Unsafe.Add(ref w, o * In); // the block's rows of W sit at constant distances In
+                            Vector256<float> a00 = Vector256<float>.Zero, a01 = Vector256<float>.Zero, a02 = Vector256<float>.Zero, a03 = Vector256<float>.Zero;
+                            for (nuint i = 0; i < 16; i += 8)
+                            {
+                                Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, i);
+                                a00 = Vector256.MultiplyAddEstimate(xv0, Vector256.LoadUnsafe(ref wb, i), a00);
+                                a01 = Vector256.MultiplyAddEstimate(xv0, Vector256.LoadUnsafe(ref wb, i + In), a01);
+                                a02 = Vector256.MultiplyAddEstimate(xv0, Vector256.LoadUnsafe(ref wb, i + 2 * In), a02);
+                                a03 = Vector256.MultiplyAddEstimate(xv0, Vector256.LoadUnsafe(ref wb, i + 3 * In), a03);
+                            }
+                            float s00 = Vector256.Sum(a00);
+                            float s01 = Vector256.Sum(a01);
+                            float s02 = Vector256.Sum(a02);
+                            float s03 = Vector256.Sum(a03);
+                            Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 0), s00 + Unsafe.Add(ref bias, o + 0), accumulate);
+                            Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 1), s01 + Unsafe.Add(ref bias, o + 1), accumulate);
+                            Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 2), s02 + Unsafe.Add(ref bias, o + 2), accumulate);
+                            Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 3), s03 + Unsafe.Add(ref bias, o + 3), accumulate);
                         }
-                        float s00 = Vector256.Sum(a00);
-                        float s01 = Vector256.Sum(a01);
-                        float s02 = Vector256.Sum(a02);
-                        float s03 = Vector256.Sum(a03);
-                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 0), s00 + Unsafe.Add(ref bias, o + 0), accumulate);
-                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 1), s01 + Unsafe.Add(ref bias, o + 1), accumulate);
-                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 2), s02 + Unsafe.Add(ref bias, o + 2), accumulate);
-                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 3), s03 + Unsafe.Add(ref bias, o + 3), accumulate);
                     }
                 }
             }
@@ -2954,76 +3045,80 @@ namespace H3.Generated
         /// single row (8 outputs at once): 8 independent accumulators of 4 lanes either way.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void MatVec_16x4_V128(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate)
+        private static void MatVec_16x4_V128(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate, int from, int to)
         {
             const int In = 16, Out = 4;
+            // Outputs [from, to): from is a multiple of 8; the last 4 (past the full blocks) belong to whoever ends at Out.
+            if (to == Out)
             {
-                const int o = 0; // 4 of the last 4 outputs
-                int r = 0;
-                for (; r + 2 <= rows; r += 2)
                 {
+                    const int o = 0; // 4 of the last 4 outputs
+                    int r = 0;
+                    for (; r + 2 <= rows; r += 2)
                     {
-                        ref float x0 = ref Unsafe.Add(ref x, (r + 0) * In);
-                        ref float x1 = ref Unsafe.Add(ref x, (r + 1) * In);
-                        ref float wb = ref Unsafe.Add(ref w, o * In); // the block's rows of W sit at constant distances In
-                        Vector128<float> a00 = Vector128<float>.Zero, a01 = Vector128<float>.Zero, a02 = Vector128<float>.Zero, a03 = Vector128<float>.Zero, a10 = Vector128<float>.Zero, a11 = Vector128<float>.Zero, a12 = Vector128<float>.Zero, a13 = Vector128<float>.Zero;
-                        for (nuint i = 0; i < 16; i += 4)
                         {
-                            Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, i);
-                            Vector128<float> xv1 = Vector128.LoadUnsafe(ref x1, i);
-                            Vector128<float> wv0 = Vector128.LoadUnsafe(ref wb, i);
-                            a00 = Vector128.MultiplyAddEstimate(xv0, wv0, a00);
-                            a10 = Vector128.MultiplyAddEstimate(xv1, wv0, a10);
-                            Vector128<float> wv1 = Vector128.LoadUnsafe(ref wb, i + In);
-                            a01 = Vector128.MultiplyAddEstimate(xv0, wv1, a01);
-                            a11 = Vector128.MultiplyAddEstimate(xv1, wv1, a11);
-                            Vector128<float> wv2 = Vector128.LoadUnsafe(ref wb, i + 2 * In);
-                            a02 = Vector128.MultiplyAddEstimate(xv0, wv2, a02);
-                            a12 = Vector128.MultiplyAddEstimate(xv1, wv2, a12);
-                            Vector128<float> wv3 = Vector128.LoadUnsafe(ref wb, i + 3 * In);
-                            a03 = Vector128.MultiplyAddEstimate(xv0, wv3, a03);
-                            a13 = Vector128.MultiplyAddEstimate(xv1, wv3, a13);
+                            ref float x0 = ref Unsafe.Add(ref x, (r + 0) * In);
+                            ref float x1 = ref Unsafe.Add(ref x, (r + 1) * In);
+                            ref float wb = ref Unsafe.Add(ref w, o * In); // the block's rows of W sit at constant distances In
+                            Vector128<float> a00 = Vector128<float>.Zero, a01 = Vector128<float>.Zero, a02 = Vector128<float>.Zero, a03 = Vector128<float>.Zero, a10 = Vector128<float>.Zero, a11 = Vector128<float>.Zero, a12 = Vector128<float>.Zero, a13 = Vector128<float>.Zero;
+                            for (nuint i = 0; i < 16; i += 4)
+                            {
+                                Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, i);
+                                Vector128<float> xv1 = Vector128.LoadUnsafe(ref x1, i);
+                                Vector128<float> wv0 = Vector128.LoadUnsafe(ref wb, i);
+                                a00 = Vector128.MultiplyAddEstimate(xv0, wv0, a00);
+                                a10 = Vector128.MultiplyAddEstimate(xv1, wv0, a10);
+                                Vector128<float> wv1 = Vector128.LoadUnsafe(ref wb, i + In);
+                                a01 = Vector128.MultiplyAddEstimate(xv0, wv1, a01);
+                                a11 = Vector128.MultiplyAddEstimate(xv1, wv1, a11);
+                                Vector128<float> wv2 = Vector128.LoadUnsafe(ref wb, i + 2 * In);
+                                a02 = Vector128.MultiplyAddEstimate(xv0, wv2, a02);
+                                a12 = Vector128.MultiplyAddEstimate(xv1, wv2, a12);
+                                Vector128<float> wv3 = Vector128.LoadUnsafe(ref wb, i + 3 * In);
+                                a03 = Vector128.MultiplyAddEstimate(xv0, wv3, a03);
+                                a13 = Vector128.MultiplyAddEstimate(xv1, wv3, a13);
+                            }
+                            float s00 = Vector128.Sum(a00);
+                            float s01 = Vector128.Sum(a01);
+                            float s02 = Vector128.Sum(a02);
+                            float s03 = Vector128.Sum(a03);
+                            float s10 = Vector128.Sum(a10);
+                            float s11 = Vector128.Sum(a11);
+                            float s12 = Vector128.Sum(a12);
+                            float s13 = Vector128.Sum(a13);
+                            Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 0), s00 + Unsafe.Add(ref bias, o + 0), accumulate);
+                            Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 1), s01 + Unsafe.Add(ref bias, o + 1), accumulate);
+                            Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 2), s02 + Unsafe.Add(ref bias, o + 2), accumulate);
+                            Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 3), s03 + Unsafe.Add(ref bias, o + 3), accumulate);
+                            Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 0), s10 + Unsafe.Add(ref bias, o + 0), accumulate);
+                            Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 1), s11 + Unsafe.Add(ref bias, o + 1), accumulate);
+                            Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 2), s12 + Unsafe.Add(ref bias, o + 2), accumulate);
+                            Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 3), s13 + Unsafe.Add(ref bias, o + 3), accumulate);
                         }
-                        float s00 = Vector128.Sum(a00);
-                        float s01 = Vector128.Sum(a01);
-                        float s02 = Vector128.Sum(a02);
-                        float s03 = Vector128.Sum(a03);
-                        float s10 = Vector128.Sum(a10);
-                        float s11 = Vector128.Sum(a11);
-                        float s12 = Vector128.Sum(a12);
-                        float s13 = Vector128.Sum(a13);
-                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 0), s00 + Unsafe.Add(ref bias, o + 0), accumulate);
-                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 1), s01 + Unsafe.Add(ref bias, o + 1), accumulate);
-                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 2), s02 + Unsafe.Add(ref bias, o + 2), accumulate);
-                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 3), s03 + Unsafe.Add(ref bias, o + 3), accumulate);
-                        Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 0), s10 + Unsafe.Add(ref bias, o + 0), accumulate);
-                        Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 1), s11 + Unsafe.Add(ref bias, o + 1), accumulate);
-                        Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 2), s12 + Unsafe.Add(ref bias, o + 2), accumulate);
-                        Store(ref Unsafe.Add(ref y, (r + 1) * Out + o + 3), s13 + Unsafe.Add(ref bias, o + 3), accumulate);
                     }
-                }
-                if (r < rows)
-                {
+                    if (r < rows)
                     {
-                        ref float x0 = ref Unsafe.Add(ref x, (r + 0) * In);
-                        ref float wb = ref Unsafe.Add(ref w, o * In); // the block's rows of W sit at constant distances In
-                        Vector128<float> a00 = Vector128<float>.Zero, a01 = Vector128<float>.Zero, a02 = Vector128<float>.Zero, a03 = Vector128<float>.Zero;
-                        for (nuint i = 0; i < 16; i += 4)
                         {
-                            Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, i);
-                            a00 = Vector128.MultiplyAddEstimate(xv0, Vector128.LoadUnsafe(ref wb, i), a00);
-                            a01 = Vector128.MultiplyAddEstimate(xv0, Vector128.LoadUnsafe(ref wb, i + In), a01);
-                            a02 = Vector128.MultiplyAddEstimate(xv0, Vector128.LoadUnsafe(ref wb, i + 2 * In), a02);
-                            a03 = Vector128.MultiplyAddEstimate(xv0, Vector128.LoadUnsafe(ref wb, i + 3 * In), a03);
+                            ref float x0 = ref Unsafe.Add(ref x, (r + 0) * In);
+                            ref float wb = ref Unsafe.Add(ref w, o * In); // the block's rows of W sit at constant distances In
+                            Vector128<float> a00 = Vector128<float>.Zero, a01 = Vector128<float>.Zero, a02 = Vector128<float>.Zero, a03 = Vector128<float>.Zero;
+                            for (nuint i = 0; i < 16; i += 4)
+                            {
+                                Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, i);
+                                a00 = Vector128.MultiplyAddEstimate(xv0, Vector128.LoadUnsafe(ref wb, i), a00);
+                                a01 = Vector128.MultiplyAddEstimate(xv0, Vector128.LoadUnsafe(ref wb, i + In), a01);
+                                a02 = Vector128.MultiplyAddEstimate(xv0, Vector128.LoadUnsafe(ref wb, i + 2 * In), a02);
+                                a03 = Vector128.MultiplyAddEstimate(xv0, Vector128.LoadUnsafe(ref wb, i + 3 * In), a03);
+                            }
+                            float s00 = Vector128.Sum(a00);
+                            float s01 = Vector128.Sum(a01);
+                            float s02 = Vector128.Sum(a02);
+                            float s03 = Vector128.Sum(a03);
+                            Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 0), s00 + Unsafe.Add(ref bias, o + 0), accumulate);
+                            Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 1), s01 + Unsafe.Add(ref bias, o + 1), accumulate);
+                            Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 2), s02 + Unsafe.Add(ref bias, o + 2), accumulate);
+                            Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 3), s03 + Unsafe.Add(ref bias, o + 3), accumulate);
                         }
-                        float s00 = Vector128.Sum(a00);
-                        float s01 = Vector128.Sum(a01);
-                        float s02 = Vector128.Sum(a02);
-                        float s03 = Vector128.Sum(a03);
-                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 0), s00 + Unsafe.Add(ref bias, o + 0), accumulate);
-                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 1), s01 + Unsafe.Add(ref bias, o + 1), accumulate);
-                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 2), s02 + Unsafe.Add(ref bias, o + 2), accumulate);
-                        Store(ref Unsafe.Add(ref y, (r + 0) * Out + o + 3), s03 + Unsafe.Add(ref bias, o + 3), accumulate);
                     }
                 }
             }

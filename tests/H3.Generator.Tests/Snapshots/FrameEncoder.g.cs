@@ -418,6 +418,26 @@ partial class FrameEncoder : global::H3.IH3Model
     }
 
     /// <summary>
+    /// <see cref="CreateStream(int)"/> whose steps run on <paramref name="threads"/> threads: with 2, a worker thread takes half of
+    /// every matrix product of each <see cref="Step"/> (a step is bound by reading the weights, and two cores read about twice
+    /// as fast). Same results, bit for bit. The worker spins briefly between steps, then sleeps; dispose the state to stop it.
+    /// </summary>
+    /// <param name="batch">Number of streams stepped together, at least 1.</param>
+    /// <param name="threads">1 (the calling thread only) or 2 (the calling thread and one worker).</param>
+    /// <exception cref="global::System.ArgumentOutOfRangeException">batch is not positive, or threads is not 1 or 2.</exception>
+    public global::H3.H3StreamState CreateStream(int batch, int threads)
+    {
+        if (threads is not (1 or 2)) throw new global::System.ArgumentOutOfRangeException(nameof(threads), threads, "threads must be 1 or 2.");
+        global::H3.H3StreamState state = CreateStream(batch);
+        if (threads == 2)
+        {
+            float[] parameters = __h3_parameters;
+            state.Team = new global::H3.H3StepTeam(part => global::H3.Generated.FrameEncoderKernels.StepPart(parameters, state, part, 2));
+        }
+        return state;
+    }
+
+    /// <summary>
     /// Streaming inference: feeds one frame to each stream of <paramref name="state"/> and writes each stream's encoding
     /// (the final LayerNorm at this frame). From a reset state, the output after the T-th frame equals
     /// <see cref="Forward(global::System.ReadOnlySpan{float}, global::System.Span{float}, int)"/> on those T frames (to float32
@@ -429,7 +449,7 @@ partial class FrameEncoder : global::H3.IH3Model
     /// </summary>
     /// <param name="frames">[state.Batch, EmbedDim = 287] floats, row-major: this frame of every stream.</param>
     /// <param name="output">[state.Batch, OutputSize = 256] floats, row-major: receives every stream's encoding.</param>
-    /// <param name="state">From <see cref="CreateStream"/> of this model instance; advanced by one frame.</param>
+    /// <param name="state">From <see cref="CreateStream(int)"/> of this model instance; advanced by one frame.</param>
     /// <exception cref="global::System.ArgumentException">A span has the wrong length for state.Batch, or the state belongs to another model; nothing is written.</exception>
     public void Step(global::System.ReadOnlySpan<float> frames, global::System.Span<float> output, global::H3.H3StreamState state)
     {
@@ -3522,7 +3542,7 @@ namespace H3.Generated
         //   recurrent, per layer: k ring [batch, ShiftTaps, H], s.re and s.im [batch, Modes, H], m history [batch, K-1, H]
         //   coefficients, per layer: Ks [ShiftTaps, H], dA.re, dA.im, dB.re, dB.im, C.re, C.im [Modes, H], and the copy of
         //     the layer's parameters mixer.shift.B .. mixer.diag.C they were derived from
-        //   scratch: X, Z, Q, Key, Value, U [batch, H], Ffn [batch, F], Temp [F], ConvKernel [K, H]
+        //   scratch: X, Z, Q, Key, Value, U [batch, H], Ffn [batch, F], Temp [F], ConvKernel [K, H], Frames [batch, E]
         // ---------------------------------------------------------------------------------------------
 
         /// <summary>Floats of one layer from mixer.shift.B through mixer.diag.C (the SSM coefficients' sources), and their offsets.</summary>
@@ -3538,14 +3558,14 @@ namespace H3.Generated
         public static long StreamRecurrentLength(int batch) => (long)L * batch * StreamLayerState;
 
         /// <summary>Floats of a stream state for <paramref name="batch"/> streams.</summary>
-        public static long StreamLength(int batch) => StreamRecurrentLength(batch) + L * StreamLayerCoefficients + (long)batch * (6L * H + F) + F + (long)K * H;
+        public static long StreamLength(int batch) => StreamRecurrentLength(batch) + L * StreamLayerCoefficients + (long)batch * (6L * H + F) + F + (long)K * H + (long)batch * E;
 
         /// <summary>Views into a stream state's memory for <c>batch</c> streams (layout above).</summary>
         private readonly ref struct StreamBuffers
         {
             private readonly Span<float> _memory;
             private readonly int _batch;
-            public readonly Span<float> X, Z, Q, Key, Value, U, Ffn, Temp, ConvKernel;
+            public readonly Span<float> X, Z, Q, Key, Value, U, Ffn, Temp, ConvKernel, Frames;
 
             public StreamBuffers(Span<float> memory, int batch)
             {
@@ -3560,7 +3580,8 @@ namespace H3.Generated
                 U = memory.Slice(o, n); o += n;
                 Ffn = memory.Slice(o, batch * F); o += batch * F;
                 Temp = memory.Slice(o, F); o += F;
-                ConvKernel = memory.Slice(o, K * H);
+                ConvKernel = memory.Slice(o, K * H); o += K * H;
+                Frames = memory.Slice(o, batch * E); // this step's input, copied where a worker thread can read it
             }
 
             /// <summary>Layer <paramref name="layer"/>'s recurrent state: k ring, s.re, s.im, m history, each [batch, ·, H].</summary>
@@ -3572,34 +3593,65 @@ namespace H3.Generated
 
         /// <summary>
         /// One frame per stream: frames [batch, E] → output [batch, H], advancing the recurrent state of <paramref name="state"/>.
-        /// The caller checked the lengths and the state's owner and counts the frame afterwards.
+        /// The caller checked the lengths and the state's owner and counts the frame afterwards. With a team (CreateStream with
+        /// two threads) both threads run <see cref="StepPart"/>; the results are the same bits either way.
         /// </summary>
         public static void Step(ReadOnlySpan<float> p, ReadOnlySpan<float> frames, Span<float> output, global::H3.H3StreamState state)
         {
             int batch = state.Batch;
             var s = new StreamBuffers(state.Memory, batch);
+            frames.Slice(0, batch * E).CopyTo(s.Frames);
+            if (state.Team is { } team) team.Run();
+            else StepPart(p, state, part: 0, parts: 1);
+            LayerNorm(s.X, batch, p.Slice(FinalNormWeight, H), p.Slice(FinalNormBias, H), output);
+        }
+
+        /// <summary>
+        /// Part <paramref name="part"/> of <paramref name="parts"/> (1 or 2) of a step on the frames in s.Frames, leaving x in s.X.
+        /// Matrix products split their outputs (part 0 the first half, in blocks of 8); the SSM, convolution and elementwise
+        /// steps, small next to the weights, run on part 0; the parts meet at <see cref="Sync"/> between phases.
+        /// </summary>
+        public static void StepPart(ReadOnlySpan<float> p, global::H3.H3StreamState state, int part, int parts)
+        {
+            int batch = state.Batch;
+            var s = new StreamBuffers(state.Memory, batch);
+            global::H3.H3StepTeam? team = parts > 1 ? state.Team : null;
             // The SSM coefficients follow the parameters: rebuilt for any layer whose parameters differ from the cached copy
             // (unless the caller turned CheckParameters off), and always on the first step or after RefreshCoefficients.
+            // Layers are shared out between the parts.
             bool rebuild = !state.CoefficientsReady;
             if (rebuild || state.CheckParameters)
             {
-                RefreshStreamCoefficients(p.Slice(L0_MixerShiftB, SsmParams), s.Coefficients(0), rebuild);
-                RefreshStreamCoefficients(p.Slice(L1_MixerShiftB, SsmParams), s.Coefficients(1), rebuild);
-                RefreshStreamCoefficients(p.Slice(L2_MixerShiftB, SsmParams), s.Coefficients(2), rebuild);
-                RefreshStreamCoefficients(p.Slice(L3_MixerShiftB, SsmParams), s.Coefficients(3), rebuild);
-                state.CoefficientsReady = true;
+                if (0 % parts == part) RefreshStreamCoefficients(p.Slice(L0_MixerShiftB, SsmParams), s.Coefficients(0), rebuild);
+                if (1 % parts == part) RefreshStreamCoefficients(p.Slice(L1_MixerShiftB, SsmParams), s.Coefficients(1), rebuild);
+                if (2 % parts == part) RefreshStreamCoefficients(p.Slice(L2_MixerShiftB, SsmParams), s.Coefficients(2), rebuild);
+                if (3 % parts == part) RefreshStreamCoefficients(p.Slice(L3_MixerShiftB, SsmParams), s.Coefficients(3), rebuild);
             }
+            Sync(team);
+            if (part == 0) state.CoefficientsReady = true;
             long seen = state.FramesSeen;
             int slot = (int)(seen % ShiftTaps);                  // this frame's place in the k ring
             int shiftTaps = (int)Math.Min(seen + 1, ShiftTaps);  // k before the first frame is 0
             int convTaps = (int)Math.Min(seen + 1, K);           // m before the first frame is 0
             // input_proj: x = u·Wᵀ + b   [batch, E] → [batch, H]
-            MatVec_287x256(frames, batch, p.Slice(InputProjWeight, H * E), p.Slice(InputProjBias, H), s.X, accumulate: false);
-            Layer0Step(p, s, batch, slot, shiftTaps, convTaps);
-            Layer1Step(p, s, batch, slot, shiftTaps, convTaps);
-            Layer2Step(p, s, batch, slot, shiftTaps, convTaps);
-            Layer3Step(p, s, batch, slot, shiftTaps, convTaps);
-            LayerNorm(s.X, batch, p.Slice(FinalNormWeight, H), p.Slice(FinalNormBias, H), output);
+            Share(H, part, parts, out int from, out int to);
+            MatVec_287x256(s.Frames, batch, p.Slice(InputProjWeight, H * E), p.Slice(InputProjBias, H), s.X, accumulate: false, from, to);
+            Sync(team);
+            Layer0Step(p, s, batch, slot, shiftTaps, convTaps, part, parts, team);
+            Layer1Step(p, s, batch, slot, shiftTaps, convTaps, part, parts, team);
+            Layer2Step(p, s, batch, slot, shiftTaps, convTaps, part, parts, team);
+            Layer3Step(p, s, batch, slot, shiftTaps, convTaps, part, parts, team);
+        }
+
+        /// <summary>Both parts of a step meet here (no-op with one part).</summary>
+        private static void Sync(global::H3.H3StepTeam? team) => team?.Sync();
+
+        /// <summary>Part <paramref name="part"/>'s outputs [from, to) of <paramref name="count"/>: halves split at a multiple of 8.</summary>
+        private static void Share(int count, int part, int parts, out int from, out int to)
+        {
+            int half = parts == 1 ? count : count / 2 / 8 * 8;
+            from = part == 0 ? 0 : half;
+            to = part == 0 ? half : count;
         }
 
         /// <summary>
@@ -3640,104 +3692,156 @@ namespace H3.Generated
             }
         }
 
-        /// <summary>layers.0 on one frame per stream: x [batch, H] in s.X is updated in place.</summary>
-        private static void Layer0Step(ReadOnlySpan<float> p, in StreamBuffers s, int batch, int slot, int shiftTaps, int convTaps)
+        /// <summary>layers.0 on one frame per stream: x [batch, H] in s.X is updated in place (part <paramref name="part"/> of <paramref name="parts"/>).</summary>
+        private static void Layer0Step(ReadOnlySpan<float> p, in StreamBuffers s, int batch, int slot, int shiftTaps, int convTaps, int part, int parts, global::H3.H3StepTeam? team)
         {
             Span<float> state = s.Recurrent(0), coefficients = s.Coefficients(0);
             int ring = batch * ShiftTaps * H, modes = batch * Modes * H;
+            Share(H, part, parts, out int from, out int to);
+            Share(F, part, parts, out int fromF, out int toF);
             // layers.0.norm1, mixer.{q,k,v}_proj
-            LayerNorm(s.X, batch, p.Slice(L0_Norm1Weight, H), p.Slice(L0_Norm1Bias, H), s.Z);
-            MatVec_256x256(s.Z, batch, p.Slice(L0_MixerQProjWeight, H * H), p.Slice(L0_MixerQProjBias, H), s.Q, accumulate: false);
-            MatVec_256x256(s.Z, batch, p.Slice(L0_MixerKProjWeight, H * H), p.Slice(L0_MixerKProjBias, H), s.Key, accumulate: false);
-            MatVec_256x256(s.Z, batch, p.Slice(L0_MixerVProjWeight, H * H), p.Slice(L0_MixerVProjBias, H), s.Value, accumulate: false);
-            // layers.0.mixer.shift: k joins the ring; w = (Σ_j Ks[j]·k[t-j] + D·k[t]) ⊙ v   → Z
-            ShiftStep(s.Key, s.Value, coefficients.Slice(0, ShiftTaps * H), p.Slice(L0_MixerShiftD, H), state.Slice(0, ring), s.Z, batch, slot, shiftTaps);
-            // layers.0.mixer.diag: s ← dA·s + dB·w;  m = q ⊙ (2·Re Σ_n C·s + D·w)   → Key
-            DiagStep(s.Z, s.Q, coefficients.Slice(ShiftTaps * H, 6 * Modes * H), p.Slice(L0_MixerDiagD, H), state.Slice(ring, modes), state.Slice(ring + modes, modes), s.U, s.Key, batch);
-            // layers.0.mixer.conv: m = SiLU(Σ_j weight[h,0,K-1-j]·m[t-j] + bias); m joins its history   → Value
-            ConvStep(s.Key, p.Slice(L0_MixerConvWeight, H * K), p.Slice(L0_MixerConvBias, H), s.ConvKernel, state.Slice(ring + 2 * modes, batch * ConvHistory * H), s.Value, batch, convTaps);
-            SiluRows(s.Value, batch);
+            if (part == 0) LayerNorm(s.X, batch, p.Slice(L0_Norm1Weight, H), p.Slice(L0_Norm1Bias, H), s.Z);
+            Sync(team);
+            MatVec_256x256(s.Z, batch, p.Slice(L0_MixerQProjWeight, H * H), p.Slice(L0_MixerQProjBias, H), s.Q, accumulate: false, from, to);
+            MatVec_256x256(s.Z, batch, p.Slice(L0_MixerKProjWeight, H * H), p.Slice(L0_MixerKProjBias, H), s.Key, accumulate: false, from, to);
+            MatVec_256x256(s.Z, batch, p.Slice(L0_MixerVProjWeight, H * H), p.Slice(L0_MixerVProjBias, H), s.Value, accumulate: false, from, to);
+            Sync(team);
+            if (part == 0)
+            {
+                // layers.0.mixer.shift: k joins the ring; w = (Σ_j Ks[j]·k[t-j] + D·k[t]) ⊙ v   → Z
+                ShiftStep(s.Key, s.Value, coefficients.Slice(0, ShiftTaps * H), p.Slice(L0_MixerShiftD, H), state.Slice(0, ring), s.Z, batch, slot, shiftTaps);
+                // layers.0.mixer.diag: s ← dA·s + dB·w;  m = q ⊙ (2·Re Σ_n C·s + D·w)   → Key
+                DiagStep(s.Z, s.Q, coefficients.Slice(ShiftTaps * H, 6 * Modes * H), p.Slice(L0_MixerDiagD, H), state.Slice(ring, modes), state.Slice(ring + modes, modes), s.U, s.Key, batch);
+                // layers.0.mixer.conv: m = SiLU(Σ_j weight[h,0,K-1-j]·m[t-j] + bias); m joins its history   → Value
+                ConvStep(s.Key, p.Slice(L0_MixerConvWeight, H * K), p.Slice(L0_MixerConvBias, H), s.ConvKernel, state.Slice(ring + 2 * modes, batch * ConvHistory * H), s.Value, batch, convTaps);
+                SiluRows(s.Value, batch);
+            }
+            Sync(team);
             // layers.0.mixer.out_proj + residual, norm2, mlp + residual
-            MatVec_256x256(s.Value, batch, p.Slice(L0_MixerOutProjWeight, H * H), p.Slice(L0_MixerOutProjBias, H), s.X, accumulate: true);
-            LayerNorm(s.X, batch, p.Slice(L0_Norm2Weight, H), p.Slice(L0_Norm2Bias, H), s.U);
-            MatVec_256x1024(s.U, batch, p.Slice(L0_MlpFc1Weight, F * H), p.Slice(L0_MlpFc1Bias, F), s.Ffn, accumulate: false);
-            GeluRows(s.Ffn, batch);
-            MatVec_1024x256(s.Ffn, batch, p.Slice(L0_MlpFc2Weight, H * F), p.Slice(L0_MlpFc2Bias, H), s.X, accumulate: true);
+            MatVec_256x256(s.Value, batch, p.Slice(L0_MixerOutProjWeight, H * H), p.Slice(L0_MixerOutProjBias, H), s.X, accumulate: true, from, to);
+            Sync(team);
+            if (part == 0) LayerNorm(s.X, batch, p.Slice(L0_Norm2Weight, H), p.Slice(L0_Norm2Bias, H), s.U);
+            Sync(team);
+            MatVec_256x1024(s.U, batch, p.Slice(L0_MlpFc1Weight, F * H), p.Slice(L0_MlpFc1Bias, F), s.Ffn, accumulate: false, fromF, toF);
+            Sync(team);
+            if (part == 0) GeluRows(s.Ffn, batch);
+            Sync(team);
+            MatVec_1024x256(s.Ffn, batch, p.Slice(L0_MlpFc2Weight, H * F), p.Slice(L0_MlpFc2Bias, H), s.X, accumulate: true, from, to);
+            Sync(team);
         }
 
-        /// <summary>layers.1 on one frame per stream: x [batch, H] in s.X is updated in place.</summary>
-        private static void Layer1Step(ReadOnlySpan<float> p, in StreamBuffers s, int batch, int slot, int shiftTaps, int convTaps)
+        /// <summary>layers.1 on one frame per stream: x [batch, H] in s.X is updated in place (part <paramref name="part"/> of <paramref name="parts"/>).</summary>
+        private static void Layer1Step(ReadOnlySpan<float> p, in StreamBuffers s, int batch, int slot, int shiftTaps, int convTaps, int part, int parts, global::H3.H3StepTeam? team)
         {
             Span<float> state = s.Recurrent(1), coefficients = s.Coefficients(1);
             int ring = batch * ShiftTaps * H, modes = batch * Modes * H;
+            Share(H, part, parts, out int from, out int to);
+            Share(F, part, parts, out int fromF, out int toF);
             // layers.1.norm1, mixer.{q,k,v}_proj
-            LayerNorm(s.X, batch, p.Slice(L1_Norm1Weight, H), p.Slice(L1_Norm1Bias, H), s.Z);
-            MatVec_256x256(s.Z, batch, p.Slice(L1_MixerQProjWeight, H * H), p.Slice(L1_MixerQProjBias, H), s.Q, accumulate: false);
-            MatVec_256x256(s.Z, batch, p.Slice(L1_MixerKProjWeight, H * H), p.Slice(L1_MixerKProjBias, H), s.Key, accumulate: false);
-            MatVec_256x256(s.Z, batch, p.Slice(L1_MixerVProjWeight, H * H), p.Slice(L1_MixerVProjBias, H), s.Value, accumulate: false);
-            // layers.1.mixer.shift: k joins the ring; w = (Σ_j Ks[j]·k[t-j] + D·k[t]) ⊙ v   → Z
-            ShiftStep(s.Key, s.Value, coefficients.Slice(0, ShiftTaps * H), p.Slice(L1_MixerShiftD, H), state.Slice(0, ring), s.Z, batch, slot, shiftTaps);
-            // layers.1.mixer.diag: s ← dA·s + dB·w;  m = q ⊙ (2·Re Σ_n C·s + D·w)   → Key
-            DiagStep(s.Z, s.Q, coefficients.Slice(ShiftTaps * H, 6 * Modes * H), p.Slice(L1_MixerDiagD, H), state.Slice(ring, modes), state.Slice(ring + modes, modes), s.U, s.Key, batch);
-            // layers.1.mixer.conv: m = SiLU(Σ_j weight[h,0,K-1-j]·m[t-j] + bias); m joins its history   → Value
-            ConvStep(s.Key, p.Slice(L1_MixerConvWeight, H * K), p.Slice(L1_MixerConvBias, H), s.ConvKernel, state.Slice(ring + 2 * modes, batch * ConvHistory * H), s.Value, batch, convTaps);
-            SiluRows(s.Value, batch);
+            if (part == 0) LayerNorm(s.X, batch, p.Slice(L1_Norm1Weight, H), p.Slice(L1_Norm1Bias, H), s.Z);
+            Sync(team);
+            MatVec_256x256(s.Z, batch, p.Slice(L1_MixerQProjWeight, H * H), p.Slice(L1_MixerQProjBias, H), s.Q, accumulate: false, from, to);
+            MatVec_256x256(s.Z, batch, p.Slice(L1_MixerKProjWeight, H * H), p.Slice(L1_MixerKProjBias, H), s.Key, accumulate: false, from, to);
+            MatVec_256x256(s.Z, batch, p.Slice(L1_MixerVProjWeight, H * H), p.Slice(L1_MixerVProjBias, H), s.Value, accumulate: false, from, to);
+            Sync(team);
+            if (part == 0)
+            {
+                // layers.1.mixer.shift: k joins the ring; w = (Σ_j Ks[j]·k[t-j] + D·k[t]) ⊙ v   → Z
+                ShiftStep(s.Key, s.Value, coefficients.Slice(0, ShiftTaps * H), p.Slice(L1_MixerShiftD, H), state.Slice(0, ring), s.Z, batch, slot, shiftTaps);
+                // layers.1.mixer.diag: s ← dA·s + dB·w;  m = q ⊙ (2·Re Σ_n C·s + D·w)   → Key
+                DiagStep(s.Z, s.Q, coefficients.Slice(ShiftTaps * H, 6 * Modes * H), p.Slice(L1_MixerDiagD, H), state.Slice(ring, modes), state.Slice(ring + modes, modes), s.U, s.Key, batch);
+                // layers.1.mixer.conv: m = SiLU(Σ_j weight[h,0,K-1-j]·m[t-j] + bias); m joins its history   → Value
+                ConvStep(s.Key, p.Slice(L1_MixerConvWeight, H * K), p.Slice(L1_MixerConvBias, H), s.ConvKernel, state.Slice(ring + 2 * modes, batch * ConvHistory * H), s.Value, batch, convTaps);
+                SiluRows(s.Value, batch);
+            }
+            Sync(team);
             // layers.1.mixer.out_proj + residual, norm2, mlp + residual
-            MatVec_256x256(s.Value, batch, p.Slice(L1_MixerOutProjWeight, H * H), p.Slice(L1_MixerOutProjBias, H), s.X, accumulate: true);
-            LayerNorm(s.X, batch, p.Slice(L1_Norm2Weight, H), p.Slice(L1_Norm2Bias, H), s.U);
-            MatVec_256x1024(s.U, batch, p.Slice(L1_MlpFc1Weight, F * H), p.Slice(L1_MlpFc1Bias, F), s.Ffn, accumulate: false);
-            GeluRows(s.Ffn, batch);
-            MatVec_1024x256(s.Ffn, batch, p.Slice(L1_MlpFc2Weight, H * F), p.Slice(L1_MlpFc2Bias, H), s.X, accumulate: true);
+            MatVec_256x256(s.Value, batch, p.Slice(L1_MixerOutProjWeight, H * H), p.Slice(L1_MixerOutProjBias, H), s.X, accumulate: true, from, to);
+            Sync(team);
+            if (part == 0) LayerNorm(s.X, batch, p.Slice(L1_Norm2Weight, H), p.Slice(L1_Norm2Bias, H), s.U);
+            Sync(team);
+            MatVec_256x1024(s.U, batch, p.Slice(L1_MlpFc1Weight, F * H), p.Slice(L1_MlpFc1Bias, F), s.Ffn, accumulate: false, fromF, toF);
+            Sync(team);
+            if (part == 0) GeluRows(s.Ffn, batch);
+            Sync(team);
+            MatVec_1024x256(s.Ffn, batch, p.Slice(L1_MlpFc2Weight, H * F), p.Slice(L1_MlpFc2Bias, H), s.X, accumulate: true, from, to);
+            Sync(team);
         }
 
-        /// <summary>layers.2 on one frame per stream: x [batch, H] in s.X is updated in place.</summary>
-        private static void Layer2Step(ReadOnlySpan<float> p, in StreamBuffers s, int batch, int slot, int shiftTaps, int convTaps)
+        /// <summary>layers.2 on one frame per stream: x [batch, H] in s.X is updated in place (part <paramref name="part"/> of <paramref name="parts"/>).</summary>
+        private static void Layer2Step(ReadOnlySpan<float> p, in StreamBuffers s, int batch, int slot, int shiftTaps, int convTaps, int part, int parts, global::H3.H3StepTeam? team)
         {
             Span<float> state = s.Recurrent(2), coefficients = s.Coefficients(2);
             int ring = batch * ShiftTaps * H, modes = batch * Modes * H;
+            Share(H, part, parts, out int from, out int to);
+            Share(F, part, parts, out int fromF, out int toF);
             // layers.2.norm1, mixer.{q,k,v}_proj
-            LayerNorm(s.X, batch, p.Slice(L2_Norm1Weight, H), p.Slice(L2_Norm1Bias, H), s.Z);
-            MatVec_256x256(s.Z, batch, p.Slice(L2_MixerQProjWeight, H * H), p.Slice(L2_MixerQProjBias, H), s.Q, accumulate: false);
-            MatVec_256x256(s.Z, batch, p.Slice(L2_MixerKProjWeight, H * H), p.Slice(L2_MixerKProjBias, H), s.Key, accumulate: false);
-            MatVec_256x256(s.Z, batch, p.Slice(L2_MixerVProjWeight, H * H), p.Slice(L2_MixerVProjBias, H), s.Value, accumulate: false);
-            // layers.2.mixer.shift: k joins the ring; w = (Σ_j Ks[j]·k[t-j] + D·k[t]) ⊙ v   → Z
-            ShiftStep(s.Key, s.Value, coefficients.Slice(0, ShiftTaps * H), p.Slice(L2_MixerShiftD, H), state.Slice(0, ring), s.Z, batch, slot, shiftTaps);
-            // layers.2.mixer.diag: s ← dA·s + dB·w;  m = q ⊙ (2·Re Σ_n C·s + D·w)   → Key
-            DiagStep(s.Z, s.Q, coefficients.Slice(ShiftTaps * H, 6 * Modes * H), p.Slice(L2_MixerDiagD, H), state.Slice(ring, modes), state.Slice(ring + modes, modes), s.U, s.Key, batch);
-            // layers.2.mixer.conv: m = SiLU(Σ_j weight[h,0,K-1-j]·m[t-j] + bias); m joins its history   → Value
-            ConvStep(s.Key, p.Slice(L2_MixerConvWeight, H * K), p.Slice(L2_MixerConvBias, H), s.ConvKernel, state.Slice(ring + 2 * modes, batch * ConvHistory * H), s.Value, batch, convTaps);
-            SiluRows(s.Value, batch);
+            if (part == 0) LayerNorm(s.X, batch, p.Slice(L2_Norm1Weight, H), p.Slice(L2_Norm1Bias, H), s.Z);
+            Sync(team);
+            MatVec_256x256(s.Z, batch, p.Slice(L2_MixerQProjWeight, H * H), p.Slice(L2_MixerQProjBias, H), s.Q, accumulate: false, from, to);
+            MatVec_256x256(s.Z, batch, p.Slice(L2_MixerKProjWeight, H * H), p.Slice(L2_MixerKProjBias, H), s.Key, accumulate: false, from, to);
+            MatVec_256x256(s.Z, batch, p.Slice(L2_MixerVProjWeight, H * H), p.Slice(L2_MixerVProjBias, H), s.Value, accumulate: false, from, to);
+            Sync(team);
+            if (part == 0)
+            {
+                // layers.2.mixer.shift: k joins the ring; w = (Σ_j Ks[j]·k[t-j] + D·k[t]) ⊙ v   → Z
+                ShiftStep(s.Key, s.Value, coefficients.Slice(0, ShiftTaps * H), p.Slice(L2_MixerShiftD, H), state.Slice(0, ring), s.Z, batch, slot, shiftTaps);
+                // layers.2.mixer.diag: s ← dA·s + dB·w;  m = q ⊙ (2·Re Σ_n C·s + D·w)   → Key
+                DiagStep(s.Z, s.Q, coefficients.Slice(ShiftTaps * H, 6 * Modes * H), p.Slice(L2_MixerDiagD, H), state.Slice(ring, modes), state.Slice(ring + modes, modes), s.U, s.Key, batch);
+                // layers.2.mixer.conv: m = SiLU(Σ_j weight[h,0,K-1-j]·m[t-j] + bias); m joins its history   → Value
+                ConvStep(s.Key, p.Slice(L2_MixerConvWeight, H * K), p.Slice(L2_MixerConvBias, H), s.ConvKernel, state.Slice(ring + 2 * modes, batch * ConvHistory * H), s.Value, batch, convTaps);
+                SiluRows(s.Value, batch);
+            }
+            Sync(team);
             // layers.2.mixer.out_proj + residual, norm2, mlp + residual
-            MatVec_256x256(s.Value, batch, p.Slice(L2_MixerOutProjWeight, H * H), p.Slice(L2_MixerOutProjBias, H), s.X, accumulate: true);
-            LayerNorm(s.X, batch, p.Slice(L2_Norm2Weight, H), p.Slice(L2_Norm2Bias, H), s.U);
-            MatVec_256x1024(s.U, batch, p.Slice(L2_MlpFc1Weight, F * H), p.Slice(L2_MlpFc1Bias, F), s.Ffn, accumulate: false);
-            GeluRows(s.Ffn, batch);
-            MatVec_1024x256(s.Ffn, batch, p.Slice(L2_MlpFc2Weight, H * F), p.Slice(L2_MlpFc2Bias, H), s.X, accumulate: true);
+            MatVec_256x256(s.Value, batch, p.Slice(L2_MixerOutProjWeight, H * H), p.Slice(L2_MixerOutProjBias, H), s.X, accumulate: true, from, to);
+            Sync(team);
+            if (part == 0) LayerNorm(s.X, batch, p.Slice(L2_Norm2Weight, H), p.Slice(L2_Norm2Bias, H), s.U);
+            Sync(team);
+            MatVec_256x1024(s.U, batch, p.Slice(L2_MlpFc1Weight, F * H), p.Slice(L2_MlpFc1Bias, F), s.Ffn, accumulate: false, fromF, toF);
+            Sync(team);
+            if (part == 0) GeluRows(s.Ffn, batch);
+            Sync(team);
+            MatVec_1024x256(s.Ffn, batch, p.Slice(L2_MlpFc2Weight, H * F), p.Slice(L2_MlpFc2Bias, H), s.X, accumulate: true, from, to);
+            Sync(team);
         }
 
-        /// <summary>layers.3 on one frame per stream: x [batch, H] in s.X is updated in place.</summary>
-        private static void Layer3Step(ReadOnlySpan<float> p, in StreamBuffers s, int batch, int slot, int shiftTaps, int convTaps)
+        /// <summary>layers.3 on one frame per stream: x [batch, H] in s.X is updated in place (part <paramref name="part"/> of <paramref name="parts"/>).</summary>
+        private static void Layer3Step(ReadOnlySpan<float> p, in StreamBuffers s, int batch, int slot, int shiftTaps, int convTaps, int part, int parts, global::H3.H3StepTeam? team)
         {
             Span<float> state = s.Recurrent(3), coefficients = s.Coefficients(3);
             int ring = batch * ShiftTaps * H, modes = batch * Modes * H;
+            Share(H, part, parts, out int from, out int to);
+            Share(F, part, parts, out int fromF, out int toF);
             // layers.3.norm1, mixer.{q,k,v}_proj
-            LayerNorm(s.X, batch, p.Slice(L3_Norm1Weight, H), p.Slice(L3_Norm1Bias, H), s.Z);
-            MatVec_256x256(s.Z, batch, p.Slice(L3_MixerQProjWeight, H * H), p.Slice(L3_MixerQProjBias, H), s.Q, accumulate: false);
-            MatVec_256x256(s.Z, batch, p.Slice(L3_MixerKProjWeight, H * H), p.Slice(L3_MixerKProjBias, H), s.Key, accumulate: false);
-            MatVec_256x256(s.Z, batch, p.Slice(L3_MixerVProjWeight, H * H), p.Slice(L3_MixerVProjBias, H), s.Value, accumulate: false);
-            // layers.3.mixer.shift: k joins the ring; w = (Σ_j Ks[j]·k[t-j] + D·k[t]) ⊙ v   → Z
-            ShiftStep(s.Key, s.Value, coefficients.Slice(0, ShiftTaps * H), p.Slice(L3_MixerShiftD, H), state.Slice(0, ring), s.Z, batch, slot, shiftTaps);
-            // layers.3.mixer.diag: s ← dA·s + dB·w;  m = q ⊙ (2·Re Σ_n C·s + D·w)   → Key
-            DiagStep(s.Z, s.Q, coefficients.Slice(ShiftTaps * H, 6 * Modes * H), p.Slice(L3_MixerDiagD, H), state.Slice(ring, modes), state.Slice(ring + modes, modes), s.U, s.Key, batch);
-            // layers.3.mixer.conv: m = SiLU(Σ_j weight[h,0,K-1-j]·m[t-j] + bias); m joins its history   → Value
-            ConvStep(s.Key, p.Slice(L3_MixerConvWeight, H * K), p.Slice(L3_MixerConvBias, H), s.ConvKernel, state.Slice(ring + 2 * modes, batch * ConvHistory * H), s.Value, batch, convTaps);
-            SiluRows(s.Value, batch);
+            if (part == 0) LayerNorm(s.X, batch, p.Slice(L3_Norm1Weight, H), p.Slice(L3_Norm1Bias, H), s.Z);
+            Sync(team);
+            MatVec_256x256(s.Z, batch, p.Slice(L3_MixerQProjWeight, H * H), p.Slice(L3_MixerQProjBias, H), s.Q, accumulate: false, from, to);
+            MatVec_256x256(s.Z, batch, p.Slice(L3_MixerKProjWeight, H * H), p.Slice(L3_MixerKProjBias, H), s.Key, accumulate: false, from, to);
+            MatVec_256x256(s.Z, batch, p.Slice(L3_MixerVProjWeight, H * H), p.Slice(L3_MixerVProjBias, H), s.Value, accumulate: false, from, to);
+            Sync(team);
+            if (part == 0)
+            {
+                // layers.3.mixer.shift: k joins the ring; w = (Σ_j Ks[j]·k[t-j] + D·k[t]) ⊙ v   → Z
+                ShiftStep(s.Key, s.Value, coefficients.Slice(0, ShiftTaps * H), p.Slice(L3_MixerShiftD, H), state.Slice(0, ring), s.Z, batch, slot, shiftTaps);
+                // layers.3.mixer.diag: s ← dA·s + dB·w;  m = q ⊙ (2·Re Σ_n C·s + D·w)   → Key
+                DiagStep(s.Z, s.Q, coefficients.Slice(ShiftTaps * H, 6 * Modes * H), p.Slice(L3_MixerDiagD, H), state.Slice(ring, modes), state.Slice(ring + modes, modes), s.U, s.Key, batch);
+                // layers.3.mixer.conv: m = SiLU(Σ_j weight[h,0,K-1-j]·m[t-j] + bias); m joins its history   → Value
+                ConvStep(s.Key, p.Slice(L3_MixerConvWeight, H * K), p.Slice(L3_MixerConvBias, H), s.ConvKernel, state.Slice(ring + 2 * modes, batch * ConvHistory * H), s.Value, batch, convTaps);
+                SiluRows(s.Value, batch);
+            }
+            Sync(team);
             // layers.3.mixer.out_proj + residual, norm2, mlp + residual
-            MatVec_256x256(s.Value, batch, p.Slice(L3_MixerOutProjWeight, H * H), p.Slice(L3_MixerOutProjBias, H), s.X, accumulate: true);
-            LayerNorm(s.X, batch, p.Slice(L3_Norm2Weight, H), p.Slice(L3_Norm2Bias, H), s.U);
-            MatVec_256x1024(s.U, batch, p.Slice(L3_MlpFc1Weight, F * H), p.Slice(L3_MlpFc1Bias, F), s.Ffn, accumulate: false);
-            GeluRows(s.Ffn, batch);
-            MatVec_1024x256(s.Ffn, batch, p.Slice(L3_MlpFc2Weight, H * F), p.Slice(L3_MlpFc2Bias, H), s.X, accumulate: true);
+            MatVec_256x256(s.Value, batch, p.Slice(L3_MixerOutProjWeight, H * H), p.Slice(L3_MixerOutProjBias, H), s.X, accumulate: true, from, to);
+            Sync(team);
+            if (part == 0) LayerNorm(s.X, batch, p.Slice(L3_Norm2Weight, H), p.Slice(L3_Norm2Bias, H), s.U);
+            Sync(team);
+            MatVec_256x1024(s.U, batch, p.Slice(L3_MlpFc1Weight, F * H), p.Slice(L3_MlpFc1Bias, F), s.Ffn, accumulate: false, fromF, toF);
+            Sync(team);
+            if (part == 0) GeluRows(s.Ffn, batch);
+            Sync(team);
+            MatVec_1024x256(s.Ffn, batch, p.Slice(L3_MlpFc2Weight, H * F), p.Slice(L3_MlpFc2Bias, H), s.X, accumulate: true, from, to);
+            Sync(team);
         }
 
         /// <summary>
@@ -3746,7 +3850,7 @@ namespace H3.Generated
         /// sum is a dot product over vectors of i (Linear_287x256 sums i in order instead), so Step and Forward agree to float
         /// rounding, not bit for bit (tested).
         /// </summary>
-        private static void MatVec_287x256(ReadOnlySpan<float> x, int rows, ReadOnlySpan<float> w, ReadOnlySpan<float> bias, Span<float> y, bool accumulate)
+        private static void MatVec_287x256(ReadOnlySpan<float> x, int rows, ReadOnlySpan<float> w, ReadOnlySpan<float> bias, Span<float> y, bool accumulate, int from = 0, int to = 256)
         {
             const int In = 287, Out = 256;
             // Every length is checked once here; the loops below index inside these lengths with Unsafe.Add.
@@ -3754,14 +3858,15 @@ namespace H3.Generated
             w = w.Slice(0, Out * In);
             bias = bias.Slice(0, Out);
             y = y.Slice(0, rows * Out);
+            if ((uint)from > (uint)to || (uint)to > Out) throw new ArgumentOutOfRangeException(nameof(to));
             ref float xr = ref MemoryMarshal.GetReference(x);
             ref float wr = ref MemoryMarshal.GetReference(w);
             ref float br = ref MemoryMarshal.GetReference(bias);
             ref float yr = ref MemoryMarshal.GetReference(y);
             if (Vector256.IsHardwareAccelerated)
-                MatVec_287x256_V256(ref xr, rows, ref wr, ref br, ref yr, accumulate);
+                MatVec_287x256_V256(ref xr, rows, ref wr, ref br, ref yr, accumulate, from, to);
             else
-                MatVec_287x256_V128(ref xr, rows, ref wr, ref br, ref yr, accumulate);
+                MatVec_287x256_V128(ref xr, rows, ref wr, ref br, ref yr, accumulate, from, to);
         }
 
         /// <summary>
@@ -3769,11 +3874,12 @@ namespace H3.Generated
         /// single row (8 outputs at once): 8 independent accumulators of 8 lanes either way.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void MatVec_287x256_V256(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate)
+        private static void MatVec_287x256_V256(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate, int from, int to)
         {
             const int In = 287, Out = 256;
             Vector256<float> tailMask = Vector256.GreaterThanOrEqual(Vector256<int>.Indices, Vector256.Create(1)).AsSingle();
-            for (int o = 0; o < 256; o += 8)
+            // Outputs [from, to): from is a multiple of 8; the last 0 (past the full blocks) belong to whoever ends at Out.
+            for (int o = from; o < Math.Min(to, 256); o += 8)
             {
                 int r = 0;
                 for (; r + 2 <= rows; r += 2)
@@ -3947,11 +4053,12 @@ namespace H3.Generated
         /// single row (8 outputs at once): 8 independent accumulators of 4 lanes either way.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void MatVec_287x256_V128(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate)
+        private static void MatVec_287x256_V128(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate, int from, int to)
         {
             const int In = 287, Out = 256;
             Vector128<float> tailMask = Vector128.GreaterThanOrEqual(Vector128<int>.Indices, Vector128.Create(1)).AsSingle();
-            for (int o = 0; o < 256; o += 8)
+            // Outputs [from, to): from is a multiple of 8; the last 0 (past the full blocks) belong to whoever ends at Out.
+            for (int o = from; o < Math.Min(to, 256); o += 8)
             {
                 int r = 0;
                 for (; r + 2 <= rows; r += 2)
@@ -4126,7 +4233,7 @@ namespace H3.Generated
         /// sum is a dot product over vectors of i (Linear_256x256 sums i in order instead), so Step and Forward agree to float
         /// rounding, not bit for bit (tested).
         /// </summary>
-        private static void MatVec_256x256(ReadOnlySpan<float> x, int rows, ReadOnlySpan<float> w, ReadOnlySpan<float> bias, Span<float> y, bool accumulate)
+        private static void MatVec_256x256(ReadOnlySpan<float> x, int rows, ReadOnlySpan<float> w, ReadOnlySpan<float> bias, Span<float> y, bool accumulate, int from = 0, int to = 256)
         {
             const int In = 256, Out = 256;
             // Every length is checked once here; the loops below index inside these lengths with Unsafe.Add.
@@ -4134,14 +4241,15 @@ namespace H3.Generated
             w = w.Slice(0, Out * In);
             bias = bias.Slice(0, Out);
             y = y.Slice(0, rows * Out);
+            if ((uint)from > (uint)to || (uint)to > Out) throw new ArgumentOutOfRangeException(nameof(to));
             ref float xr = ref MemoryMarshal.GetReference(x);
             ref float wr = ref MemoryMarshal.GetReference(w);
             ref float br = ref MemoryMarshal.GetReference(bias);
             ref float yr = ref MemoryMarshal.GetReference(y);
             if (Vector256.IsHardwareAccelerated)
-                MatVec_256x256_V256(ref xr, rows, ref wr, ref br, ref yr, accumulate);
+                MatVec_256x256_V256(ref xr, rows, ref wr, ref br, ref yr, accumulate, from, to);
             else
-                MatVec_256x256_V128(ref xr, rows, ref wr, ref br, ref yr, accumulate);
+                MatVec_256x256_V128(ref xr, rows, ref wr, ref br, ref yr, accumulate, from, to);
         }
 
         /// <summary>
@@ -4149,10 +4257,11 @@ namespace H3.Generated
         /// single row (8 outputs at once): 8 independent accumulators of 8 lanes either way.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void MatVec_256x256_V256(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate)
+        private static void MatVec_256x256_V256(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate, int from, int to)
         {
             const int In = 256, Out = 256;
-            for (int o = 0; o < 256; o += 8)
+            // Outputs [from, to): from is a multiple of 8; the last 0 (past the full blocks) belong to whoever ends at Out.
+            for (int o = from; o < Math.Min(to, 256); o += 8)
             {
                 int r = 0;
                 for (; r + 2 <= rows; r += 2)
@@ -4280,10 +4389,11 @@ namespace H3.Generated
         /// single row (8 outputs at once): 8 independent accumulators of 4 lanes either way.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void MatVec_256x256_V128(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate)
+        private static void MatVec_256x256_V128(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate, int from, int to)
         {
             const int In = 256, Out = 256;
-            for (int o = 0; o < 256; o += 8)
+            // Outputs [from, to): from is a multiple of 8; the last 0 (past the full blocks) belong to whoever ends at Out.
+            for (int o = from; o < Math.Min(to, 256); o += 8)
             {
                 int r = 0;
                 for (; r + 2 <= rows; r += 2)
@@ -4412,7 +4522,7 @@ namespace H3.Generated
         /// sum is a dot product over vectors of i (Linear_256x1024 sums i in order instead), so Step and Forward agree to float
         /// rounding, not bit for bit (tested).
         /// </summary>
-        private static void MatVec_256x1024(ReadOnlySpan<float> x, int rows, ReadOnlySpan<float> w, ReadOnlySpan<float> bias, Span<float> y, bool accumulate)
+        private static void MatVec_256x1024(ReadOnlySpan<float> x, int rows, ReadOnlySpan<float> w, ReadOnlySpan<float> bias, Span<float> y, bool accumulate, int from = 0, int to = 1024)
         {
             const int In = 256, Out = 1024;
             // Every length is checked once here; the loops below index inside these lengths with Unsafe.Add.
@@ -4420,14 +4530,15 @@ namespace H3.Generated
             w = w.Slice(0, Out * In);
             bias = bias.Slice(0, Out);
             y = y.Slice(0, rows * Out);
+            if ((uint)from > (uint)to || (uint)to > Out) throw new ArgumentOutOfRangeException(nameof(to));
             ref float xr = ref MemoryMarshal.GetReference(x);
             ref float wr = ref MemoryMarshal.GetReference(w);
             ref float br = ref MemoryMarshal.GetReference(bias);
             ref float yr = ref MemoryMarshal.GetReference(y);
             if (Vector256.IsHardwareAccelerated)
-                MatVec_256x1024_V256(ref xr, rows, ref wr, ref br, ref yr, accumulate);
+                MatVec_256x1024_V256(ref xr, rows, ref wr, ref br, ref yr, accumulate, from, to);
             else
-                MatVec_256x1024_V128(ref xr, rows, ref wr, ref br, ref yr, accumulate);
+                MatVec_256x1024_V128(ref xr, rows, ref wr, ref br, ref yr, accumulate, from, to);
         }
 
         /// <summary>
@@ -4435,10 +4546,11 @@ namespace H3.Generated
         /// single row (8 outputs at once): 8 independent accumulators of 8 lanes either way.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void MatVec_256x1024_V256(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate)
+        private static void MatVec_256x1024_V256(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate, int from, int to)
         {
             const int In = 256, Out = 1024;
-            for (int o = 0; o < 1024; o += 8)
+            // Outputs [from, to): from is a multiple of 8; the last 0 (past the full blocks) belong to whoever ends at Out.
+            for (int o = from; o < Math.Min(to, 1024); o += 8)
             {
                 int r = 0;
                 for (; r + 2 <= rows; r += 2)
@@ -4566,10 +4678,11 @@ namespace H3.Generated
         /// single row (8 outputs at once): 8 independent accumulators of 4 lanes either way.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void MatVec_256x1024_V128(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate)
+        private static void MatVec_256x1024_V128(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate, int from, int to)
         {
             const int In = 256, Out = 1024;
-            for (int o = 0; o < 1024; o += 8)
+            // Outputs [from, to): from is a multiple of 8; the last 0 (past the full blocks) belong to whoever ends at Out.
+            for (int o = from; o < Math.Min(to, 1024); o += 8)
             {
                 int r = 0;
                 for (; r + 2 <= rows; r += 2)
@@ -4698,7 +4811,7 @@ namespace H3.Generated
         /// sum is a dot product over vectors of i (Linear_1024x256 sums i in order instead), so Step and Forward agree to float
         /// rounding, not bit for bit (tested).
         /// </summary>
-        private static void MatVec_1024x256(ReadOnlySpan<float> x, int rows, ReadOnlySpan<float> w, ReadOnlySpan<float> bias, Span<float> y, bool accumulate)
+        private static void MatVec_1024x256(ReadOnlySpan<float> x, int rows, ReadOnlySpan<float> w, ReadOnlySpan<float> bias, Span<float> y, bool accumulate, int from = 0, int to = 256)
         {
             const int In = 1024, Out = 256;
             // Every length is checked once here; the loops below index inside these lengths with Unsafe.Add.
@@ -4706,14 +4819,15 @@ namespace H3.Generated
             w = w.Slice(0, Out * In);
             bias = bias.Slice(0, Out);
             y = y.Slice(0, rows * Out);
+            if ((uint)from > (uint)to || (uint)to > Out) throw new ArgumentOutOfRangeException(nameof(to));
             ref float xr = ref MemoryMarshal.GetReference(x);
             ref float wr = ref MemoryMarshal.GetReference(w);
             ref float br = ref MemoryMarshal.GetReference(bias);
             ref float yr = ref MemoryMarshal.GetReference(y);
             if (Vector256.IsHardwareAccelerated)
-                MatVec_1024x256_V256(ref xr, rows, ref wr, ref br, ref yr, accumulate);
+                MatVec_1024x256_V256(ref xr, rows, ref wr, ref br, ref yr, accumulate, from, to);
             else
-                MatVec_1024x256_V128(ref xr, rows, ref wr, ref br, ref yr, accumulate);
+                MatVec_1024x256_V128(ref xr, rows, ref wr, ref br, ref yr, accumulate, from, to);
         }
 
         /// <summary>
@@ -4721,10 +4835,11 @@ namespace H3.Generated
         /// single row (8 outputs at once): 8 independent accumulators of 8 lanes either way.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void MatVec_1024x256_V256(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate)
+        private static void MatVec_1024x256_V256(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate, int from, int to)
         {
             const int In = 1024, Out = 256;
-            for (int o = 0; o < 256; o += 8)
+            // Outputs [from, to): from is a multiple of 8; the last 0 (past the full blocks) belong to whoever ends at Out.
+            for (int o = from; o < Math.Min(to, 256); o += 8)
             {
                 int r = 0;
                 for (; r + 2 <= rows; r += 2)
@@ -4852,10 +4967,11 @@ namespace H3.Generated
         /// single row (8 outputs at once): 8 independent accumulators of 4 lanes either way.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void MatVec_1024x256_V128(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate)
+        private static void MatVec_1024x256_V128(ref float x, int rows, ref float w, ref float bias, ref float y, bool accumulate, int from, int to)
         {
             const int In = 1024, Out = 256;
-            for (int o = 0; o < 256; o += 8)
+            // Outputs [from, to): from is a multiple of 8; the last 0 (past the full blocks) belong to whoever ends at Out.
+            for (int o = from; o < Math.Min(to, 256); o += 8)
             {
                 int r = 0;
                 for (; r + 2 <= rows; r += 2)
