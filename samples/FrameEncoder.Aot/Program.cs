@@ -1,4 +1,5 @@
 using System;
+using System.Runtime.InteropServices;
 using System.Collections.Generic;
 using System.Diagnostics;
 using System.Globalization;
@@ -92,13 +93,20 @@ namespace FrameEncoderAot
         {
             const int E = FrameEncoder.EmbedDim, H = FrameEncoder.OutputSize, T = FrameEncoder.WindowSize;
             H3StreamState state = model.CreateStream(ReferenceBatch);
+            // The same streams stepped on two threads must give the same bits.
+            using H3StreamState twoThreads = model.CreateStream(ReferenceBatch, threads: 2);
             var frame = new float[ReferenceBatch * E];
             var steps = new float[ReferenceFrames * ReferenceBatch * H];
+            var stepTwo = new float[ReferenceBatch * H];
             for (int t = 0; t < ReferenceFrames; t++)
             {
                 for (int b = 0; b < ReferenceBatch; b++)
                     input.AsSpan((b * ReferenceFrames + t) * E, E).CopyTo(frame.AsSpan(b * E, E));
-                model.Step(frame, steps.AsSpan(t * ReferenceBatch * H, ReferenceBatch * H), state);
+                Span<float> stepOne = steps.AsSpan(t * ReferenceBatch * H, ReferenceBatch * H);
+                model.Step(frame, stepOne, state);
+                model.Step(frame, stepTwo, twoThreads);
+                if (!MemoryMarshal.AsBytes(stepOne).SequenceEqual(MemoryMarshal.AsBytes(stepTwo.AsSpan())))
+                    throw new InvalidOperationException($"the two-thread Step differs from the one-thread Step at frame {t}");
             }
             var window = new float[ReferenceBatch * T * E];
             for (int b = 0; b < ReferenceBatch; b++)
@@ -184,35 +192,36 @@ namespace FrameEncoderAot
             for (int i = 0; i < frames.Length; i++) frames[i] = (float)rng.NextGaussian();
             var output = new float[H];
 
-            // Step at batch 1: one 287-value frame in, one 256-value encoding out. Two states on the same model: one with
-            // the default CheckParameters (every step verifies that the SSM parameters did not change), one with it off
-            // (a deployed model whose parameters are fixed). Timed in alternating rounds so both see the same machine.
-            H3StreamState state = model.CreateStream(1), fixedState = model.CreateStream(1);
-            fixedState.CheckParameters = false;
-            for (int i = 0; i < 200; i++) // warm-up
+            // Step at batch 1: one 287-value frame in, one 256-value encoding out. Four states on the same model: with the
+            // default CheckParameters (every step verifies that the SSM parameters did not change) or with it off (a
+            // deployed model whose parameters are fixed), on one thread or two (CreateStream(1, threads: 2): a worker takes
+            // half of every matrix product). Timed in alternating rounds so all see the same machine.
+            var configs = new (bool Check, int Threads)[] { (true, 1), (false, 1), (true, 2), (false, 2) };
+            var states = new H3StreamState[configs.Length];
+            var times = new double[configs.Length][];
+            for (int c = 0; c < configs.Length; c++)
             {
-                model.Step(frames.AsSpan(i % 4096 * E, E), output, state);
-                model.Step(frames.AsSpan(i % 4096 * E, E), output, fixedState);
+                states[c] = model.CreateStream(1, configs[c].Threads);
+                states[c].CheckParameters = configs[c].Check;
+                times[c] = new double[steps];
+                for (int i = 0; i < 200; i++) model.Step(frames.AsSpan(i % 4096 * E, E), output, states[c]); // warm-up
             }
-            Console.WriteLine($"stream state for batch 1: {state.Length * 4 / (1024.0 * 1024.0):F2} MiB (history, SSM coefficient cache, scratch)");
-            var stepTimes = new double[steps];
-            var fixedTimes = new double[steps];
+            Console.WriteLine($"stream state for batch 1: {states[0].Length * 4 / (1024.0 * 1024.0):F2} MiB (history, SSM coefficient cache, scratch)");
             const int round = 250;
             for (int done = 0; done < steps; done += round)
             {
-                foreach (bool check in new[] { true, false })
+                for (int c = 0; c < configs.Length; c++)
                 {
-                    H3StreamState st = check ? state : fixedState;
-                    double[] times = check ? stepTimes : fixedTimes;
                     for (int i = done; i < Math.Min(done + round, steps); i++)
                     {
                         ReadOnlySpan<float> frame = frames.AsSpan(i % 4096 * E, E);
                         long start = Stopwatch.GetTimestamp();
-                        model.Step(frame, output, st);
-                        times[i] = Stopwatch.GetElapsedTime(start).TotalMicroseconds;
+                        model.Step(frame, output, states[c]);
+                        times[c][i] = Stopwatch.GetElapsedTime(start).TotalMicroseconds;
                     }
                 }
             }
+            foreach (H3StreamState st in states) st.Dispose();
 
             // Forward at batch 1 on a full 60-frame window: what the bot would do every frame without streaming.
             ReadOnlySpan<float> window = frames.AsSpan(0, T * E);
@@ -225,16 +234,20 @@ namespace FrameEncoderAot
                 forwardTimes[i] = Stopwatch.GetElapsedTime(start).TotalMicroseconds;
             }
 
-            Array.Sort(stepTimes);
-            Array.Sort(fixedTimes);
             Array.Sort(forwardTimes);
-            double stepP50 = Percentile(stepTimes, 0.50), stepP99 = Percentile(stepTimes, 0.99);
-            double fixedP50 = Percentile(fixedTimes, 0.50), fixedP99 = Percentile(fixedTimes, 0.99);
             double fwdP50 = Percentile(forwardTimes, 0.50), fwdP99 = Percentile(forwardTimes, 0.99);
-            Console.WriteLine($"Step, batch 1, one frame ({steps} calls):              p50 {stepP50,8:F1} µs   p99 {stepP99,8:F1} µs");
-            Console.WriteLine($"Step, batch 1, CheckParameters = false ({steps} calls): p50 {fixedP50,8:F1} µs   p99 {fixedP99,8:F1} µs");
-            Console.WriteLine($"Forward, batch 1, {T}-frame window ({forwards} calls):    p50 {fwdP50,8:F1} µs   p99 {fwdP99,8:F1} µs");
-            Console.WriteLine($"speed-up of Step over a full-window Forward (p50): {fwdP50 / stepP50:F1}× ({fwdP50 / fixedP50:F1}× with CheckParameters = false); "
+            double stepP50 = 0, fixedP50 = 0;
+            for (int c = 0; c < configs.Length; c++)
+            {
+                Array.Sort(times[c]);
+                double p50 = Percentile(times[c], 0.50), p99 = Percentile(times[c], 0.99);
+                if (c == 0) stepP50 = p50;
+                if (c == 1) fixedP50 = p50;
+                string label = $"Step, batch 1, {configs[c].Threads} thread{(configs[c].Threads == 1 ? ", " : "s,")} CheckParameters = {(configs[c].Check ? "true " : "false")}";
+                Console.WriteLine($"{label} ({steps} calls): p50 {p50,8:F1} µs   p99 {p99,8:F1} µs");
+            }
+            Console.WriteLine($"Forward, batch 1, {T}-frame window ({forwards} calls):               p50 {fwdP50,8:F1} µs   p99 {fwdP99,8:F1} µs");
+            Console.WriteLine($"speed-up of Step over a full-window Forward (p50, 1 thread): {fwdP50 / stepP50:F1}× ({fwdP50 / fixedP50:F1}× with CheckParameters = false); "
                 + $"Step uses {100 * stepP50 / 16_667:F1} % of a 60 fps frame");
         }
 
