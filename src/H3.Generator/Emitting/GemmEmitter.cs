@@ -27,6 +27,15 @@ internal static class GemmEmitter
 
     private static string V(string vec) => vec.Replace("Vector", "V");
 
+    /// <summary>Calls the Vector256 body where it is accelerated, else the Vector128 one (which runs everywhere).</summary>
+    internal static void WriteWidthDispatch(SourceWriter w, string name, string args)
+    {
+        w.Line("if (Vector256.IsHardwareAccelerated)");
+        w.Line($"    {name}_V256({args});");
+        w.Line("else");
+        w.Line($"    {name}_V128({args});");
+    }
+
     /// <summary>
     /// On every kernel with a hot loop: the JIT compiles it fully optimised on first use instead of starting at Tier 0 and
     /// patching the running loop (OSR), so the first calls are as fast as the thousandth. Native AOT ignores it.
@@ -115,10 +124,7 @@ internal static class GemmEmitter
         w.Line("ref float br = ref MemoryMarshal.GetReference(bias.Slice(0, Out));");
         w.Line("ref float yr = ref MemoryMarshal.GetReference(y.Slice(0, rows * Out));");
         w.Line($"ref float pr = ref MemoryMarshal.GetReference(pack.Slice(0, {Int(H3Config.LinearPanels(inDim, outDim))} * 16 * (In + Out)));");
-        w.Line("if (Vector256.IsHardwareAccelerated)");
-        w.Line($"    {name}_V256(ref xr, rows, ref wr, ref br, ref yr, accumulate, ref pr);");
-        w.Line("else");
-        w.Line($"    {name}_V128(ref xr, rows, ref wr, ref br, ref yr, accumulate, ref pr);");
+        WriteWidthDispatch(w, name, "ref xr, rows, ref wr, ref br, ref yr, accumulate, ref pr");
         w.Close();
         w.Line();
         WriteLinearWidth(w, name, inDim, outDim, "Vector256", 8);
@@ -236,10 +242,7 @@ internal static class GemmEmitter
         w.Line("ref float wr = ref MemoryMarshal.GetReference(w.Slice(0, Out * In));");
         w.Line("ref float dxr = ref MemoryMarshal.GetReference(dx.Slice(0, rows * In));");
         w.Line($"ref float pr = ref MemoryMarshal.GetReference(pack.Slice(0, Out * {Int(H3Config.InputGradChunk(inDim))}));");
-        w.Line("if (Vector256.IsHardwareAccelerated)");
-        w.Line($"    {name}_V256(ref dyr, rows, ref wr, ref dxr, accumulate, ref pr);");
-        w.Line("else");
-        w.Line($"    {name}_V128(ref dyr, rows, ref wr, ref dxr, accumulate, ref pr);");
+        WriteWidthDispatch(w, name, "ref dyr, rows, ref wr, ref dxr, accumulate, ref pr");
         w.Close();
         w.Line();
         WriteInputGradWidth(w, name, inDim, outDim, "Vector256", 8);
@@ -307,10 +310,7 @@ internal static class GemmEmitter
         w.Line("ref float xr = ref MemoryMarshal.GetReference(x.Slice(0, rows * In));");
         w.Line("ref float dwr = ref MemoryMarshal.GetReference(dw.Slice(0, Out * In));");
         w.Line($"ref float pr = ref MemoryMarshal.GetReference(pack.Slice(0, {H3Config.WeightGradRows} * {Int(H3Config.WeightGradChunk(inDim))} + {H3Config.WeightGradRows} * 8));");
-        w.Line("if (Vector256.IsHardwareAccelerated)");
-        w.Line($"    {name}_V256(ref dyr, ref xr, rows, ref dwr, ref pr);");
-        w.Line("else");
-        w.Line($"    {name}_V128(ref dyr, ref xr, rows, ref dwr, ref pr);");
+        WriteWidthDispatch(w, name, "ref dyr, ref xr, rows, ref dwr, ref pr");
         w.Line("ColumnSums(dy, rows, db.Slice(0, Out));");
         w.Close();
         w.Line();
@@ -381,7 +381,50 @@ internal static class GemmEmitter
     // Panel transposes (shape-generic)
     // ---------------------------------------------------------------------------------------------------------
 
-    public const string PanelKernels = """
+    /// <summary>The shape-generic panel kernels: transposes, column packing for both widths, staging stores.</summary>
+    public static void WritePanelKernels(SourceWriter w)
+    {
+        w.Lines(PanelKernels);
+        foreach (var (vec, lanes) in new[] { ("Vector256", 8), ("Vector128", 4) })
+            w.Lines(PackColumns(vec, lanes));
+    }
+
+    /// <summary>
+    /// dst[t, r, 0..TW) = src[r, t·TW ..] for r &lt; n and tiles t covering width columns (zeros past it): columns of a
+    /// row-major block [n, stride] regrouped into contiguous tiles of two vectors.
+    /// </summary>
+    private static string PackColumns(string vec, int lanes) => $$"""
+/// <summary>
+/// dst[t, r, 0..{{2 * lanes}}) = src[r, t·{{2 * lanes}} ..] for r &lt; n and tiles t covering <paramref name="width"/> columns (zeros past
+/// it): the columns of a row-major block [n, stride] regrouped into contiguous {{2 * lanes}}-wide tiles ({{vec}}).
+/// </summary>
+[MethodImpl(MethodImplOptions.AggressiveOptimization)]
+private static void PackColumns_{{V(vec)}}(ref float src, int n, int stride, int width, ref float dst)
+{
+    const int TW = {{2 * lanes}};
+    int full = width / TW, rest = width % TW;
+    for (int t = 0; t < full; t++)
+    {
+        ref float d = ref Unsafe.Add(ref dst, t * n * TW);
+        ref float s = ref Unsafe.Add(ref src, t * TW);
+        for (int r = 0; r < n; r++)
+        {
+            {{vec}}.LoadUnsafe(ref s, (nuint)(r * stride)).StoreUnsafe(ref d, (nuint)(r * TW));
+            {{vec}}.LoadUnsafe(ref s, (nuint)(r * stride + {{lanes}})).StoreUnsafe(ref d, (nuint)(r * TW + {{lanes}}));
+        }
+    }
+    if (rest > 0)
+    {
+        ref float d = ref Unsafe.Add(ref dst, full * n * TW);
+        for (int r = 0; r < n; r++)
+            for (int j = 0; j < TW; j++)
+                Unsafe.Add(ref d, r * TW + j) = j < rest ? Unsafe.Add(ref src, r * stride + full * TW + j) : 0f;
+    }
+}
+
+""";
+
+    private const string PanelKernels = """
 /// <summary>
 /// xt[i, j] = x[j, i] for j &lt; n and 0 for n ≤ j &lt; 16: a panel of n ≤ 16 rows of x [·, cols], transposed. Full panels
 /// go through 8×8 in-register transposes (AVX), the rest element by element.
@@ -421,59 +464,6 @@ private static void UnpackPanel_V256(ref float yt, int cols, ref float y, int n,
     for (int j = 0; j < n; j++)
         for (int c = o; c < cols; c++)
             Store(ref Unsafe.Add(ref y, j * cols + c), Unsafe.Add(ref yt, c * P + j), accumulate);
-}
-
-/// <summary>
-/// dst[t, r, 0..16) = src[r, t·16 ..] for r &lt; n and tiles t covering <paramref name="width"/> columns (zeros past it):
-/// columns of a row-major block [n, stride] regrouped into contiguous 16-wide tiles.
-/// </summary>
-[MethodImpl(MethodImplOptions.AggressiveOptimization)]
-private static void PackColumns_V256(ref float src, int n, int stride, int width, ref float dst)
-{
-    const int TW = 16;
-    int full = width / TW, rest = width % TW;
-    for (int t = 0; t < full; t++)
-    {
-        ref float d = ref Unsafe.Add(ref dst, t * n * TW);
-        ref float s = ref Unsafe.Add(ref src, t * TW);
-        for (int r = 0; r < n; r++)
-        {
-            Vector256.LoadUnsafe(ref s, (nuint)(r * stride)).StoreUnsafe(ref d, (nuint)(r * TW));
-            Vector256.LoadUnsafe(ref s, (nuint)(r * stride + 8)).StoreUnsafe(ref d, (nuint)(r * TW + 8));
-        }
-    }
-    if (rest > 0)
-    {
-        ref float d = ref Unsafe.Add(ref dst, full * n * TW);
-        for (int r = 0; r < n; r++)
-            for (int j = 0; j < TW; j++)
-                Unsafe.Add(ref d, r * TW + j) = j < rest ? Unsafe.Add(ref src, r * stride + full * TW + j) : 0f;
-    }
-}
-
-/// <summary>The Vector128 form of <see cref="PackColumns_V256"/>: 8-wide tiles.</summary>
-[MethodImpl(MethodImplOptions.AggressiveOptimization)]
-private static void PackColumns_V128(ref float src, int n, int stride, int width, ref float dst)
-{
-    const int TW = 8;
-    int full = width / TW, rest = width % TW;
-    for (int t = 0; t < full; t++)
-    {
-        ref float d = ref Unsafe.Add(ref dst, t * n * TW);
-        ref float s = ref Unsafe.Add(ref src, t * TW);
-        for (int r = 0; r < n; r++)
-        {
-            Vector128.LoadUnsafe(ref s, (nuint)(r * stride)).StoreUnsafe(ref d, (nuint)(r * TW));
-            Vector128.LoadUnsafe(ref s, (nuint)(r * stride + 4)).StoreUnsafe(ref d, (nuint)(r * TW + 4));
-        }
-    }
-    if (rest > 0)
-    {
-        ref float d = ref Unsafe.Add(ref dst, full * n * TW);
-        for (int r = 0; r < n; r++)
-            for (int j = 0; j < TW; j++)
-                Unsafe.Add(ref d, r * TW + j) = j < rest ? Unsafe.Add(ref src, r * stride + full * TW + j) : 0f;
-    }
 }
 
 /// <summary>

@@ -58,7 +58,7 @@ internal static class KernelEmitter
         var seen = new HashSet<(long, long)>();
         foreach (var s in c.DenseShapes())
             if (seen.Add(s)) GemmEmitter.WriteLinear(w, s.In, s.Out);
-        w.Lines(GemmEmitter.PanelKernels);
+        GemmEmitter.WritePanelKernels(w);
         w.Line();
         WriteShiftKernel(w);
         WriteDiagKernel(w);
@@ -262,10 +262,7 @@ internal static class KernelEmitter
         w.Line("ref float wr = ref MemoryMarshal.GetReference(w);");
         w.Line("ref float br = ref MemoryMarshal.GetReference(bias);");
         w.Line("ref float yr = ref MemoryMarshal.GetReference(y);");
-        w.Line("if (Vector256.IsHardwareAccelerated)");
-        w.Line($"    {name}_V256(ref xr, rows, ref wr, ref br, ref yr, accumulate, from, to);");
-        w.Line("else");
-        w.Line($"    {name}_V128(ref xr, rows, ref wr, ref br, ref yr, accumulate, from, to);");
+        GemmEmitter.WriteWidthDispatch(w, name, "ref xr, rows, ref wr, ref br, ref yr, accumulate, from, to");
         w.Close();
         w.Line();
     }

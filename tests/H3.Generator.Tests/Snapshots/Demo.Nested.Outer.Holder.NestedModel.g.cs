@@ -1646,59 +1646,6 @@ namespace H3.Generated
         }
 
         /// <summary>
-        /// dst[t, r, 0..16) = src[r, t·16 ..] for r &lt; n and tiles t covering <paramref name="width"/> columns (zeros past it):
-        /// columns of a row-major block [n, stride] regrouped into contiguous 16-wide tiles.
-        /// </summary>
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void PackColumns_V256(ref float src, int n, int stride, int width, ref float dst)
-        {
-            const int TW = 16;
-            int full = width / TW, rest = width % TW;
-            for (int t = 0; t < full; t++)
-            {
-                ref float d = ref Unsafe.Add(ref dst, t * n * TW);
-                ref float s = ref Unsafe.Add(ref src, t * TW);
-                for (int r = 0; r < n; r++)
-                {
-                    Vector256.LoadUnsafe(ref s, (nuint)(r * stride)).StoreUnsafe(ref d, (nuint)(r * TW));
-                    Vector256.LoadUnsafe(ref s, (nuint)(r * stride + 8)).StoreUnsafe(ref d, (nuint)(r * TW + 8));
-                }
-            }
-            if (rest > 0)
-            {
-                ref float d = ref Unsafe.Add(ref dst, full * n * TW);
-                for (int r = 0; r < n; r++)
-                    for (int j = 0; j < TW; j++)
-                        Unsafe.Add(ref d, r * TW + j) = j < rest ? Unsafe.Add(ref src, r * stride + full * TW + j) : 0f;
-            }
-        }
-
-        /// <summary>The Vector128 form of <see cref="PackColumns_V256"/>: 8-wide tiles.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void PackColumns_V128(ref float src, int n, int stride, int width, ref float dst)
-        {
-            const int TW = 8;
-            int full = width / TW, rest = width % TW;
-            for (int t = 0; t < full; t++)
-            {
-                ref float d = ref Unsafe.Add(ref dst, t * n * TW);
-                ref float s = ref Unsafe.Add(ref src, t * TW);
-                for (int r = 0; r < n; r++)
-                {
-                    Vector128.LoadUnsafe(ref s, (nuint)(r * stride)).StoreUnsafe(ref d, (nuint)(r * TW));
-                    Vector128.LoadUnsafe(ref s, (nuint)(r * stride + 4)).StoreUnsafe(ref d, (nuint)(r * TW + 4));
-                }
-            }
-            if (rest > 0)
-            {
-                ref float d = ref Unsafe.Add(ref dst, full * n * TW);
-                for (int r = 0; r < n; r++)
-                    for (int j = 0; j < TW; j++)
-                        Unsafe.Add(ref d, r * TW + j) = j < rest ? Unsafe.Add(ref src, r * stride + full * TW + j) : 0f;
-            }
-        }
-
-        /// <summary>
         /// dst[r, 0..count) = src[r, 0..count) for r &lt; n, rows of 8 floats: a weight gradient's block of dy columns, contiguous.
         /// The tiles read only the block's own columns, so when 8 are available (count = 8) whole vectors are copied.
         /// </summary>
@@ -1785,6 +1732,62 @@ namespace H3.Generated
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void StoreRow(Vector256<float> row, ref float dst, nuint offset, bool accumulate) =>
             (accumulate ? Vector256.LoadUnsafe(ref dst, offset) + row : row).StoreUnsafe(ref dst, offset);
+        /// <summary>
+        /// dst[t, r, 0..16) = src[r, t·16 ..] for r &lt; n and tiles t covering <paramref name="width"/> columns (zeros past
+        /// it): the columns of a row-major block [n, stride] regrouped into contiguous 16-wide tiles (Vector256).
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void PackColumns_V256(ref float src, int n, int stride, int width, ref float dst)
+        {
+            const int TW = 16;
+            int full = width / TW, rest = width % TW;
+            for (int t = 0; t < full; t++)
+            {
+                ref float d = ref Unsafe.Add(ref dst, t * n * TW);
+                ref float s = ref Unsafe.Add(ref src, t * TW);
+                for (int r = 0; r < n; r++)
+                {
+                    Vector256.LoadUnsafe(ref s, (nuint)(r * stride)).StoreUnsafe(ref d, (nuint)(r * TW));
+                    Vector256.LoadUnsafe(ref s, (nuint)(r * stride + 8)).StoreUnsafe(ref d, (nuint)(r * TW + 8));
+                }
+            }
+            if (rest > 0)
+            {
+                ref float d = ref Unsafe.Add(ref dst, full * n * TW);
+                for (int r = 0; r < n; r++)
+                    for (int j = 0; j < TW; j++)
+                        Unsafe.Add(ref d, r * TW + j) = j < rest ? Unsafe.Add(ref src, r * stride + full * TW + j) : 0f;
+            }
+        }
+
+        /// <summary>
+        /// dst[t, r, 0..8) = src[r, t·8 ..] for r &lt; n and tiles t covering <paramref name="width"/> columns (zeros past
+        /// it): the columns of a row-major block [n, stride] regrouped into contiguous 8-wide tiles (Vector128).
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void PackColumns_V128(ref float src, int n, int stride, int width, ref float dst)
+        {
+            const int TW = 8;
+            int full = width / TW, rest = width % TW;
+            for (int t = 0; t < full; t++)
+            {
+                ref float d = ref Unsafe.Add(ref dst, t * n * TW);
+                ref float s = ref Unsafe.Add(ref src, t * TW);
+                for (int r = 0; r < n; r++)
+                {
+                    Vector128.LoadUnsafe(ref s, (nuint)(r * stride)).StoreUnsafe(ref d, (nuint)(r * TW));
+                    Vector128.LoadUnsafe(ref s, (nuint)(r * stride + 4)).StoreUnsafe(ref d, (nuint)(r * TW + 4));
+                }
+            }
+            if (rest > 0)
+            {
+                ref float d = ref Unsafe.Add(ref dst, full * n * TW);
+                for (int r = 0; r < n; r++)
+                    for (int j = 0; j < TW; j++)
+                        Unsafe.Add(ref d, r * TW + j) = j < rest ? Unsafe.Add(ref src, r * stride + full * TW + j) : 0f;
+            }
+        }
+
 
         /// <summary>
         /// mixer.shift kernel: Ks[j, h] = Σ_{m=0}^{N-1-j} B[h, m]·C[h, m+j] for j &lt; ShiftTaps (float64 sums), stored [ShiftTaps, H].
