@@ -14,7 +14,9 @@ namespace H3;
 /// <remarks>
 /// Between steps the worker spins for <see cref="SpinMicroseconds"/> and then sleeps, so a stream stepped in a loop
 /// never pays a thread wake-up, and an idle one costs nothing. Disposing the stream state stops the worker.
-/// The work passed to <see cref="Run"/> must not throw (the generated step kernels check every length before).
+/// The generated step kernels check every length before they start, so the work does not throw; if it ever did, the
+/// other part leaves its barrier instead of waiting forever, <see cref="Run"/> rethrows, and the team refuses to run
+/// again (the stream's state is then undefined).
 /// </remarks>
 [EditorBrowsable(EditorBrowsableState.Never)]
 public sealed class H3StepTeam : IDisposable
@@ -29,6 +31,8 @@ public sealed class H3StepTeam : IDisposable
     private volatile bool _disposed;
     private int _arrived;
     private volatile int _generation;
+    private volatile bool _faulted;
+    private Exception? _error;
 
     /// <summary>Starts the worker thread.</summary>
     /// <param name="work">The step's body, called with the part (0 on the caller, 1 on the worker).</param>
@@ -44,16 +48,28 @@ public sealed class H3StepTeam : IDisposable
     public int Parts => 2;
 
     /// <summary>Runs the work as part 0 on this thread and part 1 on the worker; returns when both have finished.</summary>
+    /// <exception cref="InvalidOperationException">A part of this or an earlier step failed.</exception>
     public void Run()
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
+        if (_faulted) throw new InvalidOperationException("An earlier step failed on one of its two threads; create a new stream state.", _error);
         _pending = 1;
         if (_wake.CurrentCount == 0) _wake.Release();
-        _work(0);
-        Sync(); // the worker's part is done
+        try
+        {
+            _work(0);
+            Sync(); // the worker's part is done
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            _faulted = true; // releases the worker from any barrier it waits at
+            if (_error is not null && ex is InvalidOperationException) throw new InvalidOperationException("The step failed on its worker thread.", _error);
+            throw;
+        }
     }
 
     /// <summary>Waits until both parts reach this point (a two-thread barrier; spins, yielding now and then).</summary>
+    /// <exception cref="InvalidOperationException">The other part failed.</exception>
     public void Sync()
     {
         int generation = _generation;
@@ -64,7 +80,11 @@ public sealed class H3StepTeam : IDisposable
             return;
         }
         var spin = new SpinWait();
-        while (_generation == generation) spin.SpinOnce(sleep1Threshold: -1);
+        while (_generation == generation)
+        {
+            if (_faulted) throw new InvalidOperationException("The other part of the step failed.", _error);
+            spin.SpinOnce(sleep1Threshold: -1);
+        }
     }
 
     private void WorkerLoop()
@@ -78,8 +98,17 @@ public sealed class H3StepTeam : IDisposable
             if (_disposed) return;
             if (_pending == 0) continue; // a release left over from a step that found the worker spinning
             _pending = 0;
-            _work(1);
-            Sync();
+            try
+            {
+                _work(1);
+                Sync();
+            }
+            catch (Exception ex)
+            {
+                // Recorded for the caller, whose barrier now gives up instead of waiting; the team is unusable from here.
+                Interlocked.CompareExchange(ref _error, ex, null);
+                _faulted = true;
+            }
         }
     }
 
