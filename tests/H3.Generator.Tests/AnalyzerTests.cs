@@ -225,7 +225,7 @@ public class AnalyzerTests
     [Fact]
     public void H3017_training_workspace_too_large_for_the_window() => Verify(
         "[H3Model(EmbedDim = 64, Hidden = 64, State = 2, ConvSize = 0, Layers = 1, WindowSize = {|H3017:1048576|})]\npublic partial class Encoder { }",
-        "'Encoder' needs 2,522,874,912 floats of training workspace for a single 1,048,576-frame window, more than one float array can hold (2,147,483,591), so CreateWorkspace would always fail; reduce WindowSize, Hidden or Layers");
+        "'Encoder' needs 2,522,874,272 floats of training workspace for a single 1,048,576-frame window, more than one float array can hold (2,147,483,591), so CreateWorkspace would always fail; reduce WindowSize, Hidden or Layers");
 
     [Fact]
     public void H3018_over_the_MaxParameters_budget_gives_count_and_budget() => Verify(

@@ -90,11 +90,11 @@ internal static class KernelEmitter
         w.Line("/// <summary>");
         w.Line("/// Views into one scratch slab. First the per-layer SSM kernel cache (its layout does not depend on the batch, so a");
         w.Line("/// pooled scratch keeps it across calls), then activations X, Z, Q, Key, Value, U [rows, H], Ffn [rows, F], the");
-        w.Line("/// short-convolution kernel (channel-minor, so the channel loops read it contiguously), a temporary [F] and the");
+        w.Line("/// short-convolution kernel (channel-minor, so the channel loops read it contiguously) and the");
         w.Line("/// matrix products' panel scratch.");
         w.Line("/// </summary>");
         w.Open("private readonly ref struct Buffers");
-        w.Line("public readonly Span<float> Cache, X, Z, Q, Key, Value, U, Ffn, ConvKernel, Temp, Pack;");
+        w.Line("public readonly Span<float> Cache, X, Z, Q, Key, Value, U, Ffn, ConvKernel, Pack;");
         w.Line();
         w.Open("public Buffers(Span<float> scratch, int rows)");
         w.Line("int n = rows * H, o = L * LayerCache;");
@@ -107,7 +107,6 @@ internal static class KernelEmitter
         w.Line("U = scratch.Slice(o, n); o += n;");
         w.Line("Ffn = scratch.Slice(o, rows * F); o += rows * F;");
         w.Line("ConvKernel = scratch.Slice(o, K * H); o += K * H;");
-        w.Line("Temp = scratch.Slice(o, F); o += F;");
         w.Line("Pack = scratch.Slice(o, PackLength);");
         w.Close();
         w.Close();
@@ -122,7 +121,7 @@ internal static class KernelEmitter
         w.Line($"public const int PackLength = {Int(c.PackFloats())};");
         w.Line();
         w.Line("/// <summary>Floats of scratch one Forward call needs for <paramref name=\"batch\"/> windows.</summary>");
-        w.Line("public static long ScratchLength(int batch) => (long)L * LayerCache + (long)batch * T * (6L * H + F) + (long)K * H + F + PackLength;");
+        w.Line("public static long ScratchLength(int batch) => (long)L * LayerCache + (long)batch * T * (6L * H + F) + (long)K * H + PackLength;");
         w.Line();
         w.Line("/// <summary>");
         w.Line("/// The layer's cached SSM kernels in <paramref name=\"entry\"/>, rebuilt first when its SSM parameters differ (bitwise)");

@@ -107,7 +107,7 @@ internal static class StreamingEmitter
         w.Line("//   recurrent, per layer: k ring [batch, ShiftTaps, H], s.re and s.im [batch, Modes, H], m history [batch, K-1, H]");
         w.Line("//   coefficients, per layer: Ks [ShiftTaps, H], dA.re, dA.im, dB.re, dB.im, C.re, C.im [Modes, H], and the copy of");
         w.Line("//     the layer's parameters mixer.shift.B .. mixer.diag.C they were derived from");
-        w.Line("//   scratch: X, Z, Q, Key, Value, U [batch, H], Ffn [batch, F], Temp [F], ConvKernel [K, H], Frames [batch, E]");
+        w.Line("//   scratch: X, Z, Q, Key, Value, U [batch, H], Ffn [batch, F], ConvKernel [K, H], Frames [batch, E]");
         w.Line("// ---------------------------------------------------------------------------------------------");
         w.Line();
         w.Line("/// <summary>Floats of one layer from mixer.shift.B through mixer.diag.C (the SSM coefficients' sources), and their offsets.</summary>");
@@ -124,7 +124,7 @@ internal static class StreamingEmitter
         w.Line("public static long StreamRecurrentLength(int batch) => (long)L * batch * StreamLayerState;");
         w.Line();
         w.Line("/// <summary>Floats of a stream state for <paramref name=\"batch\"/> streams.</summary>");
-        w.Line("public static long StreamLength(int batch) => StreamRecurrentLength(batch) + L * StreamLayerCoefficients + (long)batch * (6L * H + F) + F + (long)K * H + (long)batch * E;");
+        w.Line("public static long StreamLength(int batch) => StreamRecurrentLength(batch) + L * StreamLayerCoefficients + (long)batch * (6L * H + F) + (long)K * H + (long)batch * E;");
         w.Line();
         WriteStreamBuffers(w);
         WriteStep(w, c);
@@ -150,7 +150,7 @@ internal static class StreamingEmitter
         w.Open("private readonly ref struct StreamBuffers");
         w.Line("private readonly Span<float> _memory;");
         w.Line("private readonly int _batch;");
-        w.Line("public readonly Span<float> X, Z, Q, Key, Value, U, Ffn, Temp, ConvKernel, Frames;");
+        w.Line("public readonly Span<float> X, Z, Q, Key, Value, U, Ffn, ConvKernel, Frames;");
         w.Line();
         w.Open("public StreamBuffers(Span<float> memory, int batch)");
         w.Line("_memory = memory;");
@@ -163,7 +163,6 @@ internal static class StreamingEmitter
         w.Line("Value = memory.Slice(o, n); o += n;");
         w.Line("U = memory.Slice(o, n); o += n;");
         w.Line("Ffn = memory.Slice(o, batch * F); o += batch * F;");
-        w.Line("Temp = memory.Slice(o, F); o += F;");
         w.Line("ConvKernel = memory.Slice(o, K * H); o += K * H;");
         w.Line("Frames = memory.Slice(o, batch * E); // this step's input, copied where a worker thread can read it");
         w.Close();

@@ -50,7 +50,7 @@ internal static class TrainingEmitter
         w.Line("{");
         w.Line("    long rows = (long)batch * T;");
         w.Line("    return L * LayerFloats(rows) + rows * (E + 2L * H + 2) + rows * (5L * H + F) + (long)ShiftTaps * H + (long)T * H + (long)K * H");
-        w.Line("        + 2L * F + PackLength + Math.Max(E, F);");
+        w.Line("        + PackLength + 2L * H;");
         w.Line("}");
         w.Line();
         w.Line("/// <summary>The activations layer <c>layer</c> keeps for its backward pass.</summary>");
@@ -74,7 +74,7 @@ internal static class TrainingEmitter
         w.Line();
         w.Line("/// <summary>Everything after the layers: the saved input and final LayerNorm, and the gradient scratch.</summary>");
         w.Open("private readonly ref struct Shared");
-        w.Line("public readonly Span<float> Input, X, EmbedMask, MeanF, RstdF, DX, D1, D2, D3, D4, DF, DShiftKernel, DDiagKernel, DConvKernel, Temp1, Temp2, Pack, Zeros;");
+        w.Line("public readonly Span<float> Input, X, EmbedMask, MeanF, RstdF, DX, D1, D2, D3, D4, DF, DShiftKernel, DDiagKernel, DConvKernel, Pack, ConvSkip, ConvSkipGrad;");
         w.Line();
         w.Open("public Shared(Span<float> slab, int rows)");
         w.Line("int n = rows * H, o = (int)(L * LayerFloats(rows));");
@@ -89,10 +89,9 @@ internal static class TrainingEmitter
         w.Line("DShiftKernel = slab.Slice(o, ShiftTaps * H); o += ShiftTaps * H;");
         w.Line("DDiagKernel = slab.Slice(o, T * H); o += T * H;");
         w.Line("DConvKernel = slab.Slice(o, K * H); o += K * H;");
-        w.Line("Temp1 = slab.Slice(o, F); o += F;");
-        w.Line("Temp2 = slab.Slice(o, F); o += F;");
         w.Line("Pack = slab.Slice(o, PackLength); o += PackLength;");
-        w.Line("Zeros = slab.Slice(o, Math.Max(E, F));");
+        w.Line("ConvSkip = slab.Slice(o, H); o += H;     // zeros: the short convolution has no skip term D");
+        w.Line("ConvSkipGrad = slab.Slice(o, H);          // its (discarded) gradient");
         w.Close();
         w.Close();
         w.Line();
@@ -109,7 +108,7 @@ internal static class TrainingEmitter
         w.Line("int rows = batch * T;");
         w.Line("var s = new Shared(slab, rows);");
         w.Line("input.Slice(0, rows * E).CopyTo(s.Input);");
-        w.Line("s.Zeros.Clear();");
+        w.Line("s.ConvSkip.Clear();");
         if (c.HasInputProjection)
         {
             w.Line("// input_proj: x = u·Wᵀ + b");
@@ -279,7 +278,7 @@ internal static class TrainingEmitter
             w.Line($"// m = SiLU(conv(m) + bias)  (layers.{i}.mixer.conv)");
             w.Line("SiluBackwardRows(s.D2, a.ConvPre, rows);");
             w.Line("s.DConvKernel.Clear();");
-            w.Line("CausalConvBackward(s.D2, a.M, a.ConvKernel, K, s.Zeros.Slice(0, H), s.D3, s.DConvKernel, s.Temp2.Slice(0, H), batch, s.Pack);");
+            w.Line("CausalConvBackward(s.D2, a.M, a.ConvKernel, K, s.ConvSkip, s.D3, s.DConvKernel, s.ConvSkipGrad, batch, s.Pack);");
             w.Line($"ColumnSums(s.D2, rows, g.Slice({L("MixerConvBias")}, H));");
             w.Line($"ConvKernelBackward(s.DConvKernel, g.Slice({L("MixerConvWeight")}, H * K));");
         }

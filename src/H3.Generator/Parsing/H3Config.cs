@@ -65,10 +65,10 @@ internal readonly record struct H3Config(int E, int H, int N, int K, int L, int 
     /// </summary>
     public long TrainingWorkspaceFloats(long batch)
     {
-        long rows = batch * T, h = H, f = F, widest = Math.Max(E, f);
+        long rows = batch * T, h = H, f = F;
         long kernels = (long)ShiftTaps * h + (long)T * h + (long)K * h;
         long layer = rows * (15 * h + 2 * f + 4) + kernels;
-        return L * layer + rows * (E + 2 * h + 2) + rows * (5 * h + f) + kernels + 2 * f + PackFloats() + widest;
+        return L * layer + rows * (E + 2 * h + 2) + rows * (5 * h + f) + kernels + PackFloats() + 2 * h;
     }
 
     /// <summary>The (In, Out) shapes of the model's matrix products: input_proj (when E != H), q/k/v/out_proj, fc1, fc2.</summary>

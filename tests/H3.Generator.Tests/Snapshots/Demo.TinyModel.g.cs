@@ -455,12 +455,12 @@ namespace H3.Generated
         /// <summary>
         /// Views into one scratch slab. First the per-layer SSM kernel cache (its layout does not depend on the batch, so a
         /// pooled scratch keeps it across calls), then activations X, Z, Q, Key, Value, U [rows, H], Ffn [rows, F], the
-        /// short-convolution kernel (channel-minor, so the channel loops read it contiguously), a temporary [F] and the
+        /// short-convolution kernel (channel-minor, so the channel loops read it contiguously) and the
         /// matrix products' panel scratch.
         /// </summary>
         private readonly ref struct Buffers
         {
-            public readonly Span<float> Cache, X, Z, Q, Key, Value, U, Ffn, ConvKernel, Temp, Pack;
+            public readonly Span<float> Cache, X, Z, Q, Key, Value, U, Ffn, ConvKernel, Pack;
 
             public Buffers(Span<float> scratch, int rows)
             {
@@ -474,7 +474,6 @@ namespace H3.Generated
                 U = scratch.Slice(o, n); o += n;
                 Ffn = scratch.Slice(o, rows * F); o += rows * F;
                 ConvKernel = scratch.Slice(o, K * H); o += K * H;
-                Temp = scratch.Slice(o, F); o += F;
                 Pack = scratch.Slice(o, PackLength);
             }
         }
@@ -489,7 +488,7 @@ namespace H3.Generated
         public const int PackLength = 6144;
 
         /// <summary>Floats of scratch one Forward call needs for <paramref name="batch"/> windows.</summary>
-        public static long ScratchLength(int batch) => (long)L * LayerCache + (long)batch * T * (6L * H + F) + (long)K * H + F + PackLength;
+        public static long ScratchLength(int batch) => (long)L * LayerCache + (long)batch * T * (6L * H + F) + (long)K * H + PackLength;
 
         /// <summary>
         /// The layer's cached SSM kernels in <paramref name="entry"/>, rebuilt first when its SSM parameters differ (bitwise)
@@ -2157,7 +2156,7 @@ namespace H3.Generated
         //   recurrent, per layer: k ring [batch, ShiftTaps, H], s.re and s.im [batch, Modes, H], m history [batch, K-1, H]
         //   coefficients, per layer: Ks [ShiftTaps, H], dA.re, dA.im, dB.re, dB.im, C.re, C.im [Modes, H], and the copy of
         //     the layer's parameters mixer.shift.B .. mixer.diag.C they were derived from
-        //   scratch: X, Z, Q, Key, Value, U [batch, H], Ffn [batch, F], Temp [F], ConvKernel [K, H], Frames [batch, E]
+        //   scratch: X, Z, Q, Key, Value, U [batch, H], Ffn [batch, F], ConvKernel [K, H], Frames [batch, E]
         // ---------------------------------------------------------------------------------------------
 
         /// <summary>Floats of one layer from mixer.shift.B through mixer.diag.C (the SSM coefficients' sources), and their offsets.</summary>
@@ -2173,14 +2172,14 @@ namespace H3.Generated
         public static long StreamRecurrentLength(int batch) => (long)L * batch * StreamLayerState;
 
         /// <summary>Floats of a stream state for <paramref name="batch"/> streams.</summary>
-        public static long StreamLength(int batch) => StreamRecurrentLength(batch) + L * StreamLayerCoefficients + (long)batch * (6L * H + F) + F + (long)K * H + (long)batch * E;
+        public static long StreamLength(int batch) => StreamRecurrentLength(batch) + L * StreamLayerCoefficients + (long)batch * (6L * H + F) + (long)K * H + (long)batch * E;
 
         /// <summary>Views into a stream state's memory for <c>batch</c> streams (layout above).</summary>
         private readonly ref struct StreamBuffers
         {
             private readonly Span<float> _memory;
             private readonly int _batch;
-            public readonly Span<float> X, Z, Q, Key, Value, U, Ffn, Temp, ConvKernel, Frames;
+            public readonly Span<float> X, Z, Q, Key, Value, U, Ffn, ConvKernel, Frames;
 
             public StreamBuffers(Span<float> memory, int batch)
             {
@@ -2194,7 +2193,6 @@ namespace H3.Generated
                 Value = memory.Slice(o, n); o += n;
                 U = memory.Slice(o, n); o += n;
                 Ffn = memory.Slice(o, batch * F); o += batch * F;
-                Temp = memory.Slice(o, F); o += F;
                 ConvKernel = memory.Slice(o, K * H); o += K * H;
                 Frames = memory.Slice(o, batch * E); // this step's input, copied where a worker thread can read it
             }
@@ -3274,7 +3272,7 @@ namespace H3.Generated
         {
             long rows = (long)batch * T;
             return L * LayerFloats(rows) + rows * (E + 2L * H + 2) + rows * (5L * H + F) + (long)ShiftTaps * H + (long)T * H + (long)K * H
-                + 2L * F + PackLength + Math.Max(E, F);
+                + PackLength + 2L * H;
         }
 
         /// <summary>The activations layer <c>layer</c> keeps for its backward pass.</summary>
@@ -3316,7 +3314,7 @@ namespace H3.Generated
         /// <summary>Everything after the layers: the saved input and final LayerNorm, and the gradient scratch.</summary>
         private readonly ref struct Shared
         {
-            public readonly Span<float> Input, X, EmbedMask, MeanF, RstdF, DX, D1, D2, D3, D4, DF, DShiftKernel, DDiagKernel, DConvKernel, Temp1, Temp2, Pack, Zeros;
+            public readonly Span<float> Input, X, EmbedMask, MeanF, RstdF, DX, D1, D2, D3, D4, DF, DShiftKernel, DDiagKernel, DConvKernel, Pack, ConvSkip, ConvSkipGrad;
 
             public Shared(Span<float> slab, int rows)
             {
@@ -3335,10 +3333,9 @@ namespace H3.Generated
                 DShiftKernel = slab.Slice(o, ShiftTaps * H); o += ShiftTaps * H;
                 DDiagKernel = slab.Slice(o, T * H); o += T * H;
                 DConvKernel = slab.Slice(o, K * H); o += K * H;
-                Temp1 = slab.Slice(o, F); o += F;
-                Temp2 = slab.Slice(o, F); o += F;
                 Pack = slab.Slice(o, PackLength); o += PackLength;
-                Zeros = slab.Slice(o, Math.Max(E, F));
+                ConvSkip = slab.Slice(o, H); o += H;     // zeros: the short convolution has no skip term D
+                ConvSkipGrad = slab.Slice(o, H);          // its (discarded) gradient
             }
         }
 
@@ -3352,7 +3349,7 @@ namespace H3.Generated
             int rows = batch * T;
             var s = new Shared(slab, rows);
             input.Slice(0, rows * E).CopyTo(s.Input);
-            s.Zeros.Clear();
+            s.ConvSkip.Clear();
             // input_proj: x = u·Wᵀ + b
             Linear_3x4(s.Input, rows, p.Slice(InputProjWeight, H * E), p.Slice(InputProjBias, H), s.X, accumulate: false, s.Pack);
             Layer0TrainForward(p, new Saved(slab, rows, 0), s, batch, training, lastFrameOnly: !sequence, ref rng);
@@ -3474,7 +3471,7 @@ namespace H3.Generated
             // m = SiLU(conv(m) + bias)  (layers.0.mixer.conv)
             SiluBackwardRows(s.D2, a.ConvPre, rows);
             s.DConvKernel.Clear();
-            CausalConvBackward(s.D2, a.M, a.ConvKernel, K, s.Zeros.Slice(0, H), s.D3, s.DConvKernel, s.Temp2.Slice(0, H), batch, s.Pack);
+            CausalConvBackward(s.D2, a.M, a.ConvKernel, K, s.ConvSkip, s.D3, s.DConvKernel, s.ConvSkipGrad, batch, s.Pack);
             ColumnSums(s.D2, rows, g.Slice(L0_MixerConvBias, H));
             ConvKernelBackward(s.DConvKernel, g.Slice(L0_MixerConvWeight, H * K));
             // m = q ⊙ yd;  yd = Kd * w + D·w  (layers.0.mixer.diag)
