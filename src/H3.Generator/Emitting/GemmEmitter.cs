@@ -146,7 +146,7 @@ internal static class GemmEmitter
         w.Line($"const int In = {Int(inDim)}, Out = {Int(outDim)}, P = {panel}, G = {Int(group)};");
         w.Line("ref float xt = ref pack;                              // G × xᵀ [In, P]");
         w.Line("ref float yt = ref Unsafe.Add(ref pack, G * In * P);  // G × yᵀ [Out, P]");
-        w.Line($"for (int i = 0; i < {TileRows} * In; i += 16) global::H3.H3Intrinsics.Prefetch(ref Unsafe.Add(ref w, i)); // the first block's weights, while x is packed");
+        w.Line($"for (int i = 0; i < {Math.Min(TileRows, outDim)} * In; i += 16) global::H3.H3Intrinsics.Prefetch(ref Unsafe.Add(ref w, i)); // the first block's weights, while x is packed (inside W)");
         w.Open("for (int r0 = 0; r0 < rows; r0 += G * P)");
         w.Line("int panels = Math.Min(G, (rows - r0 + P - 1) / P);");
         w.Line("for (int g = 0; g < panels; g++)");

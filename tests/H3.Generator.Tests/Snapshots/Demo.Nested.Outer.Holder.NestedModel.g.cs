@@ -618,7 +618,7 @@ namespace H3.Generated
             const int In = 4, Out = 6, P = 16, G = 8;
             ref float xt = ref pack;                              // G × xᵀ [In, P]
             ref float yt = ref Unsafe.Add(ref pack, G * In * P);  // G × yᵀ [Out, P]
-            for (int i = 0; i < 6 * In; i += 16) global::H3.H3Intrinsics.Prefetch(ref Unsafe.Add(ref w, i)); // the first block's weights, while x is packed
+            for (int i = 0; i < 6 * In; i += 16) global::H3.H3Intrinsics.Prefetch(ref Unsafe.Add(ref w, i)); // the first block's weights, while x is packed (inside W)
             for (int r0 = 0; r0 < rows; r0 += G * P)
             {
                 int panels = Math.Min(G, (rows - r0 + P - 1) / P);
@@ -735,7 +735,7 @@ namespace H3.Generated
             const int In = 4, Out = 6, P = 8, G = 8;
             ref float xt = ref pack;                              // G × xᵀ [In, P]
             ref float yt = ref Unsafe.Add(ref pack, G * In * P);  // G × yᵀ [Out, P]
-            for (int i = 0; i < 6 * In; i += 16) global::H3.H3Intrinsics.Prefetch(ref Unsafe.Add(ref w, i)); // the first block's weights, while x is packed
+            for (int i = 0; i < 6 * In; i += 16) global::H3.H3Intrinsics.Prefetch(ref Unsafe.Add(ref w, i)); // the first block's weights, while x is packed (inside W)
             for (int r0 = 0; r0 < rows; r0 += G * P)
             {
                 int panels = Math.Min(G, (rows - r0 + P - 1) / P);
@@ -872,7 +872,7 @@ namespace H3.Generated
             const int In = 6, Out = 6, P = 16, G = 8;
             ref float xt = ref pack;                              // G × xᵀ [In, P]
             ref float yt = ref Unsafe.Add(ref pack, G * In * P);  // G × yᵀ [Out, P]
-            for (int i = 0; i < 6 * In; i += 16) global::H3.H3Intrinsics.Prefetch(ref Unsafe.Add(ref w, i)); // the first block's weights, while x is packed
+            for (int i = 0; i < 6 * In; i += 16) global::H3.H3Intrinsics.Prefetch(ref Unsafe.Add(ref w, i)); // the first block's weights, while x is packed (inside W)
             for (int r0 = 0; r0 < rows; r0 += G * P)
             {
                 int panels = Math.Min(G, (rows - r0 + P - 1) / P);
@@ -989,7 +989,7 @@ namespace H3.Generated
             const int In = 6, Out = 6, P = 8, G = 8;
             ref float xt = ref pack;                              // G × xᵀ [In, P]
             ref float yt = ref Unsafe.Add(ref pack, G * In * P);  // G × yᵀ [Out, P]
-            for (int i = 0; i < 6 * In; i += 16) global::H3.H3Intrinsics.Prefetch(ref Unsafe.Add(ref w, i)); // the first block's weights, while x is packed
+            for (int i = 0; i < 6 * In; i += 16) global::H3.H3Intrinsics.Prefetch(ref Unsafe.Add(ref w, i)); // the first block's weights, while x is packed (inside W)
             for (int r0 = 0; r0 < rows; r0 += G * P)
             {
                 int panels = Math.Min(G, (rows - r0 + P - 1) / P);
@@ -1126,7 +1126,7 @@ namespace H3.Generated
             const int In = 6, Out = 24, P = 16, G = 8;
             ref float xt = ref pack;                              // G × xᵀ [In, P]
             ref float yt = ref Unsafe.Add(ref pack, G * In * P);  // G × yᵀ [Out, P]
-            for (int i = 0; i < 6 * In; i += 16) global::H3.H3Intrinsics.Prefetch(ref Unsafe.Add(ref w, i)); // the first block's weights, while x is packed
+            for (int i = 0; i < 6 * In; i += 16) global::H3.H3Intrinsics.Prefetch(ref Unsafe.Add(ref w, i)); // the first block's weights, while x is packed (inside W)
             for (int r0 = 0; r0 < rows; r0 += G * P)
             {
                 int panels = Math.Min(G, (rows - r0 + P - 1) / P);
@@ -1243,7 +1243,7 @@ namespace H3.Generated
             const int In = 6, Out = 24, P = 8, G = 8;
             ref float xt = ref pack;                              // G × xᵀ [In, P]
             ref float yt = ref Unsafe.Add(ref pack, G * In * P);  // G × yᵀ [Out, P]
-            for (int i = 0; i < 6 * In; i += 16) global::H3.H3Intrinsics.Prefetch(ref Unsafe.Add(ref w, i)); // the first block's weights, while x is packed
+            for (int i = 0; i < 6 * In; i += 16) global::H3.H3Intrinsics.Prefetch(ref Unsafe.Add(ref w, i)); // the first block's weights, while x is packed (inside W)
             for (int r0 = 0; r0 < rows; r0 += G * P)
             {
                 int panels = Math.Min(G, (rows - r0 + P - 1) / P);
@@ -1380,7 +1380,7 @@ namespace H3.Generated
             const int In = 24, Out = 6, P = 16, G = 8;
             ref float xt = ref pack;                              // G × xᵀ [In, P]
             ref float yt = ref Unsafe.Add(ref pack, G * In * P);  // G × yᵀ [Out, P]
-            for (int i = 0; i < 6 * In; i += 16) global::H3.H3Intrinsics.Prefetch(ref Unsafe.Add(ref w, i)); // the first block's weights, while x is packed
+            for (int i = 0; i < 6 * In; i += 16) global::H3.H3Intrinsics.Prefetch(ref Unsafe.Add(ref w, i)); // the first block's weights, while x is packed (inside W)
             for (int r0 = 0; r0 < rows; r0 += G * P)
             {
                 int panels = Math.Min(G, (rows - r0 + P - 1) / P);
@@ -1497,7 +1497,7 @@ namespace H3.Generated
             const int In = 24, Out = 6, P = 8, G = 8;
             ref float xt = ref pack;                              // G × xᵀ [In, P]
             ref float yt = ref Unsafe.Add(ref pack, G * In * P);  // G × yᵀ [Out, P]
-            for (int i = 0; i < 6 * In; i += 16) global::H3.H3Intrinsics.Prefetch(ref Unsafe.Add(ref w, i)); // the first block's weights, while x is packed
+            for (int i = 0; i < 6 * In; i += 16) global::H3.H3Intrinsics.Prefetch(ref Unsafe.Add(ref w, i)); // the first block's weights, while x is packed (inside W)
             for (int r0 = 0; r0 < rows; r0 += G * P)
             {
                 int panels = Math.Min(G, (rows - r0 + P - 1) / P);

@@ -612,7 +612,7 @@ namespace H3.Generated
             const int In = 3, Out = 4, P = 16, G = 8;
             ref float xt = ref pack;                              // G × xᵀ [In, P]
             ref float yt = ref Unsafe.Add(ref pack, G * In * P);  // G × yᵀ [Out, P]
-            for (int i = 0; i < 6 * In; i += 16) global::H3.H3Intrinsics.Prefetch(ref Unsafe.Add(ref w, i)); // the first block's weights, while x is packed
+            for (int i = 0; i < 4 * In; i += 16) global::H3.H3Intrinsics.Prefetch(ref Unsafe.Add(ref w, i)); // the first block's weights, while x is packed (inside W)
             for (int r0 = 0; r0 < rows; r0 += G * P)
             {
                 int panels = Math.Min(G, (rows - r0 + P - 1) / P);
@@ -700,7 +700,7 @@ namespace H3.Generated
             const int In = 3, Out = 4, P = 8, G = 8;
             ref float xt = ref pack;                              // G × xᵀ [In, P]
             ref float yt = ref Unsafe.Add(ref pack, G * In * P);  // G × yᵀ [Out, P]
-            for (int i = 0; i < 6 * In; i += 16) global::H3.H3Intrinsics.Prefetch(ref Unsafe.Add(ref w, i)); // the first block's weights, while x is packed
+            for (int i = 0; i < 4 * In; i += 16) global::H3.H3Intrinsics.Prefetch(ref Unsafe.Add(ref w, i)); // the first block's weights, while x is packed (inside W)
             for (int r0 = 0; r0 < rows; r0 += G * P)
             {
                 int panels = Math.Min(G, (rows - r0 + P - 1) / P);
@@ -808,7 +808,7 @@ namespace H3.Generated
             const int In = 4, Out = 4, P = 16, G = 8;
             ref float xt = ref pack;                              // G × xᵀ [In, P]
             ref float yt = ref Unsafe.Add(ref pack, G * In * P);  // G × yᵀ [Out, P]
-            for (int i = 0; i < 6 * In; i += 16) global::H3.H3Intrinsics.Prefetch(ref Unsafe.Add(ref w, i)); // the first block's weights, while x is packed
+            for (int i = 0; i < 4 * In; i += 16) global::H3.H3Intrinsics.Prefetch(ref Unsafe.Add(ref w, i)); // the first block's weights, while x is packed (inside W)
             for (int r0 = 0; r0 < rows; r0 += G * P)
             {
                 int panels = Math.Min(G, (rows - r0 + P - 1) / P);
@@ -896,7 +896,7 @@ namespace H3.Generated
             const int In = 4, Out = 4, P = 8, G = 8;
             ref float xt = ref pack;                              // G × xᵀ [In, P]
             ref float yt = ref Unsafe.Add(ref pack, G * In * P);  // G × yᵀ [Out, P]
-            for (int i = 0; i < 6 * In; i += 16) global::H3.H3Intrinsics.Prefetch(ref Unsafe.Add(ref w, i)); // the first block's weights, while x is packed
+            for (int i = 0; i < 4 * In; i += 16) global::H3.H3Intrinsics.Prefetch(ref Unsafe.Add(ref w, i)); // the first block's weights, while x is packed (inside W)
             for (int r0 = 0; r0 < rows; r0 += G * P)
             {
                 int panels = Math.Min(G, (rows - r0 + P - 1) / P);
@@ -1004,7 +1004,7 @@ namespace H3.Generated
             const int In = 4, Out = 16, P = 16, G = 8;
             ref float xt = ref pack;                              // G × xᵀ [In, P]
             ref float yt = ref Unsafe.Add(ref pack, G * In * P);  // G × yᵀ [Out, P]
-            for (int i = 0; i < 6 * In; i += 16) global::H3.H3Intrinsics.Prefetch(ref Unsafe.Add(ref w, i)); // the first block's weights, while x is packed
+            for (int i = 0; i < 6 * In; i += 16) global::H3.H3Intrinsics.Prefetch(ref Unsafe.Add(ref w, i)); // the first block's weights, while x is packed (inside W)
             for (int r0 = 0; r0 < rows; r0 += G * P)
             {
                 int panels = Math.Min(G, (rows - r0 + P - 1) / P);
@@ -1187,7 +1187,7 @@ namespace H3.Generated
             const int In = 4, Out = 16, P = 8, G = 8;
             ref float xt = ref pack;                              // G × xᵀ [In, P]
             ref float yt = ref Unsafe.Add(ref pack, G * In * P);  // G × yᵀ [Out, P]
-            for (int i = 0; i < 6 * In; i += 16) global::H3.H3Intrinsics.Prefetch(ref Unsafe.Add(ref w, i)); // the first block's weights, while x is packed
+            for (int i = 0; i < 6 * In; i += 16) global::H3.H3Intrinsics.Prefetch(ref Unsafe.Add(ref w, i)); // the first block's weights, while x is packed (inside W)
             for (int r0 = 0; r0 < rows; r0 += G * P)
             {
                 int panels = Math.Min(G, (rows - r0 + P - 1) / P);
@@ -1390,7 +1390,7 @@ namespace H3.Generated
             const int In = 16, Out = 4, P = 16, G = 8;
             ref float xt = ref pack;                              // G × xᵀ [In, P]
             ref float yt = ref Unsafe.Add(ref pack, G * In * P);  // G × yᵀ [Out, P]
-            for (int i = 0; i < 6 * In; i += 16) global::H3.H3Intrinsics.Prefetch(ref Unsafe.Add(ref w, i)); // the first block's weights, while x is packed
+            for (int i = 0; i < 4 * In; i += 16) global::H3.H3Intrinsics.Prefetch(ref Unsafe.Add(ref w, i)); // the first block's weights, while x is packed (inside W)
             for (int r0 = 0; r0 < rows; r0 += G * P)
             {
                 int panels = Math.Min(G, (rows - r0 + P - 1) / P);
@@ -1478,7 +1478,7 @@ namespace H3.Generated
             const int In = 16, Out = 4, P = 8, G = 8;
             ref float xt = ref pack;                              // G × xᵀ [In, P]
             ref float yt = ref Unsafe.Add(ref pack, G * In * P);  // G × yᵀ [Out, P]
-            for (int i = 0; i < 6 * In; i += 16) global::H3.H3Intrinsics.Prefetch(ref Unsafe.Add(ref w, i)); // the first block's weights, while x is packed
+            for (int i = 0; i < 4 * In; i += 16) global::H3.H3Intrinsics.Prefetch(ref Unsafe.Add(ref w, i)); // the first block's weights, while x is packed (inside W)
             for (int r0 = 0; r0 < rows; r0 += G * P)
             {
                 int panels = Math.Min(G, (rows - r0 + P - 1) / P);

@@ -1044,7 +1044,7 @@ namespace H3.Generated
             const int In = 287, Out = 256, P = 16, G = 8;
             ref float xt = ref pack;                              // G × xᵀ [In, P]
             ref float yt = ref Unsafe.Add(ref pack, G * In * P);  // G × yᵀ [Out, P]
-            for (int i = 0; i < 6 * In; i += 16) global::H3.H3Intrinsics.Prefetch(ref Unsafe.Add(ref w, i)); // the first block's weights, while x is packed
+            for (int i = 0; i < 6 * In; i += 16) global::H3.H3Intrinsics.Prefetch(ref Unsafe.Add(ref w, i)); // the first block's weights, while x is packed (inside W)
             for (int r0 = 0; r0 < rows; r0 += G * P)
             {
                 int panels = Math.Min(G, (rows - r0 + P - 1) / P);
@@ -1227,7 +1227,7 @@ namespace H3.Generated
             const int In = 287, Out = 256, P = 8, G = 8;
             ref float xt = ref pack;                              // G × xᵀ [In, P]
             ref float yt = ref Unsafe.Add(ref pack, G * In * P);  // G × yᵀ [Out, P]
-            for (int i = 0; i < 6 * In; i += 16) global::H3.H3Intrinsics.Prefetch(ref Unsafe.Add(ref w, i)); // the first block's weights, while x is packed
+            for (int i = 0; i < 6 * In; i += 16) global::H3.H3Intrinsics.Prefetch(ref Unsafe.Add(ref w, i)); // the first block's weights, while x is packed (inside W)
             for (int r0 = 0; r0 < rows; r0 += G * P)
             {
                 int panels = Math.Min(G, (rows - r0 + P - 1) / P);
@@ -1430,7 +1430,7 @@ namespace H3.Generated
             const int In = 256, Out = 256, P = 16, G = 8;
             ref float xt = ref pack;                              // G × xᵀ [In, P]
             ref float yt = ref Unsafe.Add(ref pack, G * In * P);  // G × yᵀ [Out, P]
-            for (int i = 0; i < 6 * In; i += 16) global::H3.H3Intrinsics.Prefetch(ref Unsafe.Add(ref w, i)); // the first block's weights, while x is packed
+            for (int i = 0; i < 6 * In; i += 16) global::H3.H3Intrinsics.Prefetch(ref Unsafe.Add(ref w, i)); // the first block's weights, while x is packed (inside W)
             for (int r0 = 0; r0 < rows; r0 += G * P)
             {
                 int panels = Math.Min(G, (rows - r0 + P - 1) / P);
@@ -1613,7 +1613,7 @@ namespace H3.Generated
             const int In = 256, Out = 256, P = 8, G = 8;
             ref float xt = ref pack;                              // G × xᵀ [In, P]
             ref float yt = ref Unsafe.Add(ref pack, G * In * P);  // G × yᵀ [Out, P]
-            for (int i = 0; i < 6 * In; i += 16) global::H3.H3Intrinsics.Prefetch(ref Unsafe.Add(ref w, i)); // the first block's weights, while x is packed
+            for (int i = 0; i < 6 * In; i += 16) global::H3.H3Intrinsics.Prefetch(ref Unsafe.Add(ref w, i)); // the first block's weights, while x is packed (inside W)
             for (int r0 = 0; r0 < rows; r0 += G * P)
             {
                 int panels = Math.Min(G, (rows - r0 + P - 1) / P);
@@ -1816,7 +1816,7 @@ namespace H3.Generated
             const int In = 256, Out = 1024, P = 16, G = 6;
             ref float xt = ref pack;                              // G × xᵀ [In, P]
             ref float yt = ref Unsafe.Add(ref pack, G * In * P);  // G × yᵀ [Out, P]
-            for (int i = 0; i < 6 * In; i += 16) global::H3.H3Intrinsics.Prefetch(ref Unsafe.Add(ref w, i)); // the first block's weights, while x is packed
+            for (int i = 0; i < 6 * In; i += 16) global::H3.H3Intrinsics.Prefetch(ref Unsafe.Add(ref w, i)); // the first block's weights, while x is packed (inside W)
             for (int r0 = 0; r0 < rows; r0 += G * P)
             {
                 int panels = Math.Min(G, (rows - r0 + P - 1) / P);
@@ -1999,7 +1999,7 @@ namespace H3.Generated
             const int In = 256, Out = 1024, P = 8, G = 6;
             ref float xt = ref pack;                              // G × xᵀ [In, P]
             ref float yt = ref Unsafe.Add(ref pack, G * In * P);  // G × yᵀ [Out, P]
-            for (int i = 0; i < 6 * In; i += 16) global::H3.H3Intrinsics.Prefetch(ref Unsafe.Add(ref w, i)); // the first block's weights, while x is packed
+            for (int i = 0; i < 6 * In; i += 16) global::H3.H3Intrinsics.Prefetch(ref Unsafe.Add(ref w, i)); // the first block's weights, while x is packed (inside W)
             for (int r0 = 0; r0 < rows; r0 += G * P)
             {
                 int panels = Math.Min(G, (rows - r0 + P - 1) / P);
@@ -2202,7 +2202,7 @@ namespace H3.Generated
             const int In = 1024, Out = 256, P = 16, G = 6;
             ref float xt = ref pack;                              // G × xᵀ [In, P]
             ref float yt = ref Unsafe.Add(ref pack, G * In * P);  // G × yᵀ [Out, P]
-            for (int i = 0; i < 6 * In; i += 16) global::H3.H3Intrinsics.Prefetch(ref Unsafe.Add(ref w, i)); // the first block's weights, while x is packed
+            for (int i = 0; i < 6 * In; i += 16) global::H3.H3Intrinsics.Prefetch(ref Unsafe.Add(ref w, i)); // the first block's weights, while x is packed (inside W)
             for (int r0 = 0; r0 < rows; r0 += G * P)
             {
                 int panels = Math.Min(G, (rows - r0 + P - 1) / P);
@@ -2385,7 +2385,7 @@ namespace H3.Generated
             const int In = 1024, Out = 256, P = 8, G = 6;
             ref float xt = ref pack;                              // G × xᵀ [In, P]
             ref float yt = ref Unsafe.Add(ref pack, G * In * P);  // G × yᵀ [Out, P]
-            for (int i = 0; i < 6 * In; i += 16) global::H3.H3Intrinsics.Prefetch(ref Unsafe.Add(ref w, i)); // the first block's weights, while x is packed
+            for (int i = 0; i < 6 * In; i += 16) global::H3.H3Intrinsics.Prefetch(ref Unsafe.Add(ref w, i)); // the first block's weights, while x is packed (inside W)
             for (int r0 = 0; r0 < rows; r0 += G * P)
             {
                 int panels = Math.Min(G, (rows - r0 + P - 1) / P);
